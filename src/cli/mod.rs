@@ -1,0 +1,85 @@
+//! Command line (stage: none; the edge where users meet gantry).
+//!
+//! Input: arguments and environment (`RUST_LOG`). Output: text on stdout/stderr and an exit
+//! code: 0 ok, 1 the operation failed, 2 usage or config error. The only module using anyhow.
+
+mod validate;
+
+use std::path::PathBuf;
+use std::process::ExitCode;
+
+use clap::{Parser, Subcommand, ValueEnum};
+use tracing_subscriber::EnvFilter;
+
+use crate::config::ConfigError;
+
+#[derive(Debug, Parser)]
+#[command(
+    name = "gantry",
+    version,
+    about = "GitOps from commit to production, and back out when the metrics say so"
+)]
+pub struct Cli {
+    /// Log line format on stderr.
+    #[arg(long, global = true, value_enum, default_value_t = LogFormat::Text, env = "GANTRY_LOG_FORMAT")]
+    pub log_format: LogFormat,
+
+    #[command(subcommand)]
+    pub command: Command,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
+pub enum LogFormat {
+    Text,
+    Json,
+}
+
+#[derive(Debug, Subcommand)]
+pub enum Command {
+    /// Validate a config repo checkout and print its apps × environments.
+    Validate {
+        /// Config repo directory (holds gantry.yaml).
+        #[arg(default_value = ".")]
+        dir: PathBuf,
+    },
+}
+
+/// Exit codes, as documented in README.
+pub mod exit {
+    pub const OK: u8 = 0;
+    pub const FAILED: u8 = 1;
+    pub const USAGE: u8 = 2;
+}
+
+#[must_use]
+pub fn run(cli: Cli) -> ExitCode {
+    init_logging(cli.log_format);
+    let result = match cli.command {
+        Command::Validate { dir } => validate::run(&dir),
+    };
+    match result {
+        Ok(()) => ExitCode::from(exit::OK),
+        Err(err) => {
+            // Config problems are the user's to fix (2); anything else is an operation failure (1).
+            if let Some(config) = err.downcast_ref::<ConfigError>() {
+                eprintln!("{config}");
+                ExitCode::from(exit::USAGE)
+            } else {
+                eprintln!("error: {err:#}");
+                ExitCode::from(exit::FAILED)
+            }
+        }
+    }
+}
+
+fn init_logging(format: LogFormat) {
+    let filter = EnvFilter::try_from_default_env().unwrap_or_else(|_| EnvFilter::new("info"));
+    let builder = tracing_subscriber::fmt()
+        .with_env_filter(filter)
+        .with_writer(std::io::stderr);
+    // A second init (tests calling run twice) is harmless: the first subscriber stays.
+    let _ = match format {
+        LogFormat::Text => builder.try_init(),
+        LogFormat::Json => builder.json().try_init(),
+    };
+}

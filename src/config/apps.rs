@@ -1,0 +1,309 @@
+//! Validation of `apps` and `rollouts` in `gantry.yaml` (stage: config).
+//!
+//! Input: raw apps and rollouts, the names of valid environments, the config repo root.
+//! Output: [`App`]s and [`RolloutStrategy`]s; problems go to the [`Sink`].
+
+use std::path::Path;
+
+use super::diag::Sink;
+use super::model::{
+    App, BUILTIN_ANALYSIS_TEMPLATES, CanaryStep, DEFAULT_BRANCH, DEFAULT_OVERLAY_PATTERN,
+    RolloutStrategy, Source, overlay_dir,
+};
+use super::raw::{RawApp, RawRollout, RawSource, RawStep, S};
+use super::validate::{Names, duration, existing_file, repo_path};
+
+/// Files that make a directory a kustomize overlay, in kustomize's lookup order.
+pub const KUSTOMIZATION_FILES: &[&str] =
+    &["kustomization.yaml", "kustomization.yml", "Kustomization"];
+
+pub(super) fn rollouts(
+    sink: &mut Sink,
+    raw: &[S<RawRollout>],
+    names: &mut Names<'_>,
+) -> Vec<RolloutStrategy> {
+    let mut out = Vec::new();
+    for (i, r) in raw.iter().enumerate() {
+        let mut ok = names.check(sink, &r.value.name, &format!("rollouts[{i}].name"));
+        let mut steps = Vec::new();
+        for (j, step) in r.value.canary.value.steps.iter().enumerate() {
+            match canary_step(sink, step, &format!("rollouts[{i}].canary.steps[{j}]")) {
+                Some(s) => steps.push(s),
+                None => ok = false,
+            }
+        }
+        if ok {
+            out.push(RolloutStrategy {
+                name: r.value.name.value.clone(),
+                steps,
+            });
+        }
+    }
+    out
+}
+
+fn canary_step(sink: &mut Sink, raw: &S<RawStep>, path: &str) -> Option<CanaryStep> {
+    let s = &raw.value;
+    let count = usize::from(s.set_weight.is_some())
+        + usize::from(s.pause.is_some())
+        + usize::from(s.analysis.is_some());
+    if count != 1 {
+        sink.error(
+            raw.referenced,
+            path,
+            format!(
+                "a canary step sets exactly one of setWeight, pause or analysis (found {count})"
+            ),
+        );
+        return None;
+    }
+    if let Some(w) = &s.set_weight {
+        if w.value > 100 {
+            sink.error(
+                w.referenced,
+                format!("{path}.setWeight"),
+                format!("weight {} is not a percentage (0 to 100)", w.value),
+            );
+            return None;
+        }
+        return Some(CanaryStep::SetWeight(w.value));
+    }
+    if let Some(p) = &s.pause {
+        return match &p.value.duration {
+            // Argo Rollouts reads a bare number as seconds.
+            Some(d)
+                if d.value.trim().chars().all(|c| c.is_ascii_digit())
+                    && !d.value.trim().is_empty() =>
+            {
+                let secs: u64 = d.value.trim().parse().ok()?;
+                Some(CanaryStep::Pause(Some(std::time::Duration::from_secs(
+                    secs,
+                ))))
+            }
+            Some(d) => duration(sink, d, &format!("{path}.pause.duration"))
+                .map(|d| CanaryStep::Pause(Some(d))),
+            None => Some(CanaryStep::Pause(None)),
+        };
+    }
+    let analysis = s.analysis.as_ref()?;
+    let mut names = Vec::new();
+    let mut ok = true;
+    if analysis.value.templates.is_empty() {
+        sink.error(
+            analysis.referenced,
+            format!("{path}.analysis.templates"),
+            "list at least one analysis template",
+        );
+        return None;
+    }
+    for (k, t) in analysis.value.templates.iter().enumerate() {
+        let name = &t.value.template_name;
+        if BUILTIN_ANALYSIS_TEMPLATES.contains(&name.value.as_str()) {
+            names.push(name.value.clone());
+        } else {
+            sink.error(
+                name.referenced,
+                format!("{path}.analysis.templates[{k}].templateName"),
+                format!(
+                    "unknown analysis template \"{}\" (known: {})",
+                    name.value,
+                    BUILTIN_ANALYSIS_TEMPLATES.join(", ")
+                ),
+            );
+            ok = false;
+        }
+    }
+    ok.then_some(CanaryStep::Analysis(names))
+}
+
+pub(super) fn apps(
+    sink: &mut Sink,
+    root: &Path,
+    raw: &[S<RawApp>],
+    envs: &Names<'_>,
+    rollouts: &Names<'_>,
+) -> Vec<App> {
+    let mut names = Names::new("app");
+    let mut out = Vec::new();
+    for (i, app) in raw.iter().enumerate() {
+        let a = &app.value;
+        let p = |field: &str| format!("apps[{i}].{field}");
+        let name_ok = names.check(sink, &a.name, &p("name"));
+        let mut ok = name_ok;
+        let source = match &a.source {
+            Some(s) => {
+                let parsed = source(sink, s, &p("source"));
+                ok &= parsed.is_some();
+                parsed
+            }
+            None => None,
+        };
+        let pipeline = match &a.pipeline {
+            Some(f) => {
+                let parsed = existing_file(sink, root, f, &p("pipeline"), "pipeline");
+                ok &= parsed.is_some();
+                parsed
+            }
+            None => None,
+        };
+        ok &= image(sink, &a.image, &p("image"));
+        let pattern = overlay_pattern(sink, a.overlay.as_ref(), &p("overlay"));
+        ok &= pattern.is_some();
+        if let Some(r) = &a.rollout
+            && !rollouts.contains(&r.value)
+        {
+            sink.error(
+                r.referenced,
+                p("rollout"),
+                format!("unknown rollout \"{}\" ({})", r.value, rollouts.known()),
+            );
+            ok = false;
+        }
+        let mut environments: Vec<String> = Vec::new();
+        if a.environments.value.is_empty() {
+            sink.error(
+                a.environments.referenced,
+                p("environments"),
+                "list at least one environment the app runs in",
+            );
+            ok = false;
+        }
+        for (j, env) in a.environments.value.iter().enumerate() {
+            let ep = format!("apps[{i}].environments[{j}]");
+            if !envs.contains(&env.value) {
+                sink.error(
+                    env.referenced,
+                    ep,
+                    format!("unknown environment \"{}\" ({})", env.value, envs.known()),
+                );
+                ok = false;
+            } else if environments.contains(&env.value) {
+                sink.error(
+                    env.referenced,
+                    ep,
+                    format!("environment \"{}\" is listed twice", env.value),
+                );
+                ok = false;
+            } else {
+                // An unusable name makes every overlay path wrong; one error says enough.
+                if let (true, Some(pattern)) = (name_ok, &pattern) {
+                    ok &= overlay_exists(sink, root, pattern, &a.name.value, env, &ep);
+                }
+                environments.push(env.value.clone());
+            }
+        }
+        if let (true, Some(overlay_pattern)) = (ok, pattern) {
+            out.push(App {
+                name: a.name.value.clone(),
+                source,
+                pipeline,
+                image: a.image.value.trim().to_owned(),
+                overlay_pattern,
+                rollout: a.rollout.as_ref().map(|r| r.value.clone()),
+                environments,
+            });
+        }
+    }
+    out
+}
+
+fn source(sink: &mut Sink, raw: &S<RawSource>, path: &str) -> Option<Source> {
+    let repo = raw.value.repo.value.trim();
+    let scheme_ok = ["https://", "http://", "ssh://", "git://", "file://"]
+        .iter()
+        .any(|s| repo.strip_prefix(s).is_some_and(|rest| !rest.is_empty()));
+    // scp-like syntax: git@host:org/repo.git
+    let scp_ok = !repo.contains("://")
+        && repo
+            .split_once(':')
+            .is_some_and(|(host, p)| !host.is_empty() && !p.is_empty() && !host.contains('/'));
+    if !(scheme_ok || scp_ok) || repo.contains(char::is_whitespace) {
+        sink.error(
+            raw.value.repo.referenced,
+            format!("{path}.repo"),
+            format!("invalid git URL \"{repo}\": use https://, ssh://, git://, file:// or user@host:path"),
+        );
+        return None;
+    }
+    let branch = raw
+        .value
+        .branch
+        .as_ref()
+        .map_or_else(|| DEFAULT_BRANCH.to_owned(), |b| b.value.trim().to_owned());
+    Some(Source {
+        repo: repo.to_owned(),
+        branch,
+    })
+}
+
+fn image(sink: &mut Sink, raw: &S<String>, path: &str) -> bool {
+    let text = raw.value.trim();
+    if let Err(e) = oci_client::Reference::try_from(text) {
+        sink.error(
+            raw.referenced,
+            path,
+            format!("invalid image reference \"{text}\": {e}"),
+        );
+        return false;
+    }
+    let last = text.rsplit('/').next().unwrap_or(text);
+    if text.contains('@') || last.contains(':') {
+        sink.error(
+            raw.referenced,
+            path,
+            format!("image \"{text}\" must name a repository without tag or digest: gantry pins the digest it deploys"),
+        );
+        return false;
+    }
+    true
+}
+
+fn overlay_pattern(sink: &mut Sink, raw: Option<&S<String>>, path: &str) -> Option<String> {
+    let Some(raw) = raw else {
+        return Some(DEFAULT_OVERLAY_PATTERN.to_owned());
+    };
+    let rel = repo_path(sink, raw, path)?;
+    let pattern = rel.to_string_lossy().into_owned();
+    let stripped = pattern.replace("{app}", "").replace("{env}", "");
+    if !pattern.contains("{env}") || stripped.contains(['{', '}']) {
+        sink.error(
+            raw.referenced,
+            path,
+            format!("overlay pattern \"{pattern}\" must contain {{env}} and no placeholders but {{app}} and {{env}}"),
+        );
+        return None;
+    }
+    Some(pattern)
+}
+
+fn overlay_exists(
+    sink: &mut Sink,
+    root: &Path,
+    pattern: &str,
+    app: &str,
+    env: &S<String>,
+    path: &str,
+) -> bool {
+    let dir = overlay_dir(pattern, app, &env.value);
+    if KUSTOMIZATION_FILES
+        .iter()
+        .any(|f| root.join(&dir).join(f).is_file())
+    {
+        return true;
+    }
+    let why = if root.join(&dir).is_dir() {
+        "has no kustomization.yaml"
+    } else {
+        "does not exist"
+    };
+    sink.error(
+        env.referenced,
+        path,
+        format!(
+            "overlay \"{}\" for environment \"{}\" {why} (pattern \"{pattern}\")",
+            dir.display(),
+            env.value
+        ),
+    );
+    false
+}

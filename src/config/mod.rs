@@ -1,0 +1,121 @@
+//! Config repo model (stage: none; every stage reads it).
+//!
+//! Input: a config repo checkout: `gantry.yaml` plus the overlay, pipeline and policy files it
+//! names. Output: validated [`Config`] settings, or every problem found, each located at
+//! `file:line:col` with its field path. Only reads files; no other I/O.
+
+mod apps;
+pub mod diag;
+pub mod model;
+pub mod policy;
+mod raw;
+mod validate;
+
+use std::fmt;
+use std::path::{Path, PathBuf};
+
+pub use apps::KUSTOMIZATION_FILES;
+pub use diag::Diagnostic;
+pub use model::*;
+pub use validate::{API_VERSION, CONFIG_KIND, IN_CLUSTER};
+
+use diag::Sink;
+use raw::RawConfig;
+use validate::Names;
+
+/// Name of the file at the config repo root that describes everything else.
+pub const CONFIG_FILE: &str = "gantry.yaml";
+
+#[derive(Debug, thiserror::Error)]
+pub enum ConfigError {
+    #[error("cannot read {}: {source}", path.display())]
+    Read {
+        path: PathBuf,
+        #[source]
+        source: std::io::Error,
+    },
+    #[error("{}", Invalid(.0))]
+    Invalid(Vec<Diagnostic>),
+}
+
+/// Displays diagnostics one per line, then a count, as compilers do.
+struct Invalid<'a>(&'a [Diagnostic]);
+
+impl fmt::Display for Invalid<'_> {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        for d in self.0 {
+            writeln!(f, "{d}")?;
+        }
+        let n = self.0.len();
+        write!(
+            f,
+            "{n} error{} in the config repo",
+            if n == 1 { "" } else { "s" }
+        )
+    }
+}
+
+/// Reads and validates the config repo at `root`.
+pub fn load(root: &Path) -> Result<Config, ConfigError> {
+    let path = root.join(CONFIG_FILE);
+    let text =
+        std::fs::read_to_string(&path).map_err(|source| ConfigError::Read { path, source })?;
+    let raw: RawConfig =
+        diag::parse(CONFIG_FILE, &text).map_err(|d| ConfigError::Invalid(vec![d]))?;
+    let mut sink = Sink::new(CONFIG_FILE);
+    validate::header(&mut sink, &raw, CONFIG_KIND);
+    let registry = raw
+        .registry
+        .as_ref()
+        .and_then(|r| validate::registry(&mut sink, r));
+    let mut env_names = Names::new("environment");
+    let environments = validate::environments(&mut sink, &raw.environments, &mut env_names);
+    let mut rollout_names = Names::new("rollout");
+    let rollouts = apps::rollouts(&mut sink, &raw.rollouts, &mut rollout_names);
+    let apps = apps::apps(&mut sink, root, &raw.apps, &env_names, &rollout_names);
+
+    let known_envs: Vec<String> = raw
+        .environments
+        .iter()
+        .map(|e| e.value.name.value.clone())
+        .collect();
+    let mut policies = Vec::new();
+    let mut policy_diagnostics = Vec::new();
+    for (i, p) in raw.policies.iter().enumerate() {
+        let field = format!("policies[{i}]");
+        let Some(rel) = validate::existing_file(&mut sink, root, p, &field, "policy") else {
+            continue;
+        };
+        let file = rel.to_string_lossy().into_owned();
+        let text = match std::fs::read_to_string(root.join(&rel)) {
+            Ok(t) => t,
+            Err(e) => {
+                sink.error(
+                    p.referenced,
+                    field,
+                    format!("cannot read policy file \"{file}\": {e}"),
+                );
+                continue;
+            }
+        };
+        match policy::parse(&file, &text, &known_envs) {
+            Ok(spec) => policies.push(policy::Policy { file: rel, spec }),
+            Err(mut d) => policy_diagnostics.append(&mut d),
+        }
+    }
+
+    let mut diagnostics = sink.into_diagnostics();
+    diagnostics.sort_by_key(|d| (d.line, d.column));
+    diagnostics.append(&mut policy_diagnostics);
+    if !diagnostics.is_empty() {
+        return Err(ConfigError::Invalid(diagnostics));
+    }
+    Ok(Config {
+        root: root.to_path_buf(),
+        registry,
+        environments,
+        apps,
+        rollouts,
+        policies,
+    })
+}

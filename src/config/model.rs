@@ -1,0 +1,157 @@
+//! Validated settings (stage: config).
+//!
+//! Input: nothing but what `validate` builds. Output: the settings every later stage reads.
+//! Unlike the raw types these hold meaning: references are known to resolve, durations and
+//! crons are parsed, defaults are filled in, environments are in promotion order.
+
+use std::path::{Path, PathBuf};
+use std::time::Duration;
+
+use super::policy::Policy;
+
+/// Where the config repo keeps an app's overlay unless the app says otherwise.
+pub const DEFAULT_OVERLAY_PATTERN: &str = "apps/{app}/overlays/{env}";
+/// Branch a source repo is watched on unless the app says otherwise.
+pub const DEFAULT_BRANCH: &str = "main";
+
+#[derive(Debug, Clone)]
+pub struct Config {
+    /// The config repo checkout (or tree) the settings were read from.
+    pub root: PathBuf,
+    pub registry: Option<Registry>,
+    /// Roots of the promotion chain first, then each environment after the one it promotes from.
+    pub environments: Vec<Environment>,
+    pub apps: Vec<App>,
+    pub rollouts: Vec<RolloutStrategy>,
+    pub policies: Vec<Policy>,
+}
+
+impl Config {
+    #[must_use]
+    pub fn environment(&self, name: &str) -> Option<&Environment> {
+        self.environments.iter().find(|e| e.name == name)
+    }
+
+    #[must_use]
+    pub fn app(&self, name: &str) -> Option<&App> {
+        self.apps.iter().find(|a| a.name == name)
+    }
+}
+
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Registry {
+    pub url: String,
+    pub project: Option<String>,
+    pub credentials: Option<SecretRef>,
+}
+
+/// Where to find a secret at run time; never the secret itself.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum SecretRef {
+    /// A Kubernetes Secret in gantry's namespace.
+    Secret(String),
+    /// A file path, e.g. a mounted secret volume.
+    File(PathBuf),
+    /// An environment variable of the daemon.
+    Env(String),
+}
+
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Cluster {
+    /// The service account gantry runs under.
+    InCluster,
+    /// A kubeconfig context.
+    Context(String),
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum PromotionMode {
+    /// gantry commits the promotion itself once gates pass.
+    Auto,
+    /// gantry opens a pull request; a human merges it.
+    Pr,
+    /// gantry only reports that a promotion is possible.
+    Manual,
+}
+
+impl PromotionMode {
+    #[must_use]
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Self::Auto => "auto",
+            Self::Pr => "pr",
+            Self::Manual => "manual",
+        }
+    }
+}
+
+#[derive(Debug, Clone)]
+pub struct Environment {
+    pub name: String,
+    pub cluster: Cluster,
+    pub namespace: String,
+    pub promote_from: Option<String>,
+    pub promotion: PromotionMode,
+    pub sync_windows: Vec<SyncWindow>,
+    pub soak_time: Option<Duration>,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum WindowKind {
+    Allow,
+    Deny,
+}
+
+#[derive(Debug, Clone)]
+pub struct SyncWindow {
+    pub kind: WindowKind,
+    pub schedule: croner::Cron,
+    pub duration: Duration,
+}
+
+#[derive(Debug, Clone)]
+pub struct App {
+    pub name: String,
+    pub source: Option<Source>,
+    pub pipeline: Option<PathBuf>,
+    /// Repository part of the image reference, without tag or digest: gantry sets the digest.
+    pub image: String,
+    pub overlay_pattern: String,
+    pub rollout: Option<String>,
+    pub environments: Vec<String>,
+}
+
+impl App {
+    /// The overlay directory of this app in `env`, relative to the config repo root.
+    #[must_use]
+    pub fn overlay_dir(&self, env: &str) -> PathBuf {
+        overlay_dir(&self.overlay_pattern, &self.name, env)
+    }
+}
+
+pub(crate) fn overlay_dir(pattern: &str, app: &str, env: &str) -> PathBuf {
+    Path::new(&pattern.replace("{app}", app).replace("{env}", env)).to_path_buf()
+}
+
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Source {
+    pub repo: String,
+    pub branch: String,
+}
+
+#[derive(Debug, Clone)]
+pub struct RolloutStrategy {
+    pub name: String,
+    pub steps: Vec<CanaryStep>,
+}
+
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum CanaryStep {
+    SetWeight(u32),
+    /// `None` pauses until a human resumes, as in Argo Rollouts.
+    Pause(Option<Duration>),
+    Analysis(Vec<String>),
+}
+
+/// Analysis templates gantry ships (Flagger's built-in names).
+pub const BUILTIN_ANALYSIS_TEMPLATES: &[&str] = &["request-success-rate", "request-duration"];

@@ -1,0 +1,91 @@
+//! The `gantry` binary as users run it: output and exit codes.
+
+use std::process::{Command, Output};
+
+use crate::validate::{Repo, quickstart_dir};
+
+fn gantry(args: &[&str]) -> Output {
+    Command::new(env!("CARGO_BIN_EXE_gantry"))
+        .args(args)
+        .env_remove("RUST_LOG")
+        .output()
+        .expect("run gantry")
+}
+
+fn text(bytes: &[u8]) -> String {
+    String::from_utf8_lossy(bytes).into_owned()
+}
+
+#[test]
+fn validate_quickstart_prints_the_table_and_exits_0() {
+    let out = gantry(&["validate", quickstart_dir().to_str().expect("utf-8 path")]);
+    assert_eq!(out.status.code(), Some(0), "stderr: {}", text(&out.stderr));
+    assert_eq!(
+        text(&out.stdout),
+        "\
+APP  ENV      CLUSTER     NAMESPACE     OVERLAY                    PROMOTION
+web  dev      in-cluster  shop-dev      apps/web/overlays/dev      from pipeline
+web  staging  in-cluster  shop-staging  apps/web/overlays/staging  auto from dev
+web  prod     prod-eu-1   shop          apps/web/overlays/prod     pr from staging
+api  dev      in-cluster  shop-dev      apps/api/overlays/dev      from pipeline
+api  staging  in-cluster  shop-staging  apps/api/overlays/staging  auto from dev
+api  prod     prod-eu-1   shop          apps/api/overlays/prod     pr from staging
+
+ok: 2 apps, 3 environments, 1 rollout strategy, 5 policy files
+"
+    );
+}
+
+#[test]
+fn validate_with_prd_exits_2_with_the_located_error() {
+    let repo = Repo::quickstart();
+    repo.replace("gantry.yaml", "      - prod", "      - prd");
+    let out = gantry(&["validate", repo.path().to_str().expect("utf-8 path")]);
+    assert_eq!(out.status.code(), Some(2));
+    assert_eq!(
+        text(&out.stderr),
+        "gantry.yaml:51:9: apps[1].environments[2]: unknown environment \"prd\" (known: dev, staging, prod)\n1 error in the config repo\n"
+    );
+    assert_eq!(text(&out.stdout), "");
+}
+
+#[test]
+fn validate_without_gantry_yaml_exits_2() {
+    let dir = tempfile::TempDir::new().expect("temp dir");
+    let out = gantry(&["validate", dir.path().to_str().expect("utf-8 path")]);
+    assert_eq!(out.status.code(), Some(2));
+    assert_eq!(
+        text(&out.stderr),
+        format!(
+            "cannot read {}/gantry.yaml: No such file or directory (os error 2)\n",
+            dir.path().display()
+        )
+    );
+}
+
+#[test]
+fn usage_errors_exit_2() {
+    let out = gantry(&["frobnicate"]);
+    assert_eq!(out.status.code(), Some(2));
+    assert!(text(&out.stderr).contains("unrecognized subcommand 'frobnicate'"));
+}
+
+#[test]
+fn json_logs_are_json_lines() {
+    let out = Command::new(env!("CARGO_BIN_EXE_gantry"))
+        .args([
+            "--log-format",
+            "json",
+            "validate",
+            quickstart_dir().to_str().expect("utf-8 path"),
+        ])
+        .env("RUST_LOG", "gantry=debug")
+        .output()
+        .expect("run gantry");
+    assert_eq!(out.status.code(), Some(0));
+    let stderr = text(&out.stderr);
+    let line = stderr.lines().next().expect("one debug log line");
+    let event: serde_json::Value = serde_json::from_str(line).expect("log line is JSON");
+    assert_eq!(event["fields"]["message"], "config repo is valid");
+    assert_eq!(event["level"], "DEBUG");
+}
