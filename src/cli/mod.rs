@@ -3,6 +3,7 @@
 //! Input: arguments and environment (`RUST_LOG`). Output: text on stdout/stderr and an exit
 //! code: 0 ok, 1 the operation failed, 2 usage or config error. The only module using anyhow.
 
+mod render;
 mod validate;
 
 use std::path::PathBuf;
@@ -12,6 +13,7 @@ use clap::{Parser, Subcommand, ValueEnum};
 use tracing_subscriber::EnvFilter;
 
 use crate::config::ConfigError;
+use crate::manifest::ManifestError;
 
 #[derive(Debug, Parser)]
 #[command(
@@ -29,6 +31,12 @@ pub struct Cli {
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
+pub enum ReorderArg {
+    Legacy,
+    None,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
 pub enum LogFormat {
     Text,
     Json,
@@ -36,6 +44,14 @@ pub enum LogFormat {
 
 #[derive(Debug, Subcommand)]
 pub enum Command {
+    /// Render a kustomize-style overlay to a YAML stream, as `kustomize build` would.
+    Render {
+        /// Directory holding a kustomization.yaml.
+        dir: PathBuf,
+        /// Output order: kustomize's default kind order, or the order resources were read.
+        #[arg(long, value_enum, default_value_t = ReorderArg::Legacy)]
+        reorder: ReorderArg,
+    },
     /// Validate a config repo checkout and print its apps × environments.
     Validate {
         /// Config repo directory (holds gantry.yaml).
@@ -56,6 +72,7 @@ pub fn run(cli: Cli) -> ExitCode {
     init_logging(cli.log_format);
     let result = match cli.command {
         Command::Validate { dir } => validate::run(&dir),
+        Command::Render { dir, reorder } => render::run(&dir, reorder),
     };
     match result {
         Ok(()) => ExitCode::from(exit::OK),
@@ -63,6 +80,9 @@ pub fn run(cli: Cli) -> ExitCode {
             // Config problems are the user's to fix (2); anything else is an operation failure (1).
             if let Some(config) = err.downcast_ref::<ConfigError>() {
                 eprintln!("{config}");
+                ExitCode::from(exit::USAGE)
+            } else if let Some(e) = err.downcast_ref::<ManifestError>() {
+                eprintln!("error: {e}");
                 ExitCode::from(exit::USAGE)
             } else {
                 eprintln!("error: {err:#}");

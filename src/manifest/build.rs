@@ -1,0 +1,283 @@
+//! Accumulating a kustomization into resources (stage: ⑤ render).
+//!
+//! Input: a directory holding a kustomization, read through [`Fs`]. Output: the rendered
+//! resources in accumulation order. Mirrors kustomize's `KustTarget`: resources (files and
+//! nested kustomizations) → components → generators → transformers, recursively per directory;
+//! hash suffixes and name references are fixed once, at the top.
+
+use std::path::{Path, PathBuf};
+
+use serde_json::Value;
+
+use super::fs::{Fs, join};
+use super::kustomization::{self, Kustomization};
+use super::resource::Resource;
+use super::{ManifestError, generate, nameref, patch, transform};
+use crate::config::KUSTOMIZATION_FILES;
+
+/// Renders the kustomization in `dir` (repo-relative) to resources in accumulation order.
+pub fn build(fs: &dyn Fs, dir: &Path) -> Result<Vec<Resource>, ManifestError> {
+    let mut stack = Vec::new();
+    let mut resources = accumulate(fs, dir, Vec::new(), false, &mut stack)?;
+    generate::add_hash_suffixes(&mut resources);
+    nameref::fix(&mut resources)?;
+    Ok(resources)
+}
+
+pub(crate) fn display(p: &Path) -> String {
+    if p.as_os_str().is_empty() {
+        ".".to_owned()
+    } else {
+        p.display().to_string()
+    }
+}
+
+/// Finds and parses the kustomization file of `dir`.
+pub(crate) fn load(fs: &dyn Fs, dir: &Path) -> Result<(PathBuf, Kustomization), ManifestError> {
+    let found: Vec<PathBuf> = KUSTOMIZATION_FILES
+        .iter()
+        .map(|f| dir.join(f))
+        .filter(|p| fs.is_file(p))
+        .collect();
+    let file = match found.as_slice() {
+        [one] => one.clone(),
+        [] => {
+            return Err(ManifestError::file(
+                display(dir),
+                format!(
+                    "no kustomization file (looked for {})",
+                    KUSTOMIZATION_FILES.join(", ")
+                ),
+            ));
+        }
+        _ => {
+            return Err(ManifestError::file(
+                display(dir),
+                "found more than one kustomization file; keep one",
+            ));
+        }
+    };
+    let text = read_text(fs, &file)?;
+    let k = kustomization::parse(&display(&file), &text)?;
+    Ok((file, k))
+}
+
+pub(crate) fn read_text(fs: &dyn Fs, path: &Path) -> Result<String, ManifestError> {
+    let bytes = fs.read(path).map_err(|source| ManifestError::Read {
+        path: path.to_path_buf(),
+        source,
+    })?;
+    String::from_utf8(bytes)
+        .map_err(|_| ManifestError::file(display(path), "file is not UTF-8 text"))
+}
+
+fn is_remote(s: &str) -> bool {
+    s.contains("://")
+        || s.starts_with("git@")
+        || s.starts_with("github.com/")
+        || s.starts_with("gitlab.com/")
+        || s.contains("?ref=")
+        || s.contains(".git//")
+}
+
+/// Resolves a path from a kustomization, refusing remote URLs and escapes from the repo.
+pub(crate) fn resolve(
+    kfile: &Path,
+    dir: &Path,
+    entry: &serde_saphyr::Spanned<String>,
+    field: &str,
+) -> Result<PathBuf, ManifestError> {
+    let at = |message: String| ManifestError::At {
+        file: display(kfile),
+        line: entry.referenced.line(),
+        column: entry.referenced.column(),
+        message: format!("{field}: {message}"),
+    };
+    if is_remote(&entry.value) {
+        return Err(at(format!(
+            "remote resources are not supported: \"{}\"",
+            entry.value
+        )));
+    }
+    join(dir, &entry.value).ok_or_else(|| {
+        at(format!(
+            "\"{}\" is outside the repo root; files must stay inside it (load restrictor)",
+            entry.value
+        ))
+    })
+}
+
+fn accumulate(
+    fs: &dyn Fs,
+    dir: &Path,
+    mut ra: Vec<Resource>,
+    as_component: bool,
+    stack: &mut Vec<PathBuf>,
+) -> Result<Vec<Resource>, ManifestError> {
+    if let Some(pos) = stack.iter().position(|d| d == dir) {
+        let mut chain: Vec<String> = stack[pos..].iter().map(|p| display(p)).collect();
+        chain.push(display(dir));
+        return Err(ManifestError::file(
+            display(dir),
+            format!("resource cycle: {}", chain.join(" -> ")),
+        ));
+    }
+    stack.push(dir.to_path_buf());
+    let (kfile, k) = load(fs, dir)?;
+    let kind = k
+        .kind
+        .as_ref()
+        .map_or("Kustomization", |k| k.value.as_str());
+    match (as_component, kind) {
+        (true, "Component") | (false, "Kustomization") => {}
+        (true, other) => {
+            return Err(ManifestError::file(
+                display(&kfile),
+                format!("listed under components but has kind \"{other}\" (expected Component)"),
+            ));
+        }
+        (false, "Component") => {
+            return Err(ManifestError::file(
+                display(&kfile),
+                "a Component can only be listed under components, not resources",
+            ));
+        }
+        (false, other) => {
+            return Err(ManifestError::file(
+                display(&kfile),
+                format!("unknown kind \"{other}\" (expected Kustomization or Component)"),
+            ));
+        }
+    }
+    for entry in k.resources.iter().chain(&k.bases) {
+        let path = resolve(&kfile, dir, entry, "resources")?;
+        if fs.is_file(&path) {
+            for r in read_resources(fs, &path)? {
+                append(&mut ra, r)?;
+            }
+        } else if fs.is_dir(&path) {
+            for r in accumulate(fs, &path, Vec::new(), false, stack)? {
+                append(&mut ra, r)?;
+            }
+        } else {
+            // Ask the filesystem why: a symlink out of the repo is refused, not missing.
+            let why = match fs.read(&path) {
+                Err(e) if e.kind() == std::io::ErrorKind::PermissionDenied => e.to_string(),
+                _ => format!("\"{}\" does not exist", entry.value),
+            };
+            return Err(ManifestError::At {
+                file: display(&kfile),
+                line: entry.referenced.line(),
+                column: entry.referenced.column(),
+                message: format!("resources: {why}"),
+            });
+        }
+    }
+    for entry in &k.components {
+        let path = resolve(&kfile, dir, entry, "components")?;
+        if !fs.is_dir(&path) {
+            return Err(ManifestError::At {
+                file: display(&kfile),
+                line: entry.referenced.line(),
+                column: entry.referenced.column(),
+                message: format!("components: \"{}\" is not a directory", entry.value),
+            });
+        }
+        ra = accumulate(fs, &path, ra, true, stack)?;
+    }
+    generate::run(fs, dir, &kfile, &k, &mut ra)?;
+    patch::strategic_merge_files(fs, dir, &kfile, &k, &mut ra)?;
+    patch::patches(fs, dir, &kfile, &k, &mut ra)?;
+    transform::namespace(&k, &mut ra);
+    transform::prefix_suffix(&k, &mut ra);
+    transform::labels(&k, &mut ra);
+    transform::annotations(&k, &mut ra);
+    patch::json6902(fs, dir, &kfile, &k, &mut ra)?;
+    transform::replicas(&k, &mut ra).map_err(|e| match e {
+        ManifestError::File { message, .. } => ManifestError::file(display(&kfile), message),
+        other => other,
+    })?;
+    transform::images(&k, &mut ra);
+    stack.pop();
+    Ok(ra)
+}
+
+/// Appends, refusing a second resource with the same current id (kustomize's rule).
+pub(crate) fn append(ra: &mut Vec<Resource>, r: Resource) -> Result<(), ManifestError> {
+    let id = r.cur_id();
+    if ra.iter().any(|x| x.cur_id() == id) {
+        return Err(ManifestError::file(
+            r.origin.clone(),
+            format!("may not add resource with an already registered id: {id}"),
+        ));
+    }
+    ra.push(r);
+    Ok(())
+}
+
+/// Parses a file of YAML documents into resources; `List` kinds are expanded.
+pub(crate) fn read_resources(fs: &dyn Fs, path: &Path) -> Result<Vec<Resource>, ManifestError> {
+    let text = read_text(fs, path)?;
+    parse_documents(&display(path), &text)
+}
+
+pub(crate) fn parse_documents(file: &str, text: &str) -> Result<Vec<Resource>, ManifestError> {
+    let docs: Vec<Value> = serde_saphyr::from_multiple(text).map_err(|e| {
+        let at = e.location().unwrap_or(serde_saphyr::Location::UNKNOWN);
+        let message = serde_saphyr::MessageFormatter::format_message(
+            &serde_saphyr::DefaultMessageFormatter,
+            e.without_snippet(),
+        )
+        .into_owned();
+        if at.line() == 0 {
+            ManifestError::file(file, message)
+        } else {
+            ManifestError::At {
+                file: file.to_owned(),
+                line: at.line(),
+                column: at.column(),
+                message,
+            }
+        }
+    })?;
+    let mut out = Vec::new();
+    for (i, doc) in docs.into_iter().enumerate() {
+        match doc {
+            Value::Null => {}
+            Value::Object(_) => {
+                let is_list = doc
+                    .get("kind")
+                    .and_then(Value::as_str)
+                    .is_some_and(|k| k.ends_with("List"))
+                    && doc.get("items").is_some_and(Value::is_array);
+                if is_list {
+                    for item in doc["items"].as_array().into_iter().flatten() {
+                        out.push(checked(file, i, item.clone())?);
+                    }
+                } else {
+                    out.push(checked(file, i, doc)?);
+                }
+            }
+            _ => {
+                return Err(ManifestError::file(
+                    file,
+                    format!("document {} is not a mapping", i + 1),
+                ));
+            }
+        }
+    }
+    Ok(out)
+}
+
+fn checked(file: &str, index: usize, doc: Value) -> Result<Resource, ManifestError> {
+    let r = Resource::new(doc, file);
+    for (field, value) in [("kind", r.kind()), ("metadata.name", r.name())] {
+        if value.is_empty() {
+            return Err(ManifestError::file(
+                file,
+                format!("document {}: missing {field}", index + 1),
+            ));
+        }
+    }
+    Ok(r)
+}

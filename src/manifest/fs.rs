@@ -1,0 +1,101 @@
+//! The files a render reads (stage: ⑤ render).
+//!
+//! Input: repo-relative paths. Output: bytes, or whether a path is a directory. The renderer
+//! reads only through [`Fs`], so a git tree can stand in for a checkout (`render --rev`).
+//! Paths are resolved lexically inside the repo root, like kustomize's load restrictor: `..`
+//! that leaves the root, absolute paths and symlinks pointing outside are refused.
+
+use std::io;
+use std::path::{Component, Path, PathBuf};
+
+/// Read-only view of a repository tree; paths are relative to its root, already normalised.
+pub trait Fs {
+    fn read(&self, path: &Path) -> io::Result<Vec<u8>>;
+    fn is_dir(&self, path: &Path) -> bool;
+    fn is_file(&self, path: &Path) -> bool;
+}
+
+/// A checkout on disk.
+#[derive(Debug, Clone)]
+pub struct DiskFs {
+    root: PathBuf,
+}
+
+impl DiskFs {
+    pub fn new(root: &Path) -> io::Result<Self> {
+        Ok(Self {
+            root: root.canonicalize()?,
+        })
+    }
+
+    /// Follows symlinks, refusing targets outside the root.
+    fn resolve(&self, path: &Path) -> io::Result<PathBuf> {
+        let full = self.root.join(path).canonicalize()?;
+        if full.starts_with(&self.root) {
+            Ok(full)
+        } else {
+            Err(io::Error::new(
+                io::ErrorKind::PermissionDenied,
+                format!(
+                    "{} is a symlink that leaves the repo root (load restrictor)",
+                    path.display()
+                ),
+            ))
+        }
+    }
+}
+
+impl Fs for DiskFs {
+    fn read(&self, path: &Path) -> io::Result<Vec<u8>> {
+        std::fs::read(self.resolve(path)?)
+    }
+
+    fn is_dir(&self, path: &Path) -> bool {
+        self.resolve(path).is_ok_and(|p| p.is_dir())
+    }
+
+    fn is_file(&self, path: &Path) -> bool {
+        self.resolve(path).is_ok_and(|p| p.is_file())
+    }
+}
+
+/// Joins `rel` onto the repo-relative directory `dir`, resolving `.` and `..` lexically.
+/// `None` when the result would leave the repo root or `rel` is absolute.
+#[must_use]
+pub fn join(dir: &Path, rel: &str) -> Option<PathBuf> {
+    let rel = Path::new(rel);
+    if rel.is_absolute() {
+        return None;
+    }
+    let mut out: Vec<&std::ffi::OsStr> = Vec::new();
+    for c in dir.components().chain(rel.components()) {
+        match c {
+            Component::Normal(s) => out.push(s),
+            Component::CurDir => {}
+            Component::ParentDir => {
+                out.pop()?;
+            }
+            Component::RootDir | Component::Prefix(_) => return None,
+        }
+    }
+    Some(out.iter().collect())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn join_stays_inside_the_root() {
+        assert_eq!(
+            join(Path::new("apps/web/overlays/dev"), "../../base"),
+            Some(PathBuf::from("apps/web/base"))
+        );
+        assert_eq!(
+            join(Path::new("a"), "./b/../c.yaml"),
+            Some(PathBuf::from("a/c.yaml"))
+        );
+        assert_eq!(join(Path::new("a"), "../../etc/passwd"), None);
+        assert_eq!(join(Path::new("a"), "/etc/passwd"), None);
+    }
+}

@@ -1,0 +1,407 @@
+//! `configMapGenerator` and `secretGenerator` with kustomize's content-hash names (stage: ⑤).
+//!
+//! Input: generator arguments, files they name (through [`Fs`]), the resources so far.
+//! Output: ConfigMaps and Secrets created, merged into or replacing ones from bases; after the
+//! whole build, names suffixed with kustomize's hash of their content so a changed ConfigMap
+//! rolls the workloads that mount it.
+
+use std::collections::BTreeMap;
+use std::fmt::Write as _;
+use std::path::Path;
+
+use base64::Engine as _;
+use serde_json::{Map, Value};
+use sha2::{Digest, Sha256};
+
+use super::ManifestError;
+use super::build::{display, read_text};
+use super::fs::{Fs, join};
+use super::kustomization::{GeneratorArgs, GeneratorOptions, Kustomization};
+use super::resource::{Behavior, Generated, Resource, ensure_object};
+
+pub fn run(
+    fs: &dyn Fs,
+    dir: &Path,
+    kfile: &Path,
+    k: &Kustomization,
+    ra: &mut Vec<Resource>,
+) -> Result<(), ManifestError> {
+    let global = k.generator_options.clone().unwrap_or_default();
+    for (kind, list) in [
+        ("ConfigMap", &k.config_map_generator),
+        ("Secret", &k.secret_generator),
+    ] {
+        for args in list {
+            let at = |message: String| ManifestError::At {
+                file: display(kfile),
+                line: args.referenced.line(),
+                column: args.referenced.column(),
+                message,
+            };
+            let r = generate(fs, dir, kind, &args.value, &global).map_err(|m| at(m.clone()))?;
+            absorb(ra, r).map_err(at)?;
+        }
+    }
+    Ok(())
+}
+
+fn merged_options(global: &GeneratorOptions, local: Option<&GeneratorOptions>) -> GeneratorOptions {
+    let mut o = global.clone();
+    if let Some(l) = local {
+        o.labels.extend(l.labels.clone());
+        o.annotations.extend(l.annotations.clone());
+        if l.disable_name_suffix_hash.is_some() {
+            o.disable_name_suffix_hash = l.disable_name_suffix_hash;
+        }
+        if l.immutable.is_some() {
+            o.immutable = l.immutable;
+        }
+    }
+    o
+}
+
+fn generate(
+    fs: &dyn Fs,
+    dir: &Path,
+    kind: &str,
+    args: &GeneratorArgs,
+    global: &GeneratorOptions,
+) -> Result<Resource, String> {
+    let behavior = match args.behavior.as_deref() {
+        None | Some("" | "create") => Behavior::Create,
+        Some("merge") => Behavior::Merge,
+        Some("replace") => Behavior::Replace,
+        Some(other) => {
+            return Err(format!(
+                "{kind} generator \"{}\": unknown behavior \"{other}\" (create, merge, replace)",
+                args.name
+            ));
+        }
+    };
+    let opts = merged_options(global, args.options.as_ref());
+    let pairs = collect(fs, dir, kind, args)?;
+    let mut r = Resource::new(
+        object(kind, args, &opts, pairs),
+        format!("{kind}Generator {}", args.name),
+    );
+    r.generated = Some(Generated {
+        behavior,
+        hash_suffix: opts.disable_name_suffix_hash != Some(true),
+    });
+    Ok(r)
+}
+
+/// Key/value pairs from `envs`, `literals` and `files`, in kustomize's order.
+fn collect(
+    fs: &dyn Fs,
+    dir: &Path,
+    kind: &str,
+    args: &GeneratorArgs,
+) -> Result<Vec<(String, Vec<u8>)>, String> {
+    let mut pairs: Vec<(String, Vec<u8>)> = Vec::new();
+    let mut put = |key: String, value: Vec<u8>, from: &str| -> Result<(), String> {
+        if key.is_empty()
+            || !key
+                .chars()
+                .all(|c| c.is_ascii_alphanumeric() || matches!(c, '-' | '_' | '.'))
+        {
+            return Err(format!("{from}: \"{key}\" is not a valid {kind} key"));
+        }
+        if pairs.iter().any(|(k, _)| *k == key) {
+            return Err(format!("{from}: key \"{key}\" is set twice"));
+        }
+        pairs.push((key, value));
+        Ok(())
+    };
+    for env in args.envs.iter().chain(args.env.as_ref()) {
+        let path =
+            join(dir, env).ok_or_else(|| format!("envs: \"{env}\" is outside the repo root"))?;
+        let text = read_text(fs, &path).map_err(|e| e.to_string())?;
+        for (n, line) in text.lines().enumerate() {
+            let line = line.trim_start_matches('\u{feff}').trim();
+            if line.is_empty() || line.starts_with('#') {
+                continue;
+            }
+            let (k, v) = line
+                .split_once('=')
+                .ok_or_else(|| format!("{}:{}: expected KEY=VALUE", display(&path), n + 1))?;
+            put(k.to_owned(), v.as_bytes().to_vec(), &display(&path))?;
+        }
+    }
+    for lit in &args.literals {
+        let (k, v) = lit
+            .split_once('=')
+            .ok_or_else(|| format!("literals: \"{lit}\" is not KEY=VALUE"))?;
+        put(k.to_owned(), unquote(v).as_bytes().to_vec(), "literals")?;
+    }
+    for f in &args.files {
+        let (key, rel) = match f.split_once('=') {
+            Some((k, p)) => (k.to_owned(), p),
+            None => (
+                Path::new(f)
+                    .file_name()
+                    .map(|n| n.to_string_lossy().into_owned())
+                    .unwrap_or_default(),
+                f.as_str(),
+            ),
+        };
+        let path =
+            join(dir, rel).ok_or_else(|| format!("files: \"{rel}\" is outside the repo root"))?;
+        let bytes = fs
+            .read(&path)
+            .map_err(|e| format!("files: cannot read {}: {e}", display(&path)))?;
+        put(key, bytes, "files")?;
+    }
+    Ok(pairs)
+}
+
+/// The ConfigMap or Secret object itself.
+fn object(
+    kind: &str,
+    args: &GeneratorArgs,
+    opts: &GeneratorOptions,
+    pairs: Vec<(String, Vec<u8>)>,
+) -> Value {
+    let mut obj = Map::new();
+    obj.insert("apiVersion".into(), "v1".into());
+    obj.insert("kind".into(), kind.into());
+    let mut meta = Map::new();
+    meta.insert("name".into(), args.name.clone().into());
+    if let Some(ns) = args.namespace.as_deref().filter(|n| !n.is_empty()) {
+        meta.insert("namespace".into(), ns.into());
+    }
+    let strings = |m: &BTreeMap<String, String>| {
+        Value::Object(
+            m.iter()
+                .map(|(k, v)| (k.clone(), Value::String(v.clone())))
+                .collect(),
+        )
+    };
+    if !opts.labels.is_empty() {
+        meta.insert("labels".into(), strings(&opts.labels));
+    }
+    if !opts.annotations.is_empty() {
+        meta.insert("annotations".into(), strings(&opts.annotations));
+    }
+    obj.insert("metadata".into(), Value::Object(meta));
+    let b64 = base64::engine::general_purpose::STANDARD;
+    let (mut data, mut binary) = (Map::new(), Map::new());
+    for (k, v) in pairs {
+        if kind == "Secret" {
+            data.insert(k, b64.encode(&v).into());
+        } else {
+            match String::from_utf8(v) {
+                Ok(s) => {
+                    data.insert(k, s.into());
+                }
+                Err(e) => {
+                    binary.insert(k, b64.encode(e.as_bytes()).into());
+                }
+            }
+        }
+    }
+    if !data.is_empty() {
+        obj.insert("data".into(), Value::Object(data));
+    }
+    if !binary.is_empty() {
+        obj.insert("binaryData".into(), Value::Object(binary));
+    }
+    if kind == "Secret" {
+        obj.insert(
+            "type".into(),
+            args.kind
+                .clone()
+                .unwrap_or_else(|| "Opaque".to_owned())
+                .into(),
+        );
+    }
+    if opts.immutable == Some(true) {
+        obj.insert("immutable".into(), true.into());
+    }
+    Value::Object(obj)
+}
+
+/// kustomize strips one pair of matching quotes around a literal's value.
+fn unquote(v: &str) -> &str {
+    for q in ['"', '\''] {
+        if v.len() >= 2 && v.starts_with(q) && v.ends_with(q) {
+            return &v[1..v.len() - 1];
+        }
+    }
+    v
+}
+
+/// Adds a generated resource: create, or merge into / replace the one it names.
+fn absorb(ra: &mut Vec<Resource>, mut new: Resource) -> Result<(), String> {
+    let behavior = new
+        .generated
+        .as_ref()
+        .map_or(Behavior::Create, |g| g.behavior);
+    let id = new.cur_id();
+    let matches: Vec<usize> = ra
+        .iter()
+        .enumerate()
+        .filter(|(_, r)| r.all_ids().any(|x| x == id))
+        .map(|(i, _)| i)
+        .collect();
+    match (matches.as_slice(), behavior) {
+        ([], Behavior::Create) => {
+            ra.push(new);
+            Ok(())
+        }
+        ([], _) => Err(format!("{id} does not exist; cannot merge or replace")),
+        ([_], Behavior::Create) => Err(format!("{id} exists; behavior must be merge or replace")),
+        ([i], b) => {
+            let old = &ra[*i];
+            if b == Behavior::Merge {
+                for field in ["data", "binaryData"] {
+                    if let Some(Value::Object(old_map)) = old.obj.get(field) {
+                        let mut merged = old_map.clone();
+                        if let Some(Value::Object(m)) = new.obj.get(field) {
+                            merged.extend(m.clone());
+                        }
+                        ensure_object(&mut new.obj).insert(field.into(), Value::Object(merged));
+                    }
+                }
+            }
+            // kustomize's CopyMergeMetaDataFieldsFrom: labels and annotations merge (new wins),
+            // name, namespace and rename history come from the resource replaced.
+            for field in ["labels", "annotations"] {
+                let mut merged = old
+                    .obj
+                    .pointer(&format!("/metadata/{field}"))
+                    .and_then(Value::as_object)
+                    .cloned()
+                    .unwrap_or_default();
+                if let Some(Value::Object(m)) = new.obj.pointer(&format!("/metadata/{field}")) {
+                    merged.extend(m.clone());
+                }
+                // kustomize writes both maps back even when empty (`labels: {}`).
+                new.metadata_mut()
+                    .insert(field.into(), Value::Object(merged));
+            }
+            new.set_name(old.name());
+            if old.namespace().is_empty() {
+                new.metadata_mut().remove("namespace");
+            } else {
+                new.set_namespace(old.namespace());
+            }
+            new.prev.clone_from(&old.prev);
+            new.generated = old
+                .generated
+                .clone()
+                .map(|g| Generated { behavior: b, ..g });
+            ra[*i] = new;
+            Ok(())
+        }
+        _ => Err(format!(
+            "found multiple objects that could accept merge of {id}"
+        )),
+    }
+}
+
+/// Appends `-<hash>` to the names of generated resources that want it.
+pub fn add_hash_suffixes(ra: &mut [Resource]) {
+    for r in ra.iter_mut() {
+        if r.generated.as_ref().is_some_and(|g| g.hash_suffix) {
+            let hash = content_hash(&r.obj);
+            r.store_prev();
+            let name = format!("{}-{hash}", r.name());
+            r.set_name(&name);
+        }
+    }
+}
+
+/// kustomize's hasher: sha256 of a Go-JSON encoding of kind, (empty) name and data, first ten hex
+/// digits with 0 1 3 a e swapped for g h k m t.
+#[must_use]
+pub fn content_hash(obj: &Value) -> String {
+    let field = |name: &str| {
+        obj.get(name)
+            .cloned()
+            .unwrap_or_else(|| Value::String(String::new()))
+    };
+    let mut m = Map::new();
+    let kind = obj.get("kind").and_then(Value::as_str).unwrap_or("");
+    m.insert("kind".into(), kind.into());
+    // kustomize looks up "metadata/name" as a single field name, finds nothing and hashes "":
+    // the name never takes part. Matching its hashes means matching that.
+    m.insert("name".into(), Value::String(String::new()));
+    m.insert("data".into(), field("data"));
+    let extra = if kind == "Secret" {
+        m.insert("type".into(), field("type"));
+        "stringData"
+    } else {
+        "binaryData"
+    };
+    if let Some(v @ Value::Object(_)) = obj.get(extra) {
+        m.insert(extra.into(), v.clone());
+    }
+    let mut json = String::new();
+    go_json(&mut json, &Value::Object(m));
+    let hex = format!("{:x}", Sha256::digest(json.as_bytes()));
+    hex[..10]
+        .chars()
+        .map(|c| match c {
+            '0' => 'g',
+            '1' => 'h',
+            '3' => 'k',
+            'a' => 'm',
+            'e' => 't',
+            c => c,
+        })
+        .collect()
+}
+
+/// Go's `encoding/json` output: keys sorted by bytes, `<`, `>`, `&`, U+2028/9 escaped.
+fn go_json(out: &mut String, v: &Value) {
+    match v {
+        Value::Object(m) => {
+            let mut keys: Vec<&String> = m.keys().collect();
+            keys.sort();
+            out.push('{');
+            for (i, k) in keys.into_iter().enumerate() {
+                if i > 0 {
+                    out.push(',');
+                }
+                go_json_string(out, k);
+                out.push(':');
+                go_json(out, &m[k]);
+            }
+            out.push('}');
+        }
+        Value::Array(a) => {
+            out.push('[');
+            for (i, x) in a.iter().enumerate() {
+                if i > 0 {
+                    out.push(',');
+                }
+                go_json(out, x);
+            }
+            out.push(']');
+        }
+        Value::String(s) => go_json_string(out, s),
+        other => out.push_str(&other.to_string()),
+    }
+}
+
+fn go_json_string(out: &mut String, s: &str) {
+    out.push('"');
+    for c in s.chars() {
+        match c {
+            '"' => out.push_str("\\\""),
+            '\\' => out.push_str("\\\\"),
+            '\n' => out.push_str("\\n"),
+            '\r' => out.push_str("\\r"),
+            '\t' => out.push_str("\\t"),
+            '<' | '>' | '&' | '\u{2028}' | '\u{2029}' => {
+                let _ = write!(out, "\\u{:04x}", c as u32);
+            }
+            c if (c as u32) < 0x20 => {
+                let _ = write!(out, "\\u{:04x}", c as u32);
+            }
+            c => out.push(c),
+        }
+    }
+    out.push('"');
+}

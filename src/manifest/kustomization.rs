@@ -1,0 +1,245 @@
+//! The `kustomization.yaml` fields gantry's renderer supports (stage: ⑤ render).
+//!
+//! Input: the text of a kustomization file. Output: [`Kustomization`], or an error at the
+//! offending field. Every field kustomize has that is not listed here is refused by name, never
+//! ignored: an overlay that renders differently from `kustomize build` is worse than one that
+//! does not render.
+
+use std::collections::BTreeMap;
+
+use serde::{Deserialize, Deserializer};
+use serde_saphyr::Spanned;
+
+use super::ManifestError;
+use crate::config::diag;
+
+pub const SUPPORTED_FIELDS: &[&str] = &[
+    "apiVersion",
+    "kind",
+    "metadata",
+    "resources",
+    "bases",
+    "components",
+    "namespace",
+    "namePrefix",
+    "nameSuffix",
+    "commonLabels",
+    "labels",
+    "commonAnnotations",
+    "images",
+    "replicas",
+    "patches",
+    "patchesStrategicMerge",
+    "patchesJson6902",
+    "configMapGenerator",
+    "secretGenerator",
+    "generatorOptions",
+];
+
+pub type S<T> = Spanned<T>;
+
+#[derive(Debug, Default, Deserialize)]
+#[serde(deny_unknown_fields, rename_all = "camelCase")]
+pub struct Kustomization {
+    #[serde(default)]
+    pub api_version: Option<String>,
+    #[serde(default)]
+    pub kind: Option<S<String>>,
+    #[serde(default)]
+    pub metadata: Option<serde::de::IgnoredAny>,
+    #[serde(default)]
+    pub resources: Vec<S<String>>,
+    /// Deprecated alias of `resources`; kustomize appends them after `resources`.
+    #[serde(default)]
+    pub bases: Vec<S<String>>,
+    #[serde(default)]
+    pub components: Vec<S<String>>,
+    #[serde(default)]
+    pub namespace: Option<String>,
+    #[serde(default)]
+    pub name_prefix: Option<String>,
+    #[serde(default)]
+    pub name_suffix: Option<String>,
+    #[serde(default, deserialize_with = "string_map")]
+    pub common_labels: BTreeMap<String, String>,
+    #[serde(default)]
+    pub labels: Vec<Label>,
+    #[serde(default, deserialize_with = "string_map")]
+    pub common_annotations: BTreeMap<String, String>,
+    #[serde(default)]
+    pub images: Vec<Image>,
+    #[serde(default)]
+    pub replicas: Vec<Replica>,
+    #[serde(default)]
+    pub patches: Vec<S<Patch>>,
+    #[serde(default)]
+    pub patches_strategic_merge: Vec<S<String>>,
+    #[serde(default)]
+    pub patches_json6902: Vec<S<Json6902>>,
+    #[serde(default)]
+    pub config_map_generator: Vec<S<GeneratorArgs>>,
+    #[serde(default)]
+    pub secret_generator: Vec<S<GeneratorArgs>>,
+    #[serde(default)]
+    pub generator_options: Option<GeneratorOptions>,
+}
+
+#[derive(Debug, Default, Clone, Deserialize)]
+#[serde(deny_unknown_fields, rename_all = "camelCase")]
+pub struct Label {
+    #[serde(default, deserialize_with = "string_map")]
+    pub pairs: BTreeMap<String, String>,
+    #[serde(default)]
+    pub include_selectors: bool,
+    #[serde(default)]
+    pub include_templates: bool,
+}
+
+#[derive(Debug, Default, Clone, Deserialize)]
+#[serde(deny_unknown_fields, rename_all = "camelCase")]
+pub struct Image {
+    pub name: String,
+    #[serde(default)]
+    pub new_name: Option<String>,
+    #[serde(default, deserialize_with = "opt_string")]
+    pub new_tag: Option<String>,
+    #[serde(default)]
+    pub digest: Option<String>,
+}
+
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields, rename_all = "camelCase")]
+pub struct Replica {
+    pub name: String,
+    pub count: i64,
+}
+
+#[derive(Debug, Default, Clone, Deserialize)]
+#[serde(deny_unknown_fields, rename_all = "camelCase")]
+pub struct Selector {
+    #[serde(default)]
+    pub group: Option<String>,
+    #[serde(default)]
+    pub version: Option<String>,
+    #[serde(default)]
+    pub kind: Option<String>,
+    #[serde(default)]
+    pub name: Option<String>,
+    #[serde(default)]
+    pub namespace: Option<String>,
+    #[serde(default)]
+    pub label_selector: Option<String>,
+    #[serde(default)]
+    pub annotation_selector: Option<String>,
+}
+
+#[derive(Debug, Default, Clone, Deserialize)]
+#[serde(deny_unknown_fields, rename_all = "camelCase")]
+pub struct PatchOptions {
+    #[serde(default)]
+    pub allow_name_change: bool,
+    #[serde(default)]
+    pub allow_kind_change: bool,
+}
+
+#[derive(Debug, Default, Clone, Deserialize)]
+#[serde(deny_unknown_fields, rename_all = "camelCase")]
+pub struct Patch {
+    #[serde(default)]
+    pub path: Option<String>,
+    #[serde(default)]
+    pub patch: Option<String>,
+    #[serde(default)]
+    pub target: Option<Selector>,
+    #[serde(default)]
+    pub options: Option<PatchOptions>,
+}
+
+#[derive(Debug, Default, Clone, Deserialize)]
+#[serde(deny_unknown_fields, rename_all = "camelCase")]
+pub struct Json6902 {
+    pub target: Selector,
+    #[serde(default)]
+    pub path: Option<String>,
+    #[serde(default)]
+    pub patch: Option<String>,
+}
+
+#[derive(Debug, Default, Clone, Deserialize)]
+#[serde(deny_unknown_fields, rename_all = "camelCase")]
+pub struct GeneratorOptions {
+    #[serde(default, deserialize_with = "string_map")]
+    pub labels: BTreeMap<String, String>,
+    #[serde(default, deserialize_with = "string_map")]
+    pub annotations: BTreeMap<String, String>,
+    #[serde(default)]
+    pub disable_name_suffix_hash: Option<bool>,
+    #[serde(default)]
+    pub immutable: Option<bool>,
+}
+
+#[derive(Debug, Default, Clone, Deserialize)]
+#[serde(deny_unknown_fields, rename_all = "camelCase")]
+pub struct GeneratorArgs {
+    pub name: String,
+    #[serde(default)]
+    pub namespace: Option<String>,
+    #[serde(default)]
+    pub behavior: Option<String>,
+    #[serde(default)]
+    pub literals: Vec<String>,
+    #[serde(default)]
+    pub files: Vec<String>,
+    #[serde(default)]
+    pub envs: Vec<String>,
+    /// Deprecated single form of `envs`.
+    #[serde(default)]
+    pub env: Option<String>,
+    #[serde(default)]
+    pub options: Option<GeneratorOptions>,
+    /// Secrets only: the Secret `type` (default `Opaque`).
+    #[serde(default, rename = "type")]
+    pub kind: Option<String>,
+}
+
+/// A map whose values kustomize reads as strings even when written as numbers or booleans.
+fn string_map<'de, D: Deserializer<'de>>(d: D) -> Result<BTreeMap<String, String>, D::Error> {
+    let raw: BTreeMap<String, serde_json::Value> = Deserialize::deserialize(d)?;
+    Ok(raw
+        .into_iter()
+        .map(|(k, v)| (k, scalar_string(&v)))
+        .collect())
+}
+
+fn opt_string<'de, D: Deserializer<'de>>(d: D) -> Result<Option<String>, D::Error> {
+    let raw: Option<serde_json::Value> = Deserialize::deserialize(d)?;
+    Ok(raw.map(|v| scalar_string(&v)))
+}
+
+fn scalar_string(v: &serde_json::Value) -> String {
+    match v {
+        serde_json::Value::String(s) => s.clone(),
+        serde_json::Value::Null => String::new(),
+        other => other.to_string(),
+    }
+}
+
+/// Parses a kustomization, turning "unknown field" into "not supported" with the known list.
+pub fn parse(file: &str, text: &str) -> Result<Kustomization, ManifestError> {
+    diag::parse::<Kustomization>(file, text).map_err(|d| {
+        if d.path.chars().all(|c| c.is_ascii_alphanumeric()) && d.message.starts_with("unknown field") {
+            ManifestError::At {
+                file: d.file,
+                line: d.line,
+                column: d.column,
+                message: format!(
+                    "kustomization field `{}` is not supported by gantry's renderer (supported: {})",
+                    d.path,
+                    SUPPORTED_FIELDS.join(", ")
+                ),
+            }
+        } else {
+            ManifestError::from_diag(d)
+        }
+    })
+}

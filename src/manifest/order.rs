@@ -1,0 +1,107 @@
+//! Output order (stage: ⑤ render): kustomize's `legacy` order or input order.
+//!
+//! Input: rendered resources. Output: the same, sorted. Legacy puts what others depend on first
+//! (Namespaces, CRDs, service accounts, RBAC, config, Services) and webhooks last; within a
+//! rank, by group/version/kind then namespace and name.
+
+use std::cmp::Ordering;
+
+use super::resource::Resource;
+
+const FIRST: &[&str] = &[
+    "Namespace",
+    "ResourceQuota",
+    "StorageClass",
+    "CustomResourceDefinition",
+    "ServiceAccount",
+    "PodSecurityPolicy",
+    "Role",
+    "ClusterRole",
+    "RoleBinding",
+    "ClusterRoleBinding",
+    "ConfigMap",
+    "Secret",
+    "Endpoints",
+    "Service",
+    "LimitRange",
+    "PriorityClass",
+    "PersistentVolume",
+    "PersistentVolumeClaim",
+    "Deployment",
+    "StatefulSet",
+    "CronJob",
+    "PodDisruptionBudget",
+];
+const LAST: &[&str] = &[
+    "MutatingWebhookConfiguration",
+    "ValidatingWebhookConfiguration",
+];
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+pub enum Reorder {
+    /// kustomize's default `legacy` order.
+    #[default]
+    Legacy,
+    /// The order resources were accumulated in.
+    None,
+}
+
+fn rank(kind: &str) -> i64 {
+    let len = i64::try_from(FIRST.len()).unwrap_or(i64::MAX);
+    if let Some(i) = FIRST.iter().position(|k| *k == kind) {
+        return -len + i64::try_from(i).unwrap_or(0);
+    }
+    LAST.iter()
+        .position(|k| *k == kind)
+        .map_or(0, |i| 1 + i64::try_from(i).unwrap_or(0))
+}
+
+fn gvk_string(r: &Resource) -> String {
+    let (g, v) = r.group_version();
+    let or = |s: &str, d: &str| {
+        if s.is_empty() {
+            d.to_owned()
+        } else {
+            s.to_owned()
+        }
+    };
+    format!("{}_{}_{}", or(g, "~G"), or(v, "~V"), or(r.kind(), "~K"))
+}
+
+/// `namespace|name` with kustomize's placeholders for missing parts (`~` sorts after letters).
+fn id_string(r: &Resource) -> String {
+    let or = |s: &str, d: &str| {
+        if s.is_empty() {
+            d.to_owned()
+        } else {
+            s.to_owned()
+        }
+    };
+    format!("{}|{}", or(r.namespace(), "~X"), or(r.name(), "~N"))
+}
+
+fn legacy_cmp(a: &Resource, b: &Resource) -> Ordering {
+    let (ga, gb) = (gvk_string(a), gvk_string(b));
+    if ga != gb {
+        let by_rank = rank(a.kind()).cmp(&rank(b.kind()));
+        if by_rank != Ordering::Equal {
+            return by_rank;
+        }
+        // Core Namespaces go before namespace-like kinds of other groups.
+        let core_namespace = a.kind() == "Namespace"
+            && b.kind() == "Namespace"
+            && (a.group_version().0.is_empty() || b.group_version().0.is_empty());
+        return if core_namespace {
+            gb.cmp(&ga)
+        } else {
+            ga.cmp(&gb)
+        };
+    }
+    id_string(a).cmp(&id_string(b))
+}
+
+pub fn sort(ra: &mut [Resource], how: Reorder) {
+    if how == Reorder::Legacy {
+        ra.sort_by(legacy_cmp);
+    }
+}

@@ -1,0 +1,456 @@
+//! `patches`, `patchesStrategicMerge` and `patchesJson6902` (stage: ⑤ render).
+//!
+//! Input: patch entries (a file path or inline text), their targets, the resources so far.
+//! Output: patched resources. A patch that is a YAML list is JSON 6902, a mapping is a
+//! strategic merge patch, as kustomize decides. Without a target, a strategic merge patch
+//! applies to the resource it names; with one, to every resource the selector picks.
+
+use std::path::Path;
+
+use regex::Regex;
+use serde_json::Value;
+
+use super::build::{display, read_text, resolve};
+use super::fs::Fs;
+use super::kustomization::{Kustomization, Selector};
+use super::resource::Resource;
+use super::{ManifestError, smp};
+
+/// Where a patch came from, for messages: the kustomization position or the patch file.
+struct Source {
+    file: String,
+    line: u64,
+    column: u64,
+}
+
+impl Source {
+    fn err(&self, message: impl Into<String>) -> ManifestError {
+        if self.line == 0 {
+            ManifestError::file(self.file.clone(), message)
+        } else {
+            ManifestError::At {
+                file: self.file.clone(),
+                line: self.line,
+                column: self.column,
+                message: message.into(),
+            }
+        }
+    }
+}
+
+/// Reads an entry that is either a path to a patch file or the patch itself (kustomize treats
+/// anything that does not name an existing file as inline YAML).
+fn load(
+    fs: &dyn Fs,
+    dir: &Path,
+    kfile: &Path,
+    entry: &serde_saphyr::Spanned<String>,
+    field: &str,
+) -> Result<(String, Source), ManifestError> {
+    let here = Source {
+        file: display(kfile),
+        line: entry.referenced.line(),
+        column: entry.referenced.column(),
+    };
+    let looks_inline = entry.value.contains('\n')
+        || entry.value.contains(": ")
+        || entry.value.trim_start().starts_with(['-', '{', '[']);
+    if looks_inline {
+        return Ok((entry.value.clone(), here));
+    }
+    let path = resolve(kfile, dir, entry, field)?;
+    if !fs.is_file(&path) {
+        return Err(here.err(format!(
+            "{field}: patch file \"{}\" does not exist",
+            entry.value
+        )));
+    }
+    let text = read_text(fs, &path)?;
+    Ok((
+        text,
+        Source {
+            file: display(&path),
+            line: 0,
+            column: 0,
+        },
+    ))
+}
+
+enum Parsed {
+    Strategic(Vec<Value>),
+    Json6902(json_patch::Patch),
+}
+
+fn parse(text: &str, src: &Source) -> Result<Parsed, ManifestError> {
+    let docs: Vec<Value> = serde_saphyr::from_multiple(text).map_err(|e| {
+        let at = e.location().unwrap_or(serde_saphyr::Location::UNKNOWN);
+        let msg = serde_saphyr::MessageFormatter::format_message(
+            &serde_saphyr::DefaultMessageFormatter,
+            e.without_snippet(),
+        )
+        .into_owned();
+        if src.line == 0 && at.line() > 0 {
+            ManifestError::At {
+                file: src.file.clone(),
+                line: at.line(),
+                column: at.column(),
+                message: msg,
+            }
+        } else {
+            src.err(format!("invalid patch: {msg}"))
+        }
+    })?;
+    let docs: Vec<Value> = docs.into_iter().filter(|d| !d.is_null()).collect();
+    match docs.as_slice() {
+        [Value::Array(_)] => {
+            let ops: json_patch::Patch = serde_json::from_value(docs[0].clone())
+                .map_err(|e| src.err(format!("invalid JSON 6902 patch: {e}")))?;
+            Ok(Parsed::Json6902(ops))
+        }
+        [] => Err(src.err("patch is empty")),
+        many if many.iter().all(Value::is_object) => Ok(Parsed::Strategic(docs)),
+        _ => Err(src.err(
+            "a patch is either one list of JSON 6902 operations or strategic merge documents",
+        )),
+    }
+}
+
+pub fn strategic_merge_files(
+    fs: &dyn Fs,
+    dir: &Path,
+    kfile: &Path,
+    k: &Kustomization,
+    ra: &mut Vec<Resource>,
+) -> Result<(), ManifestError> {
+    for entry in &k.patches_strategic_merge {
+        let (text, src) = load(fs, dir, kfile, entry, "patchesStrategicMerge")?;
+        match parse(&text, &src)? {
+            Parsed::Strategic(docs) => {
+                for doc in docs {
+                    apply_smp_by_id(ra, &doc, &src)?;
+                }
+            }
+            Parsed::Json6902(_) => return Err(src.err("patchesStrategicMerge entry is a JSON 6902 patch; list it under patches with a target")),
+        }
+    }
+    Ok(())
+}
+
+pub fn patches(
+    fs: &dyn Fs,
+    dir: &Path,
+    kfile: &Path,
+    k: &Kustomization,
+    ra: &mut Vec<Resource>,
+) -> Result<(), ManifestError> {
+    for p in &k.patches {
+        let here = Source {
+            file: display(kfile),
+            line: p.referenced.line(),
+            column: p.referenced.column(),
+        };
+        let (text, src) = match (&p.value.path, &p.value.patch) {
+            (Some(path), None) => load(
+                fs,
+                dir,
+                kfile,
+                &serde_saphyr::Spanned::new(path.clone(), p.referenced, p.defined),
+                "patches",
+            )?,
+            (None, Some(inline)) => (inline.clone(), here),
+            _ => return Err(here.err("patches: set exactly one of path or patch")),
+        };
+        let options = p.value.options.clone().unwrap_or_default();
+        match (parse(&text, &src)?, &p.value.target) {
+            (Parsed::Json6902(ops), Some(target)) => apply_json6902(ra, target, &ops, &src)?,
+            (Parsed::Json6902(_), None) => return Err(src.err("a JSON 6902 patch needs a target")),
+            (Parsed::Strategic(docs), None) => {
+                for doc in docs {
+                    apply_smp_by_id(ra, &doc, &src)?;
+                }
+            }
+            (Parsed::Strategic(docs), Some(target)) => {
+                let selected = select(ra, target, &src)?;
+                for doc in docs {
+                    for &i in &selected {
+                        apply_smp(
+                            ra,
+                            i,
+                            &doc,
+                            options.allow_name_change,
+                            options.allow_kind_change,
+                        );
+                    }
+                }
+                ra.retain(|r| !r.obj.is_null());
+            }
+        }
+    }
+    Ok(())
+}
+
+pub fn json6902(
+    fs: &dyn Fs,
+    dir: &Path,
+    kfile: &Path,
+    k: &Kustomization,
+    ra: &mut [Resource],
+) -> Result<(), ManifestError> {
+    for p in &k.patches_json6902 {
+        let here = Source {
+            file: display(kfile),
+            line: p.referenced.line(),
+            column: p.referenced.column(),
+        };
+        let (text, src) = match (&p.value.path, &p.value.patch) {
+            (Some(path), None) => load(
+                fs,
+                dir,
+                kfile,
+                &serde_saphyr::Spanned::new(path.clone(), p.referenced, p.defined),
+                "patchesJson6902",
+            )?,
+            (None, Some(inline)) => (inline.clone(), here),
+            _ => return Err(here.err("patchesJson6902: set exactly one of path or patch")),
+        };
+        match parse(&text, &src)? {
+            Parsed::Json6902(ops) => apply_json6902(ra, &p.value.target, &ops, &src)?,
+            Parsed::Strategic(_) => {
+                return Err(src.err("patchesJson6902 entry is not a list of JSON 6902 operations"));
+            }
+        }
+    }
+    Ok(())
+}
+
+fn apply_json6902(
+    ra: &mut [Resource],
+    target: &Selector,
+    ops: &json_patch::Patch,
+    src: &Source,
+) -> Result<(), ManifestError> {
+    for i in select(ra, target, src)? {
+        let before = (
+            ra[i].name().to_owned(),
+            ra[i].namespace().to_owned(),
+            ra[i].kind().to_owned(),
+        );
+        json_patch::patch(&mut ra[i].obj, ops)
+            .map_err(|e| src.err(format!("JSON 6902 patch on {}: {e}", ra[i].cur_id())))?;
+        if (ra[i].name(), ra[i].namespace(), ra[i].kind())
+            != (before.0.as_str(), before.1.as_str(), before.2.as_str())
+        {
+            // kustomize lets JSON patches rename; references follow the old name.
+            let mut prev = ra[i].clone();
+            prev.set_name(&before.0);
+            let id = prev.cur_id();
+            ra[i].prev.push(id);
+        }
+    }
+    Ok(())
+}
+
+/// Applies a strategic merge patch to the one resource its own kind, name and namespace name.
+fn apply_smp_by_id(ra: &mut Vec<Resource>, doc: &Value, src: &Source) -> Result<(), ManifestError> {
+    let patch = Resource::new(doc.clone(), src.file.clone());
+    let want = patch.cur_id();
+    let hits: Vec<usize> = ra
+        .iter()
+        .enumerate()
+        .filter(|(_, r)| {
+            r.all_ids().any(|id| {
+                id.kind == want.kind
+                    && id.name == want.name
+                    && id.namespace == want.namespace
+                    && (want.group.is_empty() || id.group == want.group)
+            })
+        })
+        .map(|(i, _)| i)
+        .collect();
+    match hits.as_slice() {
+        [i] => {
+            apply_smp(ra, *i, doc, false, false);
+            ra.retain(|r| !r.obj.is_null());
+            Ok(())
+        }
+        [] => Err(src.err(format!("no resource matches the patch for {want}"))),
+        _ => Err(src.err(format!(
+            "patch for {want} matches {} resources; give it a target",
+            hits.len()
+        ))),
+    }
+}
+
+fn apply_smp(
+    ra: &mut [Resource],
+    i: usize,
+    doc: &Value,
+    allow_name_change: bool,
+    allow_kind_change: bool,
+) {
+    let r = &mut ra[i];
+    let (name, namespace, kind) = (
+        r.name().to_owned(),
+        r.namespace().to_owned(),
+        r.kind().to_owned(),
+    );
+    if allow_name_change || allow_kind_change {
+        r.store_prev();
+    }
+    match smp::apply(&r.obj, doc) {
+        None => r.obj = Value::Null,
+        Some(v) => {
+            r.obj = v;
+            if !allow_kind_change {
+                super::resource::ensure_object(&mut r.obj).insert("kind".into(), kind.into());
+            }
+            if !allow_name_change {
+                r.set_name(&name);
+            }
+            if namespace.is_empty() {
+                r.metadata_mut().remove("namespace");
+            } else {
+                r.set_namespace(&namespace);
+            }
+        }
+    }
+}
+
+fn anchored(field: &str, pattern: &str, src: &Source) -> Result<Regex, ManifestError> {
+    Regex::new(&format!("^(?:{pattern})$")).map_err(|e| {
+        src.err(format!(
+            "target {field}: invalid regular expression \"{pattern}\": {e}"
+        ))
+    })
+}
+
+/// Indices of the resources a patch target selects (kustomize's `Select`): name and namespace
+/// are anchored regular expressions matched against the original or current id.
+fn select(ra: &[Resource], t: &Selector, src: &Source) -> Result<Vec<usize>, ManifestError> {
+    let name = t
+        .name
+        .as_deref()
+        .map(|p| anchored("name", p, src))
+        .transpose()?;
+    let namespace = t
+        .namespace
+        .as_deref()
+        .map(|p| anchored("namespace", p, src))
+        .transpose()?;
+    let labels = t
+        .label_selector
+        .as_deref()
+        .map(|s| LabelSelector::parse(s).map_err(|m| src.err(format!("target labelSelector: {m}"))))
+        .transpose()?;
+    let annotations = t
+        .annotation_selector
+        .as_deref()
+        .map(|s| {
+            LabelSelector::parse(s).map_err(|m| src.err(format!("target annotationSelector: {m}")))
+        })
+        .transpose()?;
+    let mut out = Vec::new();
+    for (i, r) in ra.iter().enumerate() {
+        let (org, cur) = (r.org_id(), r.cur_id());
+        let (g, v) = r.group_version();
+        let ok = t
+            .kind
+            .as_deref()
+            .is_none_or(|k| k.is_empty() || k == r.kind())
+            && t.group.as_deref().is_none_or(|x| x.is_empty() || x == g)
+            && t.version.as_deref().is_none_or(|x| x.is_empty() || x == v)
+            && name
+                .as_ref()
+                .is_none_or(|re| re.is_match(&org.name) || re.is_match(&cur.name))
+            && namespace
+                .as_ref()
+                .is_none_or(|re| re.is_match(&org.namespace) || re.is_match(&cur.namespace))
+            && labels.as_ref().is_none_or(|s| s.matches(&r.labels()))
+            && annotations
+                .as_ref()
+                .is_none_or(|s| s.matches(&r.annotations()));
+        if ok {
+            out.push(i);
+        }
+    }
+    Ok(out)
+}
+
+/// Kubernetes label selector syntax: `a=b`, `a==b`, `a!=b`, `a in (x,y)`, `a notin (x)`, `a`, `!a`.
+struct LabelSelector(Vec<Requirement>);
+
+enum Requirement {
+    Eq(String, String),
+    NotEq(String, String),
+    In(String, Vec<String>),
+    NotIn(String, Vec<String>),
+    Exists(String),
+    NotExists(String),
+}
+
+impl LabelSelector {
+    fn parse(s: &str) -> Result<Self, String> {
+        let mut reqs = Vec::new();
+        // Split on commas outside parentheses.
+        let (mut depth, mut start) = (0, 0);
+        let mut parts = Vec::new();
+        for (i, c) in s.char_indices() {
+            match c {
+                '(' => depth += 1,
+                ')' => depth -= 1,
+                ',' if depth == 0 => {
+                    parts.push(&s[start..i]);
+                    start = i + 1;
+                }
+                _ => {}
+            }
+        }
+        parts.push(&s[start..]);
+        for part in parts.into_iter().map(str::trim).filter(|p| !p.is_empty()) {
+            let set = |rest: &str| -> Result<Vec<String>, String> {
+                let inner = rest
+                    .trim()
+                    .strip_prefix('(')
+                    .and_then(|r| r.strip_suffix(')'))
+                    .ok_or_else(|| format!("expected (values) in \"{part}\""))?;
+                Ok(inner
+                    .split(',')
+                    .map(|v| v.trim().to_owned())
+                    .filter(|v| !v.is_empty())
+                    .collect())
+            };
+            let req = if let Some((k, v)) = part.split_once("!=") {
+                Requirement::NotEq(k.trim().into(), v.trim().into())
+            } else if let Some((k, v)) = part.split_once("==").or_else(|| part.split_once('=')) {
+                Requirement::Eq(k.trim().into(), v.trim().into())
+            } else if let Some((k, rest)) = part.split_once(" notin ") {
+                Requirement::NotIn(k.trim().into(), set(rest)?)
+            } else if let Some((k, rest)) = part.split_once(" in ") {
+                Requirement::In(k.trim().into(), set(rest)?)
+            } else if let Some(k) = part.strip_prefix('!') {
+                Requirement::NotExists(k.trim().into())
+            } else if part
+                .chars()
+                .all(|c| c.is_ascii_alphanumeric() || matches!(c, '-' | '_' | '.' | '/'))
+            {
+                Requirement::Exists(part.into())
+            } else {
+                return Err(format!("cannot parse \"{part}\""));
+            };
+            reqs.push(req);
+        }
+        Ok(Self(reqs))
+    }
+
+    fn matches(&self, m: &serde_json::Map<String, Value>) -> bool {
+        let get = |k: &str| m.get(k).and_then(Value::as_str);
+        self.0.iter().all(|r| match r {
+            Requirement::Eq(k, v) => get(k) == Some(v.as_str()),
+            Requirement::NotEq(k, v) => get(k) != Some(v.as_str()),
+            Requirement::In(k, vs) => get(k).is_some_and(|x| vs.iter().any(|v| v == x)),
+            Requirement::NotIn(k, vs) => get(k).is_none_or(|x| !vs.iter().any(|v| v == x)),
+            Requirement::Exists(k) => m.contains_key(k),
+            Requirement::NotExists(k) => !m.contains_key(k),
+        })
+    }
+}

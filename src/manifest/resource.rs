@@ -1,0 +1,336 @@
+//! One Kubernetes object being rendered, and the field paths transformers walk (stage: ⑤).
+//!
+//! Input: a parsed YAML document. Output: typed access to its identity (group, version, kind,
+//! name, namespace) and the ids it had before renames, which name references and patch targets
+//! are matched against, as in kustomize.
+
+use serde_json::{Map, Value};
+
+/// Kinds that live outside namespaces: the namespace transformer leaves them alone.
+pub const CLUSTER_SCOPED: &[&str] = &[
+    "APIService",
+    "CSIDriver",
+    "CSINode",
+    "CertificateSigningRequest",
+    "ClusterIssuer",
+    "ClusterRole",
+    "ClusterRoleBinding",
+    "ComponentStatus",
+    "CustomResourceDefinition",
+    "IngressClass",
+    "MutatingWebhookConfiguration",
+    "Namespace",
+    "Node",
+    "PersistentVolume",
+    "PodSecurityPolicy",
+    "PriorityClass",
+    "RuntimeClass",
+    "SelfSubjectAccessReview",
+    "SelfSubjectRulesReview",
+    "StorageClass",
+    "SubjectAccessReview",
+    "TokenReview",
+    "ValidatingWebhookConfiguration",
+    "VolumeAttachment",
+];
+
+#[derive(Debug, Clone, PartialEq, Eq, Hash)]
+pub struct ResId {
+    pub group: String,
+    pub version: String,
+    pub kind: String,
+    pub name: String,
+    /// Effective namespace: `default` when unset, empty for cluster-scoped kinds.
+    pub namespace: String,
+}
+
+impl std::fmt::Display for ResId {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        let gv = if self.group.is_empty() {
+            self.version.clone()
+        } else {
+            format!("{}/{}", self.group, self.version)
+        };
+        write!(f, "{gv}, Kind={}, Name={}", self.kind, self.name)?;
+        if !self.namespace.is_empty() {
+            write!(f, ", Namespace={}", self.namespace)?;
+        }
+        Ok(())
+    }
+}
+
+/// How a generated ConfigMap/Secret combines with one of the same id from a base.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Behavior {
+    Create,
+    Merge,
+    Replace,
+}
+
+/// What a generator left on the resource for later steps.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Generated {
+    pub behavior: Behavior,
+    pub hash_suffix: bool,
+}
+
+#[derive(Debug, Clone)]
+pub struct Resource {
+    pub obj: Value,
+    /// Ids before each rename, oldest first (kustomize's previous-id build annotations).
+    pub prev: Vec<ResId>,
+    pub generated: Option<Generated>,
+    /// File (or generator) the resource came from, for error messages.
+    pub origin: String,
+}
+
+impl Resource {
+    #[must_use]
+    pub fn new(obj: Value, origin: impl Into<String>) -> Self {
+        Self {
+            obj,
+            prev: Vec::new(),
+            generated: None,
+            origin: origin.into(),
+        }
+    }
+
+    #[must_use]
+    pub fn str_at(&self, path: &[&str]) -> &str {
+        let mut v = &self.obj;
+        for p in path {
+            match v.get(p) {
+                Some(next) => v = next,
+                None => return "",
+            }
+        }
+        v.as_str().unwrap_or("")
+    }
+
+    #[must_use]
+    pub fn api_version(&self) -> &str {
+        self.str_at(&["apiVersion"])
+    }
+
+    #[must_use]
+    pub fn kind(&self) -> &str {
+        self.str_at(&["kind"])
+    }
+
+    #[must_use]
+    pub fn name(&self) -> &str {
+        self.str_at(&["metadata", "name"])
+    }
+
+    #[must_use]
+    pub fn namespace(&self) -> &str {
+        self.str_at(&["metadata", "namespace"])
+    }
+
+    #[must_use]
+    pub fn group_version(&self) -> (&str, &str) {
+        match self.api_version().split_once('/') {
+            Some((g, v)) => (g, v),
+            None => ("", self.api_version()),
+        }
+    }
+
+    #[must_use]
+    pub fn is_cluster_scoped(&self) -> bool {
+        CLUSTER_SCOPED.contains(&self.kind())
+    }
+
+    #[must_use]
+    pub fn cur_id(&self) -> ResId {
+        let (group, version) = self.group_version();
+        let namespace = if self.is_cluster_scoped() {
+            String::new()
+        } else if self.namespace().is_empty() {
+            "default".to_owned()
+        } else {
+            self.namespace().to_owned()
+        };
+        ResId {
+            group: group.to_owned(),
+            version: version.to_owned(),
+            kind: self.kind().to_owned(),
+            name: self.name().to_owned(),
+            namespace,
+        }
+    }
+
+    /// The id the resource was loaded with.
+    #[must_use]
+    pub fn org_id(&self) -> ResId {
+        self.prev.first().cloned().unwrap_or_else(|| self.cur_id())
+    }
+
+    /// Every id the resource has had, oldest first, current last.
+    pub fn all_ids(&self) -> impl Iterator<Item = ResId> + '_ {
+        self.prev
+            .iter()
+            .cloned()
+            .chain(std::iter::once(self.cur_id()))
+    }
+
+    /// Records the current id before a rename.
+    pub fn store_prev(&mut self) {
+        let id = self.cur_id();
+        self.prev.push(id);
+    }
+
+    pub fn metadata_mut(&mut self) -> &mut Map<String, Value> {
+        let obj = ensure_object(&mut self.obj);
+        ensure_object(
+            obj.entry("metadata")
+                .or_insert_with(|| Value::Object(Map::new())),
+        )
+    }
+
+    pub fn set_name(&mut self, name: &str) {
+        self.metadata_mut()
+            .insert("name".to_owned(), Value::String(name.to_owned()));
+    }
+
+    pub fn set_namespace(&mut self, ns: &str) {
+        self.metadata_mut()
+            .insert("namespace".to_owned(), Value::String(ns.to_owned()));
+    }
+
+    #[must_use]
+    pub fn labels(&self) -> Map<String, Value> {
+        self.obj
+            .pointer("/metadata/labels")
+            .and_then(Value::as_object)
+            .cloned()
+            .unwrap_or_default()
+    }
+
+    #[must_use]
+    pub fn annotations(&self) -> Map<String, Value> {
+        self.obj
+            .pointer("/metadata/annotations")
+            .and_then(Value::as_object)
+            .cloned()
+            .unwrap_or_default()
+    }
+}
+
+/// Turns a value into an object in place (replacing a scalar or null) and returns it.
+pub fn ensure_object(v: &mut Value) -> &mut Map<String, Value> {
+    if !v.is_object() {
+        *v = Value::Object(Map::new());
+    }
+    match v {
+        Value::Object(m) => m,
+        _ => unreachable!("just made an object"),
+    }
+}
+
+/// Where a transformer acts: a slash-separated path within objects of a group/version/kind.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct FieldSpec {
+    pub group: &'static str,
+    pub version: &'static str,
+    pub kind: &'static str,
+    pub path: &'static str,
+    pub create: bool,
+}
+
+impl FieldSpec {
+    #[must_use]
+    pub const fn any(path: &'static str, create: bool) -> Self {
+        Self {
+            group: "",
+            version: "",
+            kind: "",
+            path,
+            create,
+        }
+    }
+
+    #[must_use]
+    pub const fn kind(kind: &'static str, path: &'static str, create: bool) -> Self {
+        Self {
+            group: "",
+            version: "",
+            kind,
+            path,
+            create,
+        }
+    }
+
+    #[must_use]
+    pub fn applies_to(&self, r: &Resource) -> bool {
+        let (g, v) = r.group_version();
+        (self.kind.is_empty() || self.kind == r.kind())
+            && (self.group.is_empty() || self.group == g)
+            && (self.version.is_empty() || self.version == v)
+    }
+}
+
+/// Splits a field-spec path: `/` separates, `\/` escapes a slash inside a key, `[]` (a list
+/// marker) is dropped because lists are walked wherever they appear.
+#[must_use]
+pub fn path_segments(path: &str) -> Vec<String> {
+    let mut out = Vec::new();
+    let mut cur = String::new();
+    let mut chars = path.chars().peekable();
+    while let Some(c) = chars.next() {
+        match c {
+            '\\' if chars.peek() == Some(&'/') => {
+                cur.push('/');
+                chars.next();
+            }
+            '/' => out.push(std::mem::take(&mut cur)),
+            _ => cur.push(c),
+        }
+    }
+    out.push(cur);
+    out.into_iter()
+        .map(|s| s.strip_suffix("[]").map(str::to_owned).unwrap_or(s))
+        .collect()
+}
+
+/// Calls `f` on every value at `path` below `v`, walking into every element of lists met on
+/// the way. With `create`, missing maps along the path (and the final field, as null) are made.
+pub fn visit<E>(
+    v: &mut Value,
+    path: &[String],
+    create: bool,
+    f: &mut dyn FnMut(&mut Value) -> Result<(), E>,
+) -> Result<(), E> {
+    if let Value::Array(items) = v {
+        for item in items {
+            visit(item, path, create, f)?;
+        }
+        return Ok(());
+    }
+    let Some((head, rest)) = path.split_first() else {
+        return f(v);
+    };
+    let Value::Object(m) = v else {
+        return Ok(());
+    };
+    if !m.contains_key(head.as_str()) {
+        if !create {
+            return Ok(());
+        }
+        let fresh = if rest.is_empty() {
+            Value::Null
+        } else {
+            Value::Object(Map::new())
+        };
+        m.insert(head.clone(), fresh);
+    }
+    let Some(child) = m.get_mut(head.as_str()) else {
+        return Ok(());
+    };
+    if child.is_null() && !rest.is_empty() {
+        if !create {
+            return Ok(());
+        }
+        *child = Value::Object(Map::new());
+    }
+    visit(child, rest, create, f)
+}

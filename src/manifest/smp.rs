@@ -1,0 +1,240 @@
+//! Strategic merge patch with Kubernetes semantics (stage: ⑤ render).
+//!
+//! Input: a target object and a patch object. Output: the merged object, or `None` when the
+//! patch deletes it. Maps merge recursively and `null` deletes a key; lists of built-in kinds
+//! merge by their Kubernetes merge key (containers by `name`, container ports by
+//! `containerPort`, …) with patch items first, then untouched originals (kustomize's order);
+//! other lists are replaced. `$patch: delete|replace` work on maps and list items.
+
+use serde_json::{Map, Value};
+
+/// API groups whose kinds carry Kubernetes' merge keys; custom resources get list replacement.
+const BUILTIN_GROUPS: &[&str] = &[
+    "",
+    "apps",
+    "batch",
+    "autoscaling",
+    "policy",
+    "networking.k8s.io",
+    "rbac.authorization.k8s.io",
+    "storage.k8s.io",
+    "scheduling.k8s.io",
+    "admissionregistration.k8s.io",
+    "apiextensions.k8s.io",
+    "coordination.k8s.io",
+    "discovery.k8s.io",
+    "node.k8s.io",
+    "certificates.k8s.io",
+    "extensions",
+];
+
+/// The merge key of the list at `path` (field names from the object root), if it has one.
+fn merge_key(path: &[String], builtin: bool, kind: &str) -> Option<&'static str> {
+    if !builtin {
+        return None;
+    }
+    let field = path.last()?.as_str();
+    let in_container = path.iter().rev().skip(1).any(|p| {
+        matches!(
+            p.as_str(),
+            "containers" | "initContainers" | "ephemeralContainers"
+        )
+    });
+    Some(match field {
+        "containers"
+        | "initContainers"
+        | "ephemeralContainers"
+        | "env"
+        | "volumes"
+        | "imagePullSecrets"
+        | "resourceClaims" => "name",
+        "ports" if in_container => "containerPort",
+        "ports" if kind == "Service" => "port",
+        "volumeMounts" => "mountPath",
+        "volumeDevices" => "devicePath",
+        "hostAliases" => "ip",
+        "conditions" => "type",
+        "ownerReferences" => "uid",
+        "topologySpreadConstraints" => "topologyKey",
+        _ => return None,
+    })
+}
+
+/// Applies `patch` to `target` (a whole object). `None` means the object is deleted.
+#[must_use]
+pub fn apply(target: &Value, patch: &Value) -> Option<Value> {
+    let api = target
+        .get("apiVersion")
+        .and_then(Value::as_str)
+        .unwrap_or("");
+    let group = api.split_once('/').map_or("", |(g, _)| g);
+    let kind = target.get("kind").and_then(Value::as_str).unwrap_or("");
+    let ctx = Ctx {
+        builtin: BUILTIN_GROUPS.contains(&group),
+        kind,
+    };
+    merge(target, patch, &mut Vec::new(), &ctx)
+}
+
+struct Ctx<'a> {
+    builtin: bool,
+    kind: &'a str,
+}
+
+fn directive(v: &Value) -> Option<&str> {
+    v.get("$patch").and_then(Value::as_str)
+}
+
+/// Removes `$patch` and other `$` directives from a value that is being inserted as is.
+fn strip(v: &Value) -> Value {
+    match v {
+        Value::Object(m) => Value::Object(
+            m.iter()
+                .filter(|(k, _)| !k.starts_with('$'))
+                .map(|(k, v)| (k.clone(), strip(v)))
+                .collect(),
+        ),
+        Value::Array(a) => Value::Array(
+            a.iter()
+                .filter(|x| directive(x) != Some("delete"))
+                .map(strip)
+                .collect(),
+        ),
+        other => other.clone(),
+    }
+}
+
+fn merge(target: &Value, patch: &Value, trail: &mut Vec<String>, ctx: &Ctx<'_>) -> Option<Value> {
+    let (Value::Object(t), Value::Object(p)) = (target, patch) else {
+        return Some(strip(patch));
+    };
+    match directive(patch) {
+        Some("delete") => return None,
+        Some("replace") => return Some(strip(patch)),
+        _ => {}
+    }
+    let mut out: Map<String, Value> = t.clone();
+    for (key, pv) in p {
+        if let Some(field) = key.strip_prefix("$deleteFromPrimitiveList/") {
+            if let (Some(Value::Array(list)), Value::Array(remove)) = (out.get_mut(field), pv) {
+                list.retain(|x| !remove.contains(x));
+            }
+            continue;
+        }
+        if key.starts_with('$') {
+            continue;
+        }
+        if pv.is_null() {
+            out.remove(key);
+            continue;
+        }
+        trail.push(key.clone());
+        let merged = match (out.get(key), pv) {
+            (Some(tv @ Value::Object(_)), Value::Object(_)) => merge(tv, pv, trail, ctx),
+            (Some(Value::Array(tl)), Value::Array(pl)) => Some(merge_list(tl, pl, trail, ctx)),
+            _ => Some(strip(pv)),
+        };
+        trail.pop();
+        match merged {
+            Some(v) => {
+                out.insert(key.clone(), v);
+            }
+            None => {
+                out.remove(key);
+            }
+        }
+    }
+    Some(Value::Object(out))
+}
+
+fn merge_list(target: &[Value], patch: &[Value], trail: &mut Vec<String>, ctx: &Ctx<'_>) -> Value {
+    let Some(key) = merge_key(trail, ctx.builtin, ctx.kind) else {
+        return Value::Array(patch.iter().map(strip).collect());
+    };
+    if patch.iter().any(|p| directive(p) == Some("replace")) {
+        return Value::Array(
+            patch
+                .iter()
+                .filter(|p| directive(p) != Some("replace"))
+                .map(strip)
+                .collect(),
+        );
+    }
+    let key_of = |v: &Value| v.get(key).cloned();
+    let mut out = Vec::new();
+    let mut used = vec![false; target.len()];
+    for pe in patch {
+        let k = key_of(pe);
+        let found = k
+            .as_ref()
+            .and_then(|k| target.iter().position(|t| t.get(key) == Some(k)));
+        if directive(pe) == Some("delete") {
+            if let Some(i) = found {
+                used[i] = true;
+            }
+            continue;
+        }
+        match found {
+            Some(i) => {
+                used[i] = true;
+                if let Some(v) = merge(&target[i], pe, trail, ctx) {
+                    out.push(v);
+                }
+            }
+            None => out.push(strip(pe)),
+        }
+    }
+    out.extend(
+        target
+            .iter()
+            .zip(used)
+            .filter(|(_, u)| !u)
+            .map(|(t, _)| t.clone()),
+    );
+    Value::Array(out)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use serde_json::json;
+
+    fn pod(init: &[&str]) -> Value {
+        json!({"apiVersion": "v1", "kind": "Pod", "metadata": {"name": "test"},
+               "spec": {"initContainers": init.iter().map(|n| json!({"name": n})).collect::<Vec<_>>()}})
+    }
+
+    /// The cases of kustomize's `TestApplySmPatchShouldOutputListItemsInCorrectOrder`.
+    #[test]
+    fn list_order_follows_kustomize() {
+        let base = pod(&["foo", "bar"]);
+        for (patch, want) in [
+            (vec!["foo"], vec!["foo", "bar"]),
+            (vec!["bar"], vec!["bar", "foo"]),
+            (vec!["baz"], vec!["baz", "foo", "bar"]),
+            (vec!["foo", "bar"], vec!["foo", "bar"]),
+            (vec!["bar", "foo"], vec!["bar", "foo"]),
+        ] {
+            assert_eq!(
+                apply(&base, &pod(&patch)),
+                Some(pod(&want)),
+                "patch {patch:?}"
+            );
+        }
+    }
+
+    #[test]
+    fn null_deletes_and_patch_directives_work() {
+        let base = json!({"apiVersion": "apps/v1", "kind": "Deployment", "metadata": {"name": "d", "labels": {"a": "1", "b": "2"}},
+            "spec": {"template": {"spec": {"containers": [{"name": "app", "image": "x", "env": [{"name": "A", "value": "1"}]}, {"name": "sidecar"}]}}}});
+        let patch = json!({"metadata": {"labels": {"a": null}},
+            "spec": {"template": {"spec": {"containers": [{"name": "sidecar", "$patch": "delete"}, {"name": "app", "env": [{"name": "B", "value": "2"}]}]}}}});
+        let out = apply(&base, &patch).expect("not deleted");
+        assert_eq!(out["metadata"]["labels"], json!({"b": "2"}));
+        assert_eq!(
+            out["spec"]["template"]["spec"]["containers"],
+            json!([{"name": "app", "image": "x", "env": [{"name": "B", "value": "2"}, {"name": "A", "value": "1"}]}])
+        );
+        assert_eq!(apply(&base, &json!({"$patch": "delete"})), None);
+    }
+}

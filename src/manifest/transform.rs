@@ -1,0 +1,265 @@
+//! kustomize's built-in transformers (stage: ⑤ render): namespace, name prefix/suffix,
+//! labels, annotations, replicas, images.
+//!
+//! Input: a kustomization and the resources accumulated so far. Output: the same resources,
+//! changed in place where kustomize's default field specs say. The tables of paths are in
+//! `fieldspecs`; renames record the previous id so name references can follow.
+
+use std::collections::BTreeMap;
+
+use serde_json::Value;
+
+use super::ManifestError;
+use super::fieldspecs;
+use super::kustomization::Kustomization;
+use super::resource::{FieldSpec, Resource, ensure_object, path_segments, visit};
+
+/// Sets `pairs` into the map at each field spec path (creating it where the spec says).
+fn set_pairs(r: &mut Resource, specs: &[FieldSpec], pairs: &BTreeMap<String, String>) {
+    if pairs.is_empty() {
+        return;
+    }
+    let applicable: Vec<FieldSpec> = specs.iter().filter(|s| s.applies_to(r)).copied().collect();
+    for spec in applicable {
+        let _ = visit::<()>(
+            &mut r.obj,
+            &path_segments(spec.path),
+            spec.create,
+            &mut |v| {
+                let m = ensure_object(v);
+                for (k, val) in pairs {
+                    m.insert(k.clone(), Value::String(val.clone()));
+                }
+                Ok(())
+            },
+        );
+    }
+}
+
+pub fn namespace(k: &Kustomization, ra: &mut [Resource]) {
+    let Some(ns) = k.namespace.as_deref().filter(|n| !n.is_empty()) else {
+        return;
+    };
+    for r in ra.iter_mut() {
+        r.store_prev();
+        if !r.is_cluster_scoped() {
+            r.set_namespace(ns);
+        }
+        // Only core/v1 Namespaces are renamed to the target namespace.
+        if r.kind() == "Namespace" && r.api_version() == "v1" {
+            r.set_name(ns);
+        }
+        if matches!(r.kind(), "RoleBinding" | "ClusterRoleBinding")
+            && let Some(Value::Array(subjects)) = r.obj.get_mut("subjects")
+        {
+            // kustomize's default (`defaultOnly`): only the `default` service account moves.
+            for s in subjects.iter_mut() {
+                let is_default_sa = s.get("kind").and_then(Value::as_str) == Some("ServiceAccount")
+                    && s.get("name").and_then(Value::as_str) == Some("default");
+                if is_default_sa {
+                    ensure_object(s).insert("namespace".to_owned(), Value::String(ns.to_owned()));
+                }
+            }
+        }
+        for spec in fieldspecs::NAMESPACE_EXTRA {
+            if spec.applies_to(r) {
+                let _ = visit::<()>(
+                    &mut r.obj,
+                    &path_segments(spec.path),
+                    spec.create,
+                    &mut |v| {
+                        *v = Value::String(ns.to_owned());
+                        Ok(())
+                    },
+                );
+            }
+        }
+    }
+}
+
+pub fn prefix_suffix(k: &Kustomization, ra: &mut [Resource]) {
+    let prefix = k.name_prefix.as_deref().unwrap_or("");
+    let suffix = k.name_suffix.as_deref().unwrap_or("");
+    if prefix.is_empty() && suffix.is_empty() {
+        return;
+    }
+    for r in ra.iter_mut() {
+        if fieldspecs::NAME_PREFIX_SKIP.iter().any(|s| s.applies_to(r)) {
+            continue;
+        }
+        r.store_prev();
+        let name = format!("{prefix}{}{suffix}", r.name());
+        r.set_name(&name);
+    }
+}
+
+pub fn labels(k: &Kustomization, ra: &mut [Resource]) {
+    for label in &k.labels {
+        let specs: Vec<FieldSpec> = if label.include_selectors {
+            fieldspecs::common_labels()
+        } else if label.include_templates {
+            fieldspecs::template_labels()
+        } else {
+            vec![FieldSpec::any("metadata/labels", true)]
+        };
+        for r in ra.iter_mut() {
+            set_pairs(r, &specs, &label.pairs);
+        }
+    }
+    let specs = fieldspecs::common_labels();
+    for r in ra.iter_mut() {
+        set_pairs(r, &specs, &k.common_labels);
+    }
+}
+
+pub fn annotations(k: &Kustomization, ra: &mut [Resource]) {
+    let specs = fieldspecs::common_annotations();
+    for r in ra.iter_mut() {
+        set_pairs(r, &specs, &k.common_annotations);
+    }
+}
+
+pub fn replicas(k: &Kustomization, ra: &mut [Resource]) -> Result<(), ManifestError> {
+    for rep in &k.replicas {
+        let mut found = false;
+        for r in ra.iter_mut() {
+            let kind_ok = fieldspecs::REPLICAS_KINDS.contains(&r.kind());
+            if kind_ok && r.all_ids().any(|id| id.name == rep.name) {
+                found = true;
+                ensure_object(
+                    ensure_object(&mut r.obj)
+                        .entry("spec")
+                        .or_insert(Value::Null),
+                )
+                .insert("replicas".to_owned(), Value::from(rep.count));
+            }
+        }
+        if !found {
+            return Err(ManifestError::file(
+                "kustomization",
+                format!(
+                    "replicas: no {} named \"{}\"",
+                    fieldspecs::REPLICAS_KINDS.join(", "),
+                    rep.name
+                ),
+            ));
+        }
+    }
+    Ok(())
+}
+
+pub fn images(k: &Kustomization, ra: &mut [Resource]) {
+    for image in &k.images {
+        for r in ra.iter_mut() {
+            update_containers(&mut r.obj, image);
+            for path in fieldspecs::IMAGE_VOLUME_PATHS {
+                let _ = visit::<()>(&mut r.obj, &path_segments(path), false, &mut |v| {
+                    if let Value::String(s) = v
+                        && let Some(new) = new_image(s, image)
+                    {
+                        *s = new;
+                    }
+                    Ok(())
+                });
+            }
+        }
+    }
+}
+
+/// kustomize's legacy image filter: any list under a `containers` or `initContainers` key, at
+/// any depth (so CronJobs and custom resources are covered too).
+fn update_containers(v: &mut Value, image: &super::kustomization::Image) {
+    match v {
+        Value::Object(m) => {
+            for (key, child) in m.iter_mut() {
+                if matches!(key.as_str(), "containers" | "initContainers")
+                    && let Value::Array(items) = child
+                {
+                    for item in items.iter_mut() {
+                        if let Some(Value::String(s)) = item.get_mut("image")
+                            && let Some(new) = new_image(s, image)
+                        {
+                            *s = new;
+                        }
+                    }
+                }
+                update_containers(child, image);
+            }
+        }
+        Value::Array(items) => {
+            for item in items {
+                update_containers(item, image);
+            }
+        }
+        _ => {}
+    }
+}
+
+/// The rewritten reference, when `current` names `image.name`.
+#[must_use]
+pub fn new_image(current: &str, image: &super::kustomization::Image) -> Option<String> {
+    if !image_matches(current, &image.name) {
+        return None;
+    }
+    let (mut name, mut tag, mut digest) = split_image(current);
+    if let Some(n) = image.new_name.as_deref().filter(|n| !n.is_empty()) {
+        n.clone_into(&mut name);
+    }
+    let new_tag = image.new_tag.as_deref().filter(|t| !t.is_empty());
+    let new_digest = image.digest.as_deref().filter(|d| !d.is_empty());
+    // A new tag or digest replaces both the old tag and digest.
+    match (new_tag, new_digest) {
+        (Some(t), Some(d)) => (tag, digest) = (t.to_owned(), d.to_owned()),
+        (Some(t), None) => (tag, digest) = (t.to_owned(), String::new()),
+        (None, Some(d)) => (tag, digest) = (String::new(), d.to_owned()),
+        (None, None) => {}
+    }
+    if !tag.is_empty() {
+        name = format!("{name}:{tag}");
+    }
+    if !digest.is_empty() {
+        name = format!("{name}@{digest}");
+    }
+    Some(name)
+}
+
+/// `^NAME(@sha256)?(:[\w.-]*)?$`, as kustomize matches image names.
+fn image_matches(s: &str, name: &str) -> bool {
+    let Some(rest) = s.strip_prefix(name) else {
+        return false;
+    };
+    let rest = rest.strip_prefix("@sha256").unwrap_or(rest);
+    rest.is_empty()
+        || rest.strip_prefix(':').is_some_and(|t| {
+            t.chars()
+                .all(|c| c.is_alphanumeric() || matches!(c, '_' | '.' | '-'))
+        })
+}
+
+/// kustomize's `image.Split`: the registry part may hold a port's `:`.
+#[must_use]
+pub fn split_image(image: &str) -> (String, String, String) {
+    let slash = image.find('/').filter(|&i| i > 0).unwrap_or(0);
+    let search = &image[slash..];
+    let at = search.find('@').map(|i| i + slash);
+    let colon = search.find(':').map(|i| i + slash);
+    match (at, colon) {
+        (None, None) => (image.to_owned(), String::new(), String::new()),
+        (Some(a), c) if c.is_none_or(|c| a < c) => (
+            image[..a].to_owned(),
+            String::new(),
+            image[a + 1..].to_owned(),
+        ),
+        (Some(a), Some(c)) => (
+            image[..c].to_owned(),
+            image[c + 1..a].to_owned(),
+            image[a + 1..].to_owned(),
+        ),
+        (None, Some(c)) => (
+            image[..c].to_owned(),
+            image[c + 1..].to_owned(),
+            String::new(),
+        ),
+        (Some(_), None) => unreachable!("covered by the guard above"),
+    }
+}
