@@ -3,4 +3,5 @@
 mod cli;
 mod harness;
 mod render;
+mod render_fields;
 mod validate;
