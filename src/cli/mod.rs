@@ -3,6 +3,7 @@
 //! Input: arguments and environment (`RUST_LOG`). Output: text on stdout/stderr and an exit
 //! code: 0 ok, 1 the operation failed, 2 usage or config error. The only module using anyhow.
 
+mod edit;
 mod render;
 mod validate;
 
@@ -52,6 +53,21 @@ pub enum Command {
         #[arg(long, value_enum, default_value_t = ReorderArg::Legacy)]
         reorder: ReorderArg,
     },
+    /// Set an image in an overlay's kustomization.yaml, changing nothing else in the file.
+    SetImage {
+        /// Overlay directory holding kustomization.yaml.
+        overlay_dir: PathBuf,
+        /// `NAME=REPO[:TAG][@DIGEST]`, or `NAME[:TAG][@DIGEST]` to keep the repository.
+        image: String,
+    },
+    /// Set a scalar at a dotted path in a YAML file (e.g. a Helm values file), changing
+    /// nothing else in the file.
+    SetValue {
+        /// The YAML file to edit.
+        file: PathBuf,
+        /// `PATH=VALUE`, e.g. `image.tag=1.4.2`.
+        assignment: String,
+    },
     /// Validate a config repo checkout and print its apps × environments.
     Validate {
         /// Config repo directory (holds gantry.yaml).
@@ -73,6 +89,8 @@ pub fn run(cli: Cli) -> ExitCode {
     let result = match cli.command {
         Command::Validate { dir } => validate::run(&dir),
         Command::Render { dir, reorder } => render::run(&dir, reorder),
+        Command::SetImage { overlay_dir, image } => edit::set_image(&overlay_dir, &image),
+        Command::SetValue { file, assignment } => edit::set_value(&file, &assignment),
     };
     match result {
         Ok(()) => ExitCode::from(exit::OK),

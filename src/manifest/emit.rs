@@ -149,6 +149,27 @@ fn go_float(f: f64) -> String {
     }
 }
 
+/// A single-line string as go-yaml v2 would write it as a mapping value: plain when that
+/// reads back as the same string, quoted otherwise. The editor uses it for new values.
+#[must_use]
+pub fn inline_scalar(s: &str) -> String {
+    let mut out = String::new();
+    let style = match choose_style(s, false) {
+        Style::Literal => Style::Double,
+        other => other,
+    };
+    write_scalar(&mut out, s, style, 0);
+    out
+}
+
+/// `s` in double quotes with YAML escapes.
+#[must_use]
+pub fn double_quoted_scalar(s: &str) -> String {
+    let mut out = String::new();
+    double_quoted(&mut out, s);
+    out
+}
+
 fn key_scalar(out: &mut String, k: &str) {
     // Keys are emitted in simple-key context: never as literal blocks.
     let style = choose_style(k, true);

@@ -5,6 +5,7 @@
 //! anything else is refused with the file, line and field. No kustomize binary, no network.
 
 mod build;
+pub mod edit;
 pub mod emit;
 mod error;
 mod fieldspecs;

@@ -1,6 +1,7 @@
 //! The one integration-test binary (heavy dependencies link once): a module per area.
 
 mod cli;
+mod edit;
 mod harness;
 mod render;
 mod render_fields;

@@ -28,7 +28,7 @@ fn labels_annotations_and_replicas() {
         ("app/d.yaml", DEPLOY),
         (
             "app/kustomization.yaml",
-            r#"
+            r"
 resources: [d.yaml]
 labels:
 - pairs: {env: staging}
@@ -41,7 +41,7 @@ commonAnnotations:
 replicas:
 - name: web
   count: 3
-"#,
+",
         ),
     ]);
     assert_yaml(
@@ -162,6 +162,7 @@ spec:
 }
 
 #[test]
+#[allow(clippy::too_many_lines)] // fixture and expected text, not logic
 fn patches_strategic_merge_json6902_targets_and_delete() {
     let t = Tree::new(&[
         (
