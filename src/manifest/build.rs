@@ -5,13 +5,14 @@
 //! nested kustomizations) → components → generators → transformers, recursively per directory;
 //! hash suffixes and name references are fixed once, at the top.
 
+use std::collections::HashSet;
 use std::path::{Path, PathBuf};
 
 use serde_json::Value;
 
 use super::fs::{Fs, join};
 use super::kustomization::{self, Kustomization};
-use super::resource::Resource;
+use super::resource::{ResId, Resource};
 use super::{ManifestError, generate, nameref, patch, transform};
 use crate::config::KUSTOMIZATION_FILES;
 
@@ -149,30 +150,7 @@ fn accumulate(
             ));
         }
     }
-    for entry in k.resources.iter().chain(&k.bases) {
-        let path = resolve(&kfile, dir, entry, "resources")?;
-        if fs.is_file(&path) {
-            for r in read_resources(fs, &path)? {
-                append(&mut ra, r)?;
-            }
-        } else if fs.is_dir(&path) {
-            for r in accumulate(fs, &path, Vec::new(), false, stack)? {
-                append(&mut ra, r)?;
-            }
-        } else {
-            // Ask the filesystem why: a symlink out of the repo is refused, not missing.
-            let why = match fs.read(&path) {
-                Err(e) if e.kind() == std::io::ErrorKind::PermissionDenied => e.to_string(),
-                _ => format!("\"{}\" does not exist", entry.value),
-            };
-            return Err(ManifestError::At {
-                file: display(&kfile),
-                line: entry.referenced.line(),
-                column: entry.referenced.column(),
-                message: format!("resources: {why}"),
-            });
-        }
-    }
+    ra = accumulate_resources(fs, dir, &kfile, &k, ra, stack)?;
     for entry in &k.components {
         let path = resolve(&kfile, dir, entry, "components")?;
         if !fs.is_dir(&path) {
@@ -202,10 +180,71 @@ fn accumulate(
     Ok(ra)
 }
 
-/// Appends, refusing a second resource with the same current id (kustomize's rule).
-pub(crate) fn append(ra: &mut Vec<Resource>, r: Resource) -> Result<(), ManifestError> {
+/// The `resources` (and `bases`) of one kustomization, appended to `ra` in order.
+fn accumulate_resources(
+    fs: &dyn Fs,
+    dir: &Path,
+    kfile: &Path,
+    k: &Kustomization,
+    mut ra: Vec<Resource>,
+    stack: &mut Vec<PathBuf>,
+) -> Result<Vec<Resource>, ManifestError> {
+    let mut ids: HashSet<ResId> = ra.iter().map(Resource::cur_id).collect();
+    let mut entries = Vec::new();
+    for entry in k.resources.iter().chain(&k.bases) {
+        let path = resolve(kfile, dir, entry, "resources")?;
+        entries.push((entry, path));
+    }
+    // Files parse in parallel (the bulk of a large render); directories recurse in order.
+    let files: Vec<&PathBuf> = entries
+        .iter()
+        .map(|(_, p)| p)
+        .filter(|p| fs.is_file(p))
+        .collect();
+    let mut parsed: std::collections::HashMap<&PathBuf, Vec<Resource>> =
+        parse_parallel(fs, &files)?.into_iter().collect();
+    for (entry, path) in &entries {
+        if let Some(resources) = parsed.remove(path) {
+            for r in resources {
+                append(&mut ra, &mut ids, r)?;
+            }
+        } else if fs.is_dir(path) {
+            for r in accumulate(fs, path, Vec::new(), false, stack)? {
+                append(&mut ra, &mut ids, r)?;
+            }
+        } else if files.contains(&path) {
+            return Err(ManifestError::At {
+                file: display(kfile),
+                line: entry.referenced.line(),
+                column: entry.referenced.column(),
+                message: format!("resources: \"{}\" is listed twice", entry.value),
+            });
+        } else {
+            // Ask the filesystem why: a symlink out of the repo is refused, not missing.
+            let why = match fs.read(path) {
+                Err(e) if e.kind() == std::io::ErrorKind::PermissionDenied => e.to_string(),
+                _ => format!("\"{}\" does not exist", entry.value),
+            };
+            return Err(ManifestError::At {
+                file: display(kfile),
+                line: entry.referenced.line(),
+                column: entry.referenced.column(),
+                message: format!("resources: {why}"),
+            });
+        }
+    }
+    Ok(ra)
+}
+
+/// Appends, refusing a second resource with the same current id (kustomize's rule); `ids`
+/// holds the current ids of `ra`.
+fn append(
+    ra: &mut Vec<Resource>,
+    ids: &mut HashSet<ResId>,
+    r: Resource,
+) -> Result<(), ManifestError> {
     let id = r.cur_id();
-    if ra.iter().any(|x| x.cur_id() == id) {
+    if !ids.insert(id.clone()) {
         return Err(ManifestError::file(
             r.origin.clone(),
             format!("may not add resource with an already registered id: {id}"),
@@ -222,24 +261,7 @@ pub(crate) fn read_resources(fs: &dyn Fs, path: &Path) -> Result<Vec<Resource>, 
 }
 
 pub(crate) fn parse_documents(file: &str, text: &str) -> Result<Vec<Resource>, ManifestError> {
-    let docs: Vec<Value> = serde_saphyr::from_multiple(text).map_err(|e| {
-        let at = e.location().unwrap_or(serde_saphyr::Location::UNKNOWN);
-        let message = serde_saphyr::MessageFormatter::format_message(
-            &serde_saphyr::DefaultMessageFormatter,
-            e.without_snippet(),
-        )
-        .into_owned();
-        if at.line() == 0 {
-            ManifestError::file(file, message)
-        } else {
-            ManifestError::At {
-                file: file.to_owned(),
-                line: at.line(),
-                column: at.column(),
-                message,
-            }
-        }
-    })?;
+    let docs = super::load::documents(file, text)?;
     let mut out = Vec::new();
     for (i, doc) in docs.into_iter().enumerate() {
         match doc {
@@ -267,6 +289,43 @@ pub(crate) fn parse_documents(file: &str, text: &str) -> Result<Vec<Resource>, M
         }
     }
     Ok(out)
+}
+
+/// Reads and parses `files` on all cores; results keep no order, callers index by path.
+fn parse_parallel<'p>(
+    fs: &dyn Fs,
+    files: &[&'p PathBuf],
+) -> Result<Vec<(&'p PathBuf, Vec<Resource>)>, ManifestError> {
+    let workers = std::thread::available_parallelism()
+        .map_or(1, std::num::NonZeroUsize::get)
+        .min(files.len().max(1));
+    if workers <= 1 || files.len() < 8 {
+        return files
+            .iter()
+            .map(|p| Ok((*p, read_resources(fs, p)?)))
+            .collect();
+    }
+    let chunk = files.len().div_ceil(workers);
+    std::thread::scope(|scope| {
+        let handles: Vec<_> = files
+            .chunks(chunk)
+            .map(|part| {
+                scope.spawn(move || {
+                    part.iter()
+                        .map(|p| Ok((*p, read_resources(fs, p)?)))
+                        .collect::<Result<Vec<_>, ManifestError>>()
+                })
+            })
+            .collect();
+        let mut out = Vec::with_capacity(files.len());
+        for h in handles {
+            out.extend(
+                h.join()
+                    .map_err(|_| ManifestError::file("render", "a parser thread panicked"))??,
+            );
+        }
+        Ok(out)
+    })
 }
 
 fn checked(file: &str, index: usize, doc: Value) -> Result<Resource, ManifestError> {

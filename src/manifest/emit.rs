@@ -14,9 +14,9 @@ use serde_json::{Map, Number, Value};
 
 /// Serialises documents as kustomize does: each one emitted, joined with `---\n`.
 #[must_use]
-pub fn documents(docs: &[Value]) -> String {
+pub fn documents<'a>(docs: impl IntoIterator<Item = &'a Value>) -> String {
     let mut out = String::new();
-    for (i, doc) in docs.iter().enumerate() {
+    for (i, doc) in docs.into_iter().enumerate() {
         if i > 0 {
             out.push_str("---\n");
         }
@@ -478,18 +478,34 @@ fn is_base60_float(s: &str) -> bool {
 }
 
 /// go-yaml v2's `keyList.Less` for string keys: runs of digits compare as numbers, and a
-/// non-letter sorts before a letter.
+/// non-letter sorts before a letter. Allocation-free for ASCII keys (nearly all of them).
 #[must_use]
 pub fn natural_cmp(a: &str, b: &str) -> Ordering {
+    if a.is_ascii() && b.is_ascii() {
+        return natural_cmp_units(a.as_bytes(), b.as_bytes(), u8::is_ascii_alphabetic, |c| {
+            char::from(*c)
+        });
+    }
     let ar: Vec<char> = a.chars().collect();
     let br: Vec<char> = b.chars().collect();
+    natural_cmp_units(&ar, &br, |c| c.is_alphabetic(), |c| *c)
+}
+
+fn natural_cmp_units<T: Copy + Ord>(
+    ar: &[T],
+    br: &[T],
+    is_letter: impl Fn(&T) -> bool,
+    ch: impl Fn(&T) -> char,
+) -> Ordering {
+    let digit = |c: &T| ch(c).is_ascii_digit();
+    let value = |c: &T| i128::from(u32::from(ch(c)) - u32::from('0'));
     let mut i = 0;
     while i < ar.len() && i < br.len() {
         if ar[i] == br[i] {
             i += 1;
             continue;
         }
-        let (al, bl) = (ar[i].is_alphabetic(), br[i].is_alphabetic());
+        let (al, bl) = (is_letter(&ar[i]), is_letter(&br[i]));
         if al && bl {
             return ar[i].cmp(&br[i]);
         }
@@ -501,11 +517,11 @@ pub fn natural_cmp(a: &str, b: &str) -> Ordering {
             };
         }
         let (mut an, mut bn) = (0i128, 0i128);
-        if ar[i] == '0' || br[i] == '0' {
+        if ch(&ar[i]) == '0' || ch(&br[i]) == '0' {
             let mut j = i;
-            while j > 0 && ar[j - 1].is_ascii_digit() {
+            while j > 0 && digit(&ar[j - 1]) {
                 j -= 1;
-                if ar[j] != '0' {
+                if ch(&ar[j]) != '0' {
                     an = 1;
                     bn = 1;
                     break;
@@ -513,17 +529,13 @@ pub fn natural_cmp(a: &str, b: &str) -> Ordering {
             }
         }
         let mut ai = i;
-        while ai < ar.len() && ar[ai].is_ascii_digit() {
-            an = an
-                .saturating_mul(10)
-                .saturating_add(i128::from(ar[ai] as u8 - b'0'));
+        while ai < ar.len() && digit(&ar[ai]) {
+            an = an.saturating_mul(10).saturating_add(value(&ar[ai]));
             ai += 1;
         }
         let mut bi = i;
-        while bi < br.len() && br[bi].is_ascii_digit() {
-            bn = bn
-                .saturating_mul(10)
-                .saturating_add(i128::from(br[bi] as u8 - b'0'));
+        while bi < br.len() && digit(&br[bi]) {
+            bn = bn.saturating_mul(10).saturating_add(value(&br[bi]));
             bi += 1;
         }
         if an != bn {

@@ -9,7 +9,7 @@ use std::io;
 use std::path::{Component, Path, PathBuf};
 
 /// Read-only view of a repository tree; paths are relative to its root, already normalised.
-pub trait Fs {
+pub trait Fs: Sync {
     fn read(&self, path: &Path) -> io::Result<Vec<u8>>;
     fn is_dir(&self, path: &Path) -> bool;
     fn is_file(&self, path: &Path) -> bool;

@@ -12,6 +12,7 @@ mod fieldspecs;
 pub mod fs;
 mod generate;
 pub mod kustomization;
+mod load;
 mod nameref;
 mod order;
 mod patch;
@@ -36,6 +37,5 @@ pub fn render(fs: &dyn Fs, dir: &Path, reorder: Reorder) -> Result<Vec<Resource>
 /// The YAML stream `kustomize build` would print for these resources.
 #[must_use]
 pub fn to_yaml(resources: &[Resource]) -> String {
-    let docs: Vec<serde_json::Value> = resources.iter().map(|r| r.obj.clone()).collect();
-    emit::documents(&docs)
+    emit::documents(resources.iter().map(|r| &r.obj))
 }

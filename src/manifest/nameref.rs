@@ -3,7 +3,10 @@
 //!
 //! Input: all rendered resources, each knowing the names it had before. Output: the same
 //! resources with references updated. A reference matches a renamed resource of the target kind
-//! that once had that name and is reachable from the referrer's namespace.
+//! that once had that name and is reachable from the referrer's namespace. Candidates are
+//! indexed by (kind, earlier name), so a render stays linear in the number of references.
+
+use std::collections::HashMap;
 
 use serde_json::Value;
 
@@ -12,7 +15,6 @@ use super::fieldspecs::{self, NameRef};
 use super::resource::{Resource, path_segments, visit};
 
 struct Candidate {
-    kind: String,
     name: String,
     namespace: String,
     cluster_scoped: bool,
@@ -20,57 +22,120 @@ struct Candidate {
     previous: Vec<(String, String)>,
 }
 
-pub fn fix(ra: &mut [Resource]) -> Result<(), ManifestError> {
-    let candidates: Vec<Candidate> = ra
-        .iter()
-        .filter(|r| !r.prev.is_empty())
-        .map(|r| {
+/// Renamed resources by (kind, any earlier name).
+struct Index {
+    candidates: Vec<Candidate>,
+    by_old_name: HashMap<(String, String), Vec<usize>>,
+}
+
+impl Index {
+    fn new(ra: &[Resource]) -> Self {
+        let mut candidates = Vec::new();
+        let mut by_old_name: HashMap<(String, String), Vec<usize>> = HashMap::new();
+        for r in ra.iter().filter(|r| !r.prev.is_empty()) {
             let cur = r.cur_id();
-            Candidate {
-                kind: cur.kind.clone(),
-                name: cur.name.clone(),
-                namespace: cur.namespace.clone(),
-                cluster_scoped: r.is_cluster_scoped(),
-                previous: r
-                    .prev
-                    .iter()
-                    .map(|p| (p.name.clone(), p.namespace.clone()))
-                    .collect(),
+            let i = candidates.len();
+            let mut previous: Vec<(String, String)> = r
+                .prev
+                .iter()
+                .map(|p| (p.name.clone(), p.namespace.clone()))
+                .collect();
+            previous.dedup();
+            for (name, _) in &previous {
+                let slot = by_old_name
+                    .entry((cur.kind.clone(), name.clone()))
+                    .or_default();
+                if slot.last() != Some(&i) {
+                    slot.push(i);
+                }
             }
-        })
-        .collect();
-    if candidates.is_empty() {
+            candidates.push(Candidate {
+                name: cur.name,
+                namespace: cur.namespace,
+                cluster_scoped: r.is_cluster_scoped(),
+                previous,
+            });
+        }
+        Self {
+            candidates,
+            by_old_name,
+        }
+    }
+
+    /// The renamed resource `old` now refers to, seen from `referrer_ns`.
+    fn lookup(
+        &self,
+        target: &str,
+        old: &str,
+        referrer: &Referrer,
+        namespace: Option<&str>,
+    ) -> Result<Option<&Candidate>, String> {
+        let Some(ids) = self.by_old_name.get(&(target.to_owned(), old.to_owned())) else {
+            return Ok(None);
+        };
+        let matching: Vec<&Candidate> = ids
+            .iter()
+            .map(|&i| &self.candidates[i])
+            .filter(|c| {
+                c.cluster_scoped
+                    || referrer.cluster_scoped
+                    || c.namespace == referrer.namespace
+                    || target == "ServiceAccount"
+            })
+            .filter(|c| {
+                c.previous.iter().any(|(n, ns)| {
+                    n == old && namespace.is_none_or(|want| c.cluster_scoped || ns == want)
+                })
+            })
+            .collect();
+        let mut names: Vec<&str> = matching.iter().map(|c| c.name.as_str()).collect();
+        names.sort_unstable();
+        names.dedup();
+        match names.len() {
+            0 => Ok(None),
+            1 => Ok(matching.first().copied()),
+            _ => Err(format!(
+                "reference to {target} \"{old}\" is ambiguous: it could mean {}",
+                names.join(", ")
+            )),
+        }
+    }
+}
+
+struct Referrer {
+    namespace: String,
+    cluster_scoped: bool,
+}
+
+pub fn fix(ra: &mut [Resource]) -> Result<(), ManifestError> {
+    let index = Index::new(ra);
+    if index.candidates.is_empty() {
         return Ok(());
     }
     let table = fieldspecs::name_refs();
+    let mut by_referrer: HashMap<&str, Vec<(&NameRef, Vec<String>)>> = HashMap::new();
+    for nr in &table {
+        by_referrer
+            .entry(nr.referrer)
+            .or_default()
+            .push((nr, path_segments(&nr.path)));
+    }
     for r in ra.iter_mut() {
-        let (group, _) = r.group_version();
-        let group = group.to_owned();
-        let referrer_ns = r.cur_id().namespace;
-        let referrer_cluster = r.is_cluster_scoped();
+        let Some(refs) = by_referrer.get(r.kind()) else {
+            continue;
+        };
+        let group = r.group_version().0.to_owned();
+        let referrer = Referrer {
+            namespace: r.cur_id().namespace,
+            cluster_scoped: r.is_cluster_scoped(),
+        };
         let origin = r.origin.clone();
-        let refs: Vec<&NameRef> = table
-            .iter()
-            .filter(|n| {
-                n.referrer == r.kind() && (n.referrer_group.is_empty() || n.referrer_group == group)
-            })
-            .collect();
-        for nr in refs {
-            let reachable: Vec<&Candidate> = candidates
-                .iter()
-                .filter(|c| c.kind == nr.target)
-                .filter(|c| {
-                    c.cluster_scoped
-                        || referrer_cluster
-                        || c.namespace == referrer_ns
-                        || nr.target == "ServiceAccount"
-                })
-                .collect();
-            if reachable.is_empty() {
+        for (nr, segments) in refs {
+            if !nr.referrer_group.is_empty() && nr.referrer_group != group {
                 continue;
             }
-            visit(&mut r.obj, &path_segments(&nr.path), false, &mut |v| {
-                update(v, &reachable, nr.target, &referrer_ns)
+            visit(&mut r.obj, segments, false, &mut |v| {
+                update(v, &index, nr.target, &referrer)
                     .map_err(|m| ManifestError::file(origin.clone(), m))
             })?;
         }
@@ -78,47 +143,16 @@ pub fn fix(ra: &mut [Resource]) -> Result<(), ManifestError> {
     Ok(())
 }
 
-fn new_name<'a>(
-    old: &str,
-    namespace: Option<&str>,
-    candidates: &[&'a Candidate],
-) -> Result<Option<&'a Candidate>, String> {
-    let matching: Vec<&&Candidate> = candidates
-        .iter()
-        .filter(|c| {
-            c.previous.iter().any(|(n, ns)| {
-                n == old && namespace.is_none_or(|want| c.cluster_scoped || ns == want)
-            })
-        })
-        .collect();
-    let mut names: Vec<&str> = matching.iter().map(|c| c.name.as_str()).collect();
-    names.sort_unstable();
-    names.dedup();
-    match names.len() {
-        0 => Ok(None),
-        1 => Ok(matching.first().map(|c| **c)),
-        _ => Err(format!(
-            "reference to \"{old}\" is ambiguous: it could mean {}",
-            names.join(", ")
-        )),
-    }
-}
-
-fn update(
-    v: &mut Value,
-    candidates: &[&Candidate],
-    target: &str,
-    referrer_ns: &str,
-) -> Result<(), String> {
+fn update(v: &mut Value, index: &Index, target: &str, referrer: &Referrer) -> Result<(), String> {
     match v {
         Value::String(s) => {
-            if let Some(c) = new_name(s, None, candidates)? {
+            if let Some(c) = index.lookup(target, s, referrer, None)? {
                 s.clone_from(&c.name);
             }
         }
         Value::Array(items) => {
             for item in items {
-                update(item, candidates, target, referrer_ns)?;
+                update(item, index, target, referrer)?;
             }
         }
         Value::Object(m) => {
@@ -135,8 +169,8 @@ fn update(
             let ns = m
                 .get("namespace")
                 .and_then(Value::as_str)
-                .map_or_else(|| referrer_ns.to_owned(), str::to_owned);
-            if let Some(c) = new_name(&old, Some(&ns), candidates)? {
+                .map_or_else(|| referrer.namespace.clone(), str::to_owned);
+            if let Some(c) = index.lookup(target, &old, referrer, Some(&ns))? {
                 m.insert("name".into(), c.name.clone().into());
                 if m.contains_key("namespace") && !c.cluster_scoped {
                     m.insert("namespace".into(), c.namespace.clone().into());

@@ -80,28 +80,47 @@ fn id_string(r: &Resource) -> String {
     format!("{}|{}", or(r.namespace(), "~X"), or(r.name(), "~N"))
 }
 
-fn legacy_cmp(a: &Resource, b: &Resource) -> Ordering {
-    let (ga, gb) = (gvk_string(a), gvk_string(b));
-    if ga != gb {
-        let by_rank = rank(a.kind()).cmp(&rank(b.kind()));
+/// Sort key of one resource: what `legacy` order compares, computed once.
+struct Key {
+    rank: i64,
+    kind_is_namespace: bool,
+    core_group: bool,
+    gvk: String,
+    id: String,
+}
+
+fn key(r: &Resource) -> Key {
+    Key {
+        rank: rank(r.kind()),
+        kind_is_namespace: r.kind() == "Namespace",
+        core_group: r.group_version().0.is_empty(),
+        gvk: gvk_string(r),
+        id: id_string(r),
+    }
+}
+
+fn legacy_cmp(a: &Key, b: &Key) -> Ordering {
+    if a.gvk != b.gvk {
+        let by_rank = a.rank.cmp(&b.rank);
         if by_rank != Ordering::Equal {
             return by_rank;
         }
         // Core Namespaces go before namespace-like kinds of other groups.
-        let core_namespace = a.kind() == "Namespace"
-            && b.kind() == "Namespace"
-            && (a.group_version().0.is_empty() || b.group_version().0.is_empty());
+        let core_namespace =
+            a.kind_is_namespace && b.kind_is_namespace && (a.core_group || b.core_group);
         return if core_namespace {
-            gb.cmp(&ga)
+            b.gvk.cmp(&a.gvk)
         } else {
-            ga.cmp(&gb)
+            a.gvk.cmp(&b.gvk)
         };
     }
-    id_string(a).cmp(&id_string(b))
+    a.id.cmp(&b.id)
 }
 
-pub fn sort(ra: &mut [Resource], how: Reorder) {
+pub fn sort(ra: &mut Vec<Resource>, how: Reorder) {
     if how == Reorder::Legacy {
-        ra.sort_by(legacy_cmp);
+        let mut keyed: Vec<(Key, Resource)> = ra.drain(..).map(|r| (key(&r), r)).collect();
+        keyed.sort_by(|a, b| legacy_cmp(&a.0, &b.0));
+        ra.extend(keyed.into_iter().map(|(_, r)| r));
     }
 }

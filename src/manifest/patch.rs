@@ -82,23 +82,12 @@ enum Parsed {
 }
 
 fn parse(text: &str, src: &Source) -> Result<Parsed, ManifestError> {
-    let docs: Vec<Value> = serde_saphyr::from_multiple(text).map_err(|e| {
-        let at = e.location().unwrap_or(serde_saphyr::Location::UNKNOWN);
-        let msg = serde_saphyr::MessageFormatter::format_message(
-            &serde_saphyr::DefaultMessageFormatter,
-            e.without_snippet(),
-        )
-        .into_owned();
-        if src.line == 0 && at.line() > 0 {
-            ManifestError::At {
-                file: src.file.clone(),
-                line: at.line(),
-                column: at.column(),
-                message: msg,
-            }
-        } else {
-            src.err(format!("invalid patch: {msg}"))
+    let docs = super::load::documents(&src.file, text).map_err(|e| match e {
+        // Positions inside inline patches are relative to the patch text, not the file.
+        ManifestError::At { message, .. } if src.line > 0 => {
+            src.err(format!("invalid patch: {message}"))
         }
+        other => other,
     })?;
     let docs: Vec<Value> = docs.into_iter().filter(|d| !d.is_null()).collect();
     match docs.as_slice() {
@@ -297,7 +286,7 @@ fn apply_smp(
     if allow_name_change || allow_kind_change {
         r.store_prev();
     }
-    match smp::apply(&r.obj, doc) {
+    match smp::apply(std::mem::take(&mut r.obj), doc) {
         None => r.obj = Value::Null,
         Some(v) => {
             r.obj = v;

@@ -6,7 +6,7 @@
 //! `containerPort`, …) with patch items first, then untouched originals (kustomize's order);
 //! other lists are replaced. `$patch: delete|replace` work on maps and list items.
 
-use serde_json::{Map, Value};
+use serde_json::Value;
 
 /// API groups whose kinds carry Kubernetes' merge keys; custom resources get list replacement.
 const BUILTIN_GROUPS: &[&str] = &[
@@ -62,16 +62,21 @@ fn merge_key(path: &[String], builtin: bool, kind: &str) -> Option<&'static str>
 
 /// Applies `patch` to `target` (a whole object). `None` means the object is deleted.
 #[must_use]
-pub fn apply(target: &Value, patch: &Value) -> Option<Value> {
+pub fn apply(target: Value, patch: &Value) -> Option<Value> {
     let api = target
         .get("apiVersion")
         .and_then(Value::as_str)
         .unwrap_or("");
     let group = api.split_once('/').map_or("", |(g, _)| g);
-    let kind = target.get("kind").and_then(Value::as_str).unwrap_or("");
+    let builtin = BUILTIN_GROUPS.contains(&group);
+    let kind = target
+        .get("kind")
+        .and_then(Value::as_str)
+        .unwrap_or("")
+        .to_owned();
     let ctx = Ctx {
-        builtin: BUILTIN_GROUPS.contains(&group),
-        kind,
+        builtin,
+        kind: &kind,
     };
     merge(target, patch, &mut Vec::new(), &ctx)
 }
@@ -104,8 +109,9 @@ fn strip(v: &Value) -> Value {
     }
 }
 
-fn merge(target: &Value, patch: &Value, trail: &mut Vec<String>, ctx: &Ctx<'_>) -> Option<Value> {
-    let (Value::Object(t), Value::Object(p)) = (target, patch) else {
+/// Merges in place: `target` is consumed, so nothing is copied that the patch leaves alone.
+fn merge(target: Value, patch: &Value, trail: &mut Vec<String>, ctx: &Ctx<'_>) -> Option<Value> {
+    let (Value::Object(mut out), Value::Object(p)) = (target, patch) else {
         return Some(strip(patch));
     };
     match directive(patch) {
@@ -113,7 +119,6 @@ fn merge(target: &Value, patch: &Value, trail: &mut Vec<String>, ctx: &Ctx<'_>) 
         Some("replace") => return Some(strip(patch)),
         _ => {}
     }
-    let mut out: Map<String, Value> = t.clone();
     for (key, pv) in p {
         if let Some(field) = key.strip_prefix("$deleteFromPrimitiveList/") {
             if let (Some(Value::Array(list)), Value::Array(remove)) = (out.get_mut(field), pv) {
@@ -129,25 +134,25 @@ fn merge(target: &Value, patch: &Value, trail: &mut Vec<String>, ctx: &Ctx<'_>) 
             continue;
         }
         trail.push(key.clone());
-        let merged = match (out.get(key), pv) {
+        let merged = match (out.remove(key), pv) {
             (Some(tv @ Value::Object(_)), Value::Object(_)) => merge(tv, pv, trail, ctx),
             (Some(Value::Array(tl)), Value::Array(pl)) => Some(merge_list(tl, pl, trail, ctx)),
             _ => Some(strip(pv)),
         };
         trail.pop();
-        match merged {
-            Some(v) => {
-                out.insert(key.clone(), v);
-            }
-            None => {
-                out.remove(key);
-            }
+        if let Some(v) = merged {
+            out.insert(key.clone(), v);
         }
     }
     Some(Value::Object(out))
 }
 
-fn merge_list(target: &[Value], patch: &[Value], trail: &mut Vec<String>, ctx: &Ctx<'_>) -> Value {
+fn merge_list(
+    target: Vec<Value>,
+    patch: &[Value],
+    trail: &mut Vec<String>,
+    ctx: &Ctx<'_>,
+) -> Value {
     let Some(key) = merge_key(trail, ctx.builtin, ctx.kind) else {
         return Value::Array(patch.iter().map(strip).collect());
     };
@@ -160,37 +165,31 @@ fn merge_list(target: &[Value], patch: &[Value], trail: &mut Vec<String>, ctx: &
                 .collect(),
         );
     }
-    let key_of = |v: &Value| v.get(key).cloned();
+    let mut pending: Vec<Option<Value>> = target.into_iter().map(Some).collect();
     let mut out = Vec::new();
-    let mut used = vec![false; target.len()];
     for pe in patch {
-        let k = key_of(pe);
-        let found = k
-            .as_ref()
-            .and_then(|k| target.iter().position(|t| t.get(key) == Some(k)));
+        let k = pe.get(key);
+        let found = k.and_then(|k| {
+            pending
+                .iter()
+                .position(|t| t.as_ref().is_some_and(|t| t.get(key) == Some(k)))
+        });
         if directive(pe) == Some("delete") {
             if let Some(i) = found {
-                used[i] = true;
+                pending[i] = None;
             }
             continue;
         }
-        match found {
-            Some(i) => {
-                used[i] = true;
-                if let Some(v) = merge(&target[i], pe, trail, ctx) {
+        match found.and_then(|i| pending[i].take()) {
+            Some(t) => {
+                if let Some(v) = merge(t, pe, trail, ctx) {
                     out.push(v);
                 }
             }
             None => out.push(strip(pe)),
         }
     }
-    out.extend(
-        target
-            .iter()
-            .zip(used)
-            .filter(|(_, u)| !u)
-            .map(|(t, _)| t.clone()),
-    );
+    out.extend(pending.into_iter().flatten());
     Value::Array(out)
 }
 
@@ -216,7 +215,7 @@ mod tests {
             (vec!["bar", "foo"], vec!["bar", "foo"]),
         ] {
             assert_eq!(
-                apply(&base, &pod(&patch)),
+                apply(base.clone(), &pod(&patch)),
                 Some(pod(&want)),
                 "patch {patch:?}"
             );
@@ -229,12 +228,12 @@ mod tests {
             "spec": {"template": {"spec": {"containers": [{"name": "app", "image": "x", "env": [{"name": "A", "value": "1"}]}, {"name": "sidecar"}]}}}});
         let patch = json!({"metadata": {"labels": {"a": null}},
             "spec": {"template": {"spec": {"containers": [{"name": "sidecar", "$patch": "delete"}, {"name": "app", "env": [{"name": "B", "value": "2"}]}]}}}});
-        let out = apply(&base, &patch).expect("not deleted");
+        let out = apply(base.clone(), &patch).expect("not deleted");
         assert_eq!(out["metadata"]["labels"], json!({"b": "2"}));
         assert_eq!(
             out["spec"]["template"]["spec"]["containers"],
             json!([{"name": "app", "image": "x", "env": [{"name": "B", "value": "2"}, {"name": "A", "value": "1"}]}])
         );
-        assert_eq!(apply(&base, &json!({"$patch": "delete"})), None);
+        assert_eq!(apply(base, &json!({"$patch": "delete"})), None);
     }
 }

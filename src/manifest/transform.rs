@@ -14,25 +14,31 @@ use super::fieldspecs;
 use super::kustomization::Kustomization;
 use super::resource::{FieldSpec, Resource, ensure_object, path_segments, visit};
 
+/// Field specs with their paths split once, not once per resource.
+fn split(specs: &[FieldSpec]) -> Vec<(FieldSpec, Vec<String>)> {
+    specs.iter().map(|s| (*s, path_segments(s.path))).collect()
+}
+
 /// Sets `pairs` into the map at each field spec path (creating it where the spec says).
-fn set_pairs(r: &mut Resource, specs: &[FieldSpec], pairs: &BTreeMap<String, String>) {
+fn set_pairs(
+    r: &mut Resource,
+    specs: &[(FieldSpec, Vec<String>)],
+    pairs: &BTreeMap<String, String>,
+) {
     if pairs.is_empty() {
         return;
     }
-    let applicable: Vec<FieldSpec> = specs.iter().filter(|s| s.applies_to(r)).copied().collect();
-    for spec in applicable {
-        let _ = visit::<()>(
-            &mut r.obj,
-            &path_segments(spec.path),
-            spec.create,
-            &mut |v| {
-                let m = ensure_object(v);
-                for (k, val) in pairs {
-                    m.insert(k.clone(), Value::String(val.clone()));
-                }
-                Ok(())
-            },
-        );
+    for (spec, segments) in specs {
+        if !spec.applies_to(r) {
+            continue;
+        }
+        let _ = visit::<()>(&mut r.obj, segments, spec.create, &mut |v| {
+            let m = ensure_object(v);
+            for (k, val) in pairs {
+                m.insert(k.clone(), Value::String(val.clone()));
+            }
+            Ok(())
+        });
     }
 }
 
@@ -95,25 +101,25 @@ pub fn prefix_suffix(k: &Kustomization, ra: &mut [Resource]) {
 
 pub fn labels(k: &Kustomization, ra: &mut [Resource]) {
     for label in &k.labels {
-        let specs: Vec<FieldSpec> = if label.include_selectors {
+        let specs = split(&if label.include_selectors {
             fieldspecs::common_labels()
         } else if label.include_templates {
             fieldspecs::template_labels()
         } else {
             vec![FieldSpec::any("metadata/labels", true)]
-        };
+        });
         for r in ra.iter_mut() {
             set_pairs(r, &specs, &label.pairs);
         }
     }
-    let specs = fieldspecs::common_labels();
+    let specs = split(&fieldspecs::common_labels());
     for r in ra.iter_mut() {
         set_pairs(r, &specs, &k.common_labels);
     }
 }
 
 pub fn annotations(k: &Kustomization, ra: &mut [Resource]) {
-    let specs = fieldspecs::common_annotations();
+    let specs = split(&fieldspecs::common_annotations());
     for r in ra.iter_mut() {
         set_pairs(r, &specs, &k.common_annotations);
     }
@@ -148,27 +154,39 @@ pub fn replicas(k: &Kustomization, ra: &mut [Resource]) -> Result<(), ManifestEr
     Ok(())
 }
 
+/// Each `images` entry is its own transformer in kustomize, applied in order to every image
+/// field independently; folding the entries per field in one walk gives the same result.
 pub fn images(k: &Kustomization, ra: &mut [Resource]) {
-    for image in &k.images {
-        for r in ra.iter_mut() {
-            update_containers(&mut r.obj, image);
-            for path in fieldspecs::IMAGE_VOLUME_PATHS {
-                let _ = visit::<()>(&mut r.obj, &path_segments(path), false, &mut |v| {
-                    if let Value::String(s) = v
-                        && let Some(new) = new_image(s, image)
-                    {
-                        *s = new;
-                    }
-                    Ok(())
-                });
+    if k.images.is_empty() {
+        return;
+    }
+    let volume_paths: Vec<Vec<String>> = fieldspecs::IMAGE_VOLUME_PATHS
+        .iter()
+        .map(|p| path_segments(p))
+        .collect();
+    let rewrite = |s: &mut String| {
+        for image in &k.images {
+            if let Some(new) = new_image(s, image) {
+                *s = new;
             }
+        }
+    };
+    for r in ra.iter_mut() {
+        update_containers(&mut r.obj, &rewrite);
+        for segments in &volume_paths {
+            let _ = visit::<()>(&mut r.obj, segments, false, &mut |v| {
+                if let Value::String(s) = v {
+                    rewrite(s);
+                }
+                Ok(())
+            });
         }
     }
 }
 
 /// kustomize's legacy image filter: any list under a `containers` or `initContainers` key, at
 /// any depth (so CronJobs and custom resources are covered too).
-fn update_containers(v: &mut Value, image: &super::kustomization::Image) {
+fn update_containers(v: &mut Value, rewrite: &dyn Fn(&mut String)) {
     match v {
         Value::Object(m) => {
             for (key, child) in m.iter_mut() {
@@ -176,19 +194,17 @@ fn update_containers(v: &mut Value, image: &super::kustomization::Image) {
                     && let Value::Array(items) = child
                 {
                     for item in items.iter_mut() {
-                        if let Some(Value::String(s)) = item.get_mut("image")
-                            && let Some(new) = new_image(s, image)
-                        {
-                            *s = new;
+                        if let Some(Value::String(s)) = item.get_mut("image") {
+                            rewrite(s);
                         }
                     }
                 }
-                update_containers(child, image);
+                update_containers(child, rewrite);
             }
         }
         Value::Array(items) => {
             for item in items {
-                update_containers(item, image);
+                update_containers(item, rewrite);
             }
         }
         _ => {}
