@@ -86,6 +86,11 @@ fn generate_tree(root: &Path, n: usize) {
 fn main() {
     // GANTRY_BENCH=render|edit runs one of the two (for profiling); default both.
     let only = std::env::var("GANTRY_BENCH").unwrap_or_default();
+    // GANTRY_BENCH=tree:DIR writes the generated render tree to DIR and exits.
+    if let Some(dir) = only.strip_prefix("tree:") {
+        generate_tree(Path::new(dir), 4000);
+        return;
+    }
     if only != "edit" {
         bench_render();
     }
@@ -108,6 +113,27 @@ fn bench_render() {
         &format!("render overlay over {count} resources (read + build + YAML out)"),
         &times,
         Duration::from_millis(200),
+    );
+    let build = measure(15, || {
+        std::hint::black_box(
+            manifest::render(&fs, Path::new("overlay"), Reorder::Legacy).expect("render"),
+        );
+    });
+    let base = measure(15, || {
+        std::hint::black_box(
+            manifest::render(&fs, Path::new("base"), Reorder::None).expect("render"),
+        );
+    });
+    let rendered = manifest::render(&fs, Path::new("overlay"), Reorder::Legacy).expect("render");
+    let emit = measure(15, || {
+        std::hint::black_box(manifest::to_yaml(&rendered));
+    });
+    let ms = |t: &[Duration]| t[t.len() / 2].as_secs_f64() * 1e3;
+    println!(
+        "  of which: read + parse {:.2} ms, transforms {:.2} ms, YAML out {:.2} ms (medians)",
+        ms(&base),
+        ms(&build) - ms(&base),
+        ms(&emit)
     );
 }
 

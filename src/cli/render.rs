@@ -9,15 +9,18 @@ use super::ReorderArg;
 use crate::manifest::{self, DiskFs, Reorder};
 
 pub fn run(dir: &Path, reorder: ReorderArg) -> anyhow::Result<()> {
-    // Render relative to the directory itself: files outside it are refused, as with
-    // kustomize's default load restrictor rooted at the kustomization.
+    if !dir.is_dir() {
+        anyhow::bail!("{} is not a directory", dir.display());
+    }
+    // Files may come from anywhere inside the enclosing repo (overlays reach `../../base`),
+    // never from outside it, as with kustomize's load restrictor.
     let root = find_repo_root(dir);
     let fs = DiskFs::new(&root).with_context(|| format!("cannot open {}", root.display()))?;
     let canonical = dir
         .canonicalize()
         .with_context(|| format!("cannot open {}", dir.display()))?;
     let rel = canonical
-        .strip_prefix(root.canonicalize()?)
+        .strip_prefix(&root)
         .unwrap_or(Path::new(""))
         .to_path_buf();
     let how = match reorder {

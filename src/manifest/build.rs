@@ -20,8 +20,16 @@ use crate::config::KUSTOMIZATION_FILES;
 pub fn build(fs: &dyn Fs, dir: &Path) -> Result<Vec<Resource>, ManifestError> {
     let mut stack = Vec::new();
     let mut resources = accumulate(fs, dir, Vec::new(), false, &mut stack)?;
+    let clock = std::time::Instant::now();
     generate::add_hash_suffixes(&mut resources);
+    let hashed = clock.elapsed();
     nameref::fix(&mut resources)?;
+    tracing::debug!(
+        hash_us = u64::try_from(hashed.as_micros()).unwrap_or(u64::MAX),
+        name_references_us =
+            u64::try_from(clock.elapsed().saturating_sub(hashed).as_micros()).unwrap_or(u64::MAX),
+        "render stage"
+    );
     Ok(resources)
 }
 
@@ -124,6 +132,7 @@ fn accumulate(
         ));
     }
     stack.push(dir.to_path_buf());
+    let mut clock = std::time::Instant::now();
     let (kfile, k) = load(fs, dir)?;
     let kind = k
         .kind
@@ -163,19 +172,35 @@ fn accumulate(
         }
         ra = accumulate(fs, &path, ra, true, stack)?;
     }
+    // Each stage logs its duration at debug level: `RUST_LOG=gantry=debug gantry render …`.
+    let dir_name = display(dir);
+    let mut lap = |stage: &str, n: usize| {
+        tracing::debug!(dir = %dir_name, stage, resources = n, elapsed_us = u64::try_from(clock.elapsed().as_micros()).unwrap_or(u64::MAX), "render stage");
+        clock = std::time::Instant::now();
+    };
+    lap("resources", ra.len());
     generate::run(fs, dir, &kfile, &k, &mut ra)?;
+    lap("generate::run", ra.len());
     patch::strategic_merge_files(fs, dir, &kfile, &k, &mut ra)?;
+    lap("patch::strategic_merge_files", ra.len());
     patch::patches(fs, dir, &kfile, &k, &mut ra)?;
+    lap("patch::patches", ra.len());
     transform::namespace(&k, &mut ra);
+    lap("transform::namespace", ra.len());
     transform::prefix_suffix(&k, &mut ra);
+    lap("transform::prefix_suffix", ra.len());
     transform::labels(&k, &mut ra);
+    lap("transform::labels", ra.len());
     transform::annotations(&k, &mut ra);
+    lap("transform::annotations", ra.len());
     patch::json6902(fs, dir, &kfile, &k, &mut ra)?;
+    lap("patch::json6902", ra.len());
     transform::replicas(&k, &mut ra).map_err(|e| match e {
         ManifestError::File { message, .. } => ManifestError::file(display(&kfile), message),
         other => other,
     })?;
     transform::images(&k, &mut ra);
+    lap("transform::images", ra.len());
     stack.pop();
     Ok(ra)
 }

@@ -12,16 +12,40 @@ use std::fmt::Write as _;
 
 use serde_json::{Map, Number, Value};
 
-/// Serialises documents as kustomize does: each one emitted, joined with `---\n`.
+/// Serialises documents as kustomize does: each one emitted, joined with `---\n`. Large
+/// streams are emitted on all cores, each thread a contiguous run of documents.
 #[must_use]
 pub fn documents<'a>(docs: impl IntoIterator<Item = &'a Value>) -> String {
-    let mut out = String::new();
-    for (i, doc) in docs.into_iter().enumerate() {
-        if i > 0 {
+    let docs: Vec<&Value> = docs.into_iter().collect();
+    let workers = if docs.len() < 256 {
+        1
+    } else {
+        std::thread::available_parallelism().map_or(1, std::num::NonZeroUsize::get)
+    };
+    let emit_run = |run: &[&Value]| {
+        let mut out = String::new();
+        for doc in run {
+            document(&mut out, doc);
             out.push_str("---\n");
         }
-        document(&mut out, doc);
-    }
+        out
+    };
+    let mut out = if workers <= 1 {
+        emit_run(&docs)
+    } else {
+        let chunk = docs.len().div_ceil(workers);
+        std::thread::scope(|scope| {
+            let parts: Vec<_> = docs
+                .chunks(chunk)
+                .map(|run| scope.spawn(move || emit_run(run)))
+                .collect();
+            parts
+                .into_iter()
+                .map(|h| h.join().unwrap_or_default())
+                .collect::<String>()
+        })
+    };
+    out.truncate(out.len().saturating_sub("---\n".len()));
     out
 }
 
@@ -37,10 +61,21 @@ pub fn document(out: &mut String, doc: &Value) {
     }
 }
 
-fn mapping(out: &mut String, m: &Map<String, Value>, indent: usize) {
+/// Keys in go-yaml v2's order. `Map` iterates in byte order, which is nearly always the same;
+/// sort only when a neighbouring pair says otherwise.
+fn sorted_keys(m: &Map<String, Value>) -> Vec<&String> {
     let mut keys: Vec<&String> = m.keys().collect();
-    keys.sort_by(|a, b| natural_cmp(a, b));
-    for key in keys {
+    if keys
+        .windows(2)
+        .any(|w| natural_cmp(w[0], w[1]) == Ordering::Greater)
+    {
+        keys.sort_by(|a, b| natural_cmp(a, b));
+    }
+    keys
+}
+
+fn mapping(out: &mut String, m: &Map<String, Value>, indent: usize) {
+    for key in sorted_keys(m) {
         push_indent(out, indent);
         key_scalar(out, key);
         out.push(':');
@@ -57,9 +92,7 @@ fn sequence(out: &mut String, a: &[Value], indent: usize) {
             Value::Object(m) if !m.is_empty() => {
                 out.push(' ');
                 let mut first = true;
-                let mut keys: Vec<&String> = m.keys().collect();
-                keys.sort_by(|a, b| natural_cmp(a, b));
-                for key in keys {
+                for key in sorted_keys(m) {
                     if !first {
                         push_indent(out, indent + 2);
                     }
@@ -295,7 +328,8 @@ struct Analysis {
     block_allowed: bool,
 }
 
-/// Port of libyaml's `yaml_emitter_analyze_scalar` for block context.
+/// Port of libyaml's `yaml_emitter_analyze_scalar` for block context (no allocation: it runs
+/// for every scalar of every rendered document).
 fn analyze(s: &str) -> Analysis {
     if s.is_empty() {
         return Analysis {
@@ -304,7 +338,6 @@ fn analyze(s: &str) -> Analysis {
             block_allowed: false,
         };
     }
-    let chars: Vec<char> = s.chars().collect();
     let mut block_indicators = s.starts_with("---") || s.starts_with("...");
     let (mut special, mut line_breaks) = (false, false);
     let (mut leading_space, mut leading_break, mut trailing_space, mut trailing_break) =
@@ -312,18 +345,20 @@ fn analyze(s: &str) -> Analysis {
     let (mut break_space, mut space_break) = (false, false);
     let (mut previous_space, mut previous_break) = (false, false);
     let mut preceded_by_ws = true;
-    let blankz = |c: Option<&char>| {
-        c.is_none_or(|c| {
-            matches!(
-                c,
-                ' ' | '\t' | '\r' | '\n' | '\u{85}' | '\u{2028}' | '\u{2029}'
-            )
-        })
+    let blank = |c: char| {
+        matches!(
+            c,
+            ' ' | '\t' | '\r' | '\n' | '\u{85}' | '\u{2028}' | '\u{2029}'
+        )
     };
     let is_break = |c: char| matches!(c, '\r' | '\n' | '\u{85}' | '\u{2028}' | '\u{2029}');
-    for (i, &c) in chars.iter().enumerate() {
-        let followed_by_ws = blankz(chars.get(i + 1));
-        if i == 0 {
+    let mut chars = s.chars().peekable();
+    let mut first = true;
+    while let Some(c) = chars.next() {
+        let next = chars.peek().copied();
+        let followed_by_ws = next.is_none_or(blank);
+        let last = next.is_none();
+        if first {
             if "#,[]{}&*!|>'\"%@`".contains(c) || (matches!(c, '?' | ':' | '-') && followed_by_ws) {
                 block_indicators = true;
             }
@@ -336,15 +371,14 @@ fn analyze(s: &str) -> Analysis {
         if is_break(c) {
             line_breaks = true;
         }
-        let last = i + 1 == chars.len();
         if c == ' ' {
-            leading_space |= i == 0;
+            leading_space |= first;
             trailing_space |= last;
             break_space |= previous_break;
             previous_space = true;
             previous_break = false;
         } else if is_break(c) {
-            leading_break |= i == 0;
+            leading_break |= first;
             trailing_break |= last;
             space_break |= previous_space;
             previous_break = true;
@@ -353,7 +387,8 @@ fn analyze(s: &str) -> Analysis {
             previous_space = false;
             previous_break = false;
         }
-        preceded_by_ws = blankz(Some(&c));
+        preceded_by_ws = blank(c);
+        first = false;
     }
     let mut a = Analysis {
         block_plain_allowed: true,

@@ -16,22 +16,40 @@ pub trait Fs: Sync {
 }
 
 /// A checkout on disk.
-#[derive(Debug, Clone)]
+#[derive(Debug)]
 pub struct DiskFs {
     root: PathBuf,
+    /// Directories already resolved inside the root: a file in one of them needs one
+    /// `lstat`, not a full `canonicalize`, unless it is itself a symlink.
+    safe_dirs: std::sync::Mutex<std::collections::HashSet<PathBuf>>,
 }
 
 impl DiskFs {
     pub fn new(root: &Path) -> io::Result<Self> {
         Ok(Self {
             root: root.canonicalize()?,
+            safe_dirs: std::sync::Mutex::default(),
         })
     }
 
     /// Follows symlinks, refusing targets outside the root.
     fn resolve(&self, path: &Path) -> io::Result<PathBuf> {
-        let full = self.root.join(path).canonicalize()?;
+        let joined = self.root.join(path);
+        if let Some(parent) = path.parent() {
+            let known = self.safe_dirs.lock().is_ok_and(|s| s.contains(parent));
+            if known && !std::fs::symlink_metadata(&joined)?.file_type().is_symlink() {
+                return Ok(joined);
+            }
+        }
+        let full = joined.canonicalize()?;
         if full.starts_with(&self.root) {
+            // Only a path that is its own canonical form proves its directory has no links.
+            if full == joined
+                && let Some(parent) = path.parent()
+                && let Ok(mut dirs) = self.safe_dirs.lock()
+            {
+                dirs.insert(parent.to_path_buf());
+            }
             Ok(full)
         } else {
             Err(io::Error::new(

@@ -15,6 +15,7 @@ pub mod kustomization;
 mod load;
 mod nameref;
 mod order;
+mod par;
 mod patch;
 pub mod resource;
 mod smp;

@@ -12,6 +12,7 @@ use serde_json::Value;
 
 use super::ManifestError;
 use super::fieldspecs::{self, NameRef};
+use super::par;
 use super::resource::{Resource, path_segments, visit};
 
 struct Candidate {
@@ -25,13 +26,14 @@ struct Candidate {
 /// Renamed resources by (kind, any earlier name).
 struct Index {
     candidates: Vec<Candidate>,
-    by_old_name: HashMap<(String, String), Vec<usize>>,
+    /// kind → earlier name → candidates; nested so lookups borrow instead of allocating.
+    by_old_name: HashMap<String, HashMap<String, Vec<usize>>>,
 }
 
 impl Index {
     fn new(ra: &[Resource]) -> Self {
         let mut candidates = Vec::new();
-        let mut by_old_name: HashMap<(String, String), Vec<usize>> = HashMap::new();
+        let mut by_old_name: HashMap<String, HashMap<String, Vec<usize>>> = HashMap::new();
         for r in ra.iter().filter(|r| !r.prev.is_empty()) {
             let cur = r.cur_id();
             let i = candidates.len();
@@ -43,7 +45,9 @@ impl Index {
             previous.dedup();
             for (name, _) in &previous {
                 let slot = by_old_name
-                    .entry((cur.kind.clone(), name.clone()))
+                    .entry(cur.kind.clone())
+                    .or_default()
+                    .entry(name.clone())
                     .or_default();
                 if slot.last() != Some(&i) {
                     slot.push(i);
@@ -70,7 +74,7 @@ impl Index {
         referrer: &Referrer,
         namespace: Option<&str>,
     ) -> Result<Option<&Candidate>, String> {
-        let Some(ids) = self.by_old_name.get(&(target.to_owned(), old.to_owned())) else {
+        let Some(ids) = self.by_old_name.get(target).and_then(|m| m.get(old)) else {
             return Ok(None);
         };
         let matching: Vec<&Candidate> = ids
@@ -120,9 +124,9 @@ pub fn fix(ra: &mut [Resource]) -> Result<(), ManifestError> {
             .or_default()
             .push((nr, path_segments(&nr.path)));
     }
-    for r in ra.iter_mut() {
+    par::try_each(ra, |r| {
         let Some(refs) = by_referrer.get(r.kind()) else {
-            continue;
+            return Ok(());
         };
         let group = r.group_version().0.to_owned();
         let referrer = Referrer {
@@ -139,7 +143,8 @@ pub fn fix(ra: &mut [Resource]) -> Result<(), ManifestError> {
                     .map_err(|m| ManifestError::file(origin.clone(), m))
             })?;
         }
-    }
+        Ok(())
+    })?;
     Ok(())
 }
 

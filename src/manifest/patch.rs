@@ -161,15 +161,14 @@ pub fn patches(
             (Parsed::Strategic(docs), Some(target)) => {
                 let selected = select(ra, target, &src)?;
                 for doc in docs {
-                    for &i in &selected {
+                    super::par::each_selected(ra, &selected, |r| {
                         apply_smp(
-                            ra,
-                            i,
+                            r,
                             &doc,
                             options.allow_name_change,
                             options.allow_kind_change,
                         );
-                    }
+                    });
                 }
                 ra.retain(|r| !r.obj.is_null());
             }
@@ -258,7 +257,7 @@ fn apply_smp_by_id(ra: &mut Vec<Resource>, doc: &Value, src: &Source) -> Result<
         .collect();
     match hits.as_slice() {
         [i] => {
-            apply_smp(ra, *i, doc, false, false);
+            apply_smp(&mut ra[*i], doc, false, false);
             ra.retain(|r| !r.obj.is_null());
             Ok(())
         }
@@ -270,14 +269,7 @@ fn apply_smp_by_id(ra: &mut Vec<Resource>, doc: &Value, src: &Source) -> Result<
     }
 }
 
-fn apply_smp(
-    ra: &mut [Resource],
-    i: usize,
-    doc: &Value,
-    allow_name_change: bool,
-    allow_kind_change: bool,
-) {
-    let r = &mut ra[i];
+fn apply_smp(r: &mut Resource, doc: &Value, allow_name_change: bool, allow_kind_change: bool) {
     let (name, namespace, kind) = (
         r.name().to_owned(),
         r.namespace().to_owned(),
@@ -340,7 +332,16 @@ fn select(ra: &[Resource], t: &Selector, src: &Source) -> Result<Vec<usize>, Man
         .transpose()?;
     let mut out = Vec::new();
     for (i, r) in ra.iter().enumerate() {
-        let (org, cur) = (r.org_id(), r.cur_id());
+        // Original and current name/namespace, borrowed: this runs per resource per patch.
+        let (cur_name, cur_ns) = (r.name(), r.namespace());
+        let cur_ns = if cur_ns.is_empty() && !r.is_cluster_scoped() {
+            "default"
+        } else {
+            cur_ns
+        };
+        let (org_name, org_ns) = r.prev.first().map_or((cur_name, cur_ns), |p| {
+            (p.name.as_str(), p.namespace.as_str())
+        });
         let (g, v) = r.group_version();
         let ok = t
             .kind
@@ -350,10 +351,10 @@ fn select(ra: &[Resource], t: &Selector, src: &Source) -> Result<Vec<usize>, Man
             && t.version.as_deref().is_none_or(|x| x.is_empty() || x == v)
             && name
                 .as_ref()
-                .is_none_or(|re| re.is_match(&org.name) || re.is_match(&cur.name))
+                .is_none_or(|re| re.is_match(org_name) || re.is_match(cur_name))
             && namespace
                 .as_ref()
-                .is_none_or(|re| re.is_match(&org.namespace) || re.is_match(&cur.namespace))
+                .is_none_or(|re| re.is_match(org_ns) || re.is_match(cur_ns))
             && labels.as_ref().is_none_or(|s| s.matches(&r.labels()))
             && annotations
                 .as_ref()

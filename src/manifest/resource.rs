@@ -34,6 +34,38 @@ pub const CLUSTER_SCOPED: &[&str] = &[
     "VolumeAttachment",
 ];
 
+/// Whether `kind` is in [`CLUSTER_SCOPED`]; a `match` because it runs for every id built.
+#[must_use]
+pub fn is_cluster_scoped_kind(kind: &str) -> bool {
+    matches!(
+        kind,
+        "APIService"
+            | "CSIDriver"
+            | "CSINode"
+            | "CertificateSigningRequest"
+            | "ClusterIssuer"
+            | "ClusterRole"
+            | "ClusterRoleBinding"
+            | "ComponentStatus"
+            | "CustomResourceDefinition"
+            | "IngressClass"
+            | "MutatingWebhookConfiguration"
+            | "Namespace"
+            | "Node"
+            | "PersistentVolume"
+            | "PodSecurityPolicy"
+            | "PriorityClass"
+            | "RuntimeClass"
+            | "SelfSubjectAccessReview"
+            | "SelfSubjectRulesReview"
+            | "StorageClass"
+            | "SubjectAccessReview"
+            | "TokenReview"
+            | "ValidatingWebhookConfiguration"
+            | "VolumeAttachment"
+    )
+}
+
 #[derive(Debug, Clone, PartialEq, Eq, Hash)]
 pub struct ResId {
     pub group: String,
@@ -137,7 +169,7 @@ impl Resource {
 
     #[must_use]
     pub fn is_cluster_scoped(&self) -> bool {
-        CLUSTER_SCOPED.contains(&self.kind())
+        is_cluster_scoped_kind(self.kind())
     }
 
     #[must_use]
@@ -263,9 +295,15 @@ impl FieldSpec {
     #[must_use]
     pub fn applies_to(&self, r: &Resource) -> bool {
         let (g, v) = r.group_version();
-        (self.kind.is_empty() || self.kind == r.kind())
-            && (self.group.is_empty() || self.group == g)
-            && (self.version.is_empty() || self.version == v)
+        self.applies(r.kind(), g, v)
+    }
+
+    /// Like [`Self::applies_to`] with the resource's kind, group and version looked up once.
+    #[must_use]
+    pub fn applies(&self, kind: &str, group: &str, version: &str) -> bool {
+        (self.kind.is_empty() || self.kind == kind)
+            && (self.group.is_empty() || self.group == group)
+            && (self.version.is_empty() || self.version == version)
     }
 }
 

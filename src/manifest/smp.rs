@@ -29,17 +29,16 @@ const BUILTIN_GROUPS: &[&str] = &[
 ];
 
 /// The merge key of the list at `path` (field names from the object root), if it has one.
-fn merge_key(path: &[String], builtin: bool, kind: &str) -> Option<&'static str> {
+fn merge_key(path: &[&str], builtin: bool, kind: &str) -> Option<&'static str> {
     if !builtin {
         return None;
     }
-    let field = path.last()?.as_str();
-    let in_container = path.iter().rev().skip(1).any(|p| {
-        matches!(
-            p.as_str(),
-            "containers" | "initContainers" | "ephemeralContainers"
-        )
-    });
+    let field = *path.last()?;
+    let in_container = path
+        .iter()
+        .rev()
+        .skip(1)
+        .any(|p| matches!(*p, "containers" | "initContainers" | "ephemeralContainers"));
     Some(match field {
         "containers"
         | "initContainers"
@@ -110,7 +109,12 @@ fn strip(v: &Value) -> Value {
 }
 
 /// Merges in place: `target` is consumed, so nothing is copied that the patch leaves alone.
-fn merge(target: Value, patch: &Value, trail: &mut Vec<String>, ctx: &Ctx<'_>) -> Option<Value> {
+fn merge<'p>(
+    target: Value,
+    patch: &'p Value,
+    trail: &mut Vec<&'p str>,
+    ctx: &Ctx<'_>,
+) -> Option<Value> {
     let (Value::Object(mut out), Value::Object(p)) = (target, patch) else {
         return Some(strip(patch));
     };
@@ -133,7 +137,7 @@ fn merge(target: Value, patch: &Value, trail: &mut Vec<String>, ctx: &Ctx<'_>) -
             out.remove(key);
             continue;
         }
-        trail.push(key.clone());
+        trail.push(key.as_str());
         let merged = match (out.remove(key), pv) {
             (Some(tv @ Value::Object(_)), Value::Object(_)) => merge(tv, pv, trail, ctx),
             (Some(Value::Array(tl)), Value::Array(pl)) => Some(merge_list(tl, pl, trail, ctx)),
@@ -147,10 +151,10 @@ fn merge(target: Value, patch: &Value, trail: &mut Vec<String>, ctx: &Ctx<'_>) -
     Some(Value::Object(out))
 }
 
-fn merge_list(
+fn merge_list<'p>(
     target: Vec<Value>,
-    patch: &[Value],
-    trail: &mut Vec<String>,
+    patch: &'p [Value],
+    trail: &mut Vec<&'p str>,
     ctx: &Ctx<'_>,
 ) -> Value {
     let Some(key) = merge_key(trail, ctx.builtin, ctx.kind) else {

@@ -12,6 +12,7 @@ use serde_json::Value;
 use super::ManifestError;
 use super::fieldspecs;
 use super::kustomization::Kustomization;
+use super::par;
 use super::resource::{FieldSpec, Resource, ensure_object, path_segments, visit};
 
 /// Field specs with their paths split once, not once per resource.
@@ -28,8 +29,11 @@ fn set_pairs(
     if pairs.is_empty() {
         return;
     }
+    let kind = r.kind().to_owned();
+    let (group, version) = r.group_version();
+    let (group, version) = (group.to_owned(), version.to_owned());
     for (spec, segments) in specs {
-        if !spec.applies_to(r) {
+        if !spec.applies(&kind, &group, &version) {
             continue;
         }
         let _ = visit::<()>(&mut r.obj, segments, spec.create, &mut |v| {
@@ -46,7 +50,8 @@ pub fn namespace(k: &Kustomization, ra: &mut [Resource]) {
     let Some(ns) = k.namespace.as_deref().filter(|n| !n.is_empty()) else {
         return;
     };
-    for r in ra.iter_mut() {
+    let extra: Vec<(FieldSpec, Vec<String>)> = split(fieldspecs::NAMESPACE_EXTRA);
+    par::each(ra, |r| {
         r.store_prev();
         if !r.is_cluster_scoped() {
             r.set_namespace(ns);
@@ -67,20 +72,15 @@ pub fn namespace(k: &Kustomization, ra: &mut [Resource]) {
                 }
             }
         }
-        for spec in fieldspecs::NAMESPACE_EXTRA {
+        for (spec, segments) in &extra {
             if spec.applies_to(r) {
-                let _ = visit::<()>(
-                    &mut r.obj,
-                    &path_segments(spec.path),
-                    spec.create,
-                    &mut |v| {
-                        *v = Value::String(ns.to_owned());
-                        Ok(())
-                    },
-                );
+                let _ = visit::<()>(&mut r.obj, segments, spec.create, &mut |v| {
+                    *v = Value::String(ns.to_owned());
+                    Ok(())
+                });
             }
         }
-    }
+    });
 }
 
 pub fn prefix_suffix(k: &Kustomization, ra: &mut [Resource]) {
@@ -89,14 +89,14 @@ pub fn prefix_suffix(k: &Kustomization, ra: &mut [Resource]) {
     if prefix.is_empty() && suffix.is_empty() {
         return;
     }
-    for r in ra.iter_mut() {
+    par::each(ra, |r| {
         if fieldspecs::NAME_PREFIX_SKIP.iter().any(|s| s.applies_to(r)) {
-            continue;
+            return;
         }
         r.store_prev();
         let name = format!("{prefix}{}{suffix}", r.name());
         r.set_name(&name);
-    }
+    });
 }
 
 pub fn labels(k: &Kustomization, ra: &mut [Resource]) {
@@ -108,20 +108,18 @@ pub fn labels(k: &Kustomization, ra: &mut [Resource]) {
         } else {
             vec![FieldSpec::any("metadata/labels", true)]
         });
-        for r in ra.iter_mut() {
-            set_pairs(r, &specs, &label.pairs);
-        }
+        par::each(ra, |r| set_pairs(r, &specs, &label.pairs));
     }
-    let specs = split(&fieldspecs::common_labels());
-    for r in ra.iter_mut() {
-        set_pairs(r, &specs, &k.common_labels);
+    if !k.common_labels.is_empty() {
+        let specs = split(&fieldspecs::common_labels());
+        par::each(ra, |r| set_pairs(r, &specs, &k.common_labels));
     }
 }
 
 pub fn annotations(k: &Kustomization, ra: &mut [Resource]) {
-    let specs = split(&fieldspecs::common_annotations());
-    for r in ra.iter_mut() {
-        set_pairs(r, &specs, &k.common_annotations);
+    if !k.common_annotations.is_empty() {
+        let specs = split(&fieldspecs::common_annotations());
+        par::each(ra, |r| set_pairs(r, &specs, &k.common_annotations));
     }
 }
 
@@ -171,7 +169,7 @@ pub fn images(k: &Kustomization, ra: &mut [Resource]) {
             }
         }
     };
-    for r in ra.iter_mut() {
+    par::each(ra, |r| {
         update_containers(&mut r.obj, &rewrite);
         for segments in &volume_paths {
             let _ = visit::<()>(&mut r.obj, segments, false, &mut |v| {
@@ -181,7 +179,7 @@ pub fn images(k: &Kustomization, ra: &mut [Resource]) {
                 Ok(())
             });
         }
-    }
+    });
 }
 
 /// kustomize's legacy image filter: any list under a `containers` or `initContainers` key, at

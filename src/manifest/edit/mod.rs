@@ -6,6 +6,7 @@
 //! lines and document markers stay byte-identical. Every edit is re-parsed and checked before
 //! anything is written, and files are replaced atomically.
 
+mod section;
 mod text;
 pub mod tree;
 
@@ -102,8 +103,33 @@ fn render_like(value: &str, style: Style) -> String {
     }
 }
 
-/// `set-image` on the text of a kustomization file.
+/// `set-image` on the text of a kustomization file. Only the `images` section is parsed when
+/// a line scan can isolate it with certainty; otherwise the whole file is.
 pub fn set_image(file: &str, text: &str, spec: &ImageSpec) -> Result<String, ManifestError> {
+    match section::find(text, "images") {
+        section::Section::Found(range) => {
+            if let Ok(new) = set_image_full(file, &text[range.clone()], spec) {
+                return Ok(format!(
+                    "{}{new}{}",
+                    &text[..range.start],
+                    &text[range.end..]
+                ));
+            }
+        }
+        section::Section::Absent => {
+            let lead = if text.ends_with('\n') { "" } else { "\n" };
+            let fragment = format!("images:{}\n", new_image_block(spec, ""));
+            if verify_image(file, &fragment, spec).is_ok() {
+                return Ok(format!("{text}{lead}{fragment}"));
+            }
+        }
+        section::Section::Unsure => {}
+    }
+    set_image_full(file, text, spec)
+}
+
+/// `set-image` on a whole parsed file (the fallback when the section cannot be isolated).
+fn set_image_full(file: &str, text: &str, spec: &ImageSpec) -> Result<String, ManifestError> {
     let docs = parse_tree(file, text)?;
     let root = docs
         .first()
@@ -215,7 +241,7 @@ fn new_image_flow(spec: &ImageSpec) -> String {
 }
 
 fn verify_image(file: &str, text: &str, spec: &ImageSpec) -> Result<(), ManifestError> {
-    let doc: Value = serde_saphyr::from_multiple::<Value>(text)
+    let doc: Value = super::load::documents(file, text)
         .ok()
         .and_then(|d| d.into_iter().next())
         .ok_or_else(|| err(file, "edit refused: the result would not be valid YAML"))?;
@@ -265,7 +291,7 @@ pub fn set_value(
         Some(doc) => set_in(&mut patches, &lines, doc, path, value, file)?,
     }
     let out = patches.apply();
-    let docs: Vec<Value> = serde_saphyr::from_multiple(&out)
+    let docs = super::load::documents(file, &out)
         .map_err(|_| err(file, "edit refused: the result would not be valid YAML"))?;
     let reads_back = docs.iter().any(|d| {
         let got = path.iter().try_fold(d, |v, k| v.get(k));
