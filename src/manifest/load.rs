@@ -43,6 +43,14 @@ fn at(file: &str, mark: &Marker, message: impl Into<String>) -> ManifestError {
 
 /// Parses every document in `text`; empty documents come back as `Value::Null`.
 pub fn documents(file: &str, text: &str) -> Result<Vec<Value>, ManifestError> {
+    if let Some(docs) = super::load_fast::documents(text) {
+        return Ok(docs);
+    }
+    documents_full(file, text)
+}
+
+/// The full YAML parser, used when the fast path declines.
+pub(super) fn documents_full(file: &str, text: &str) -> Result<Vec<Value>, ManifestError> {
     let mut c = Collector { events: Vec::new() };
     if let Err(e) = Parser::new_from_str(text).load(&mut c, true) {
         return Err(
@@ -152,11 +160,7 @@ impl Builder<'_> {
                         }
                         continue;
                     }
-                    let key = match key {
-                        Value::String(s) => s,
-                        Value::Null => "null".to_owned(),
-                        other => other.to_string(),
-                    };
+                    let key = key_string(key);
                     if map.contains_key(&key) {
                         return Err(at(
                             self.file,
@@ -187,8 +191,17 @@ impl Builder<'_> {
     }
 }
 
+/// A mapping key as a JSON object key: plain keys are typed like values, then written back.
+pub(super) fn key_string(v: Value) -> String {
+    match v {
+        Value::String(s) => s,
+        Value::Null => "null".to_owned(),
+        other => other.to_string(),
+    }
+}
+
 /// yaml.v3's resolution of a plain scalar.
-fn resolve(s: String) -> Value {
+pub(super) fn resolve(s: String) -> Value {
     match s.as_str() {
         "" | "~" | "null" | "Null" | "NULL" => return Value::Null,
         "true" | "True" | "TRUE" => return Value::Bool(true),

@@ -13,6 +13,7 @@ pub mod fs;
 mod generate;
 pub mod kustomization;
 mod load;
+mod load_fast;
 mod nameref;
 mod order;
 mod par;
