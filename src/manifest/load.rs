@@ -225,7 +225,7 @@ pub(super) fn resolve(s: String) -> Value {
 }
 
 /// `strconv.ParseInt(s, 0, 64)` and `ParseUint`, plus YAML 1.2's `0o` octals.
-fn parse_int(s: &str) -> Option<Number> {
+pub(crate) fn parse_int(s: &str) -> Option<Number> {
     let (neg, body) = match s.as_bytes().first() {
         Some(b'-') => (true, &s[1..]),
         Some(b'+') => (false, &s[1..]),
@@ -256,7 +256,7 @@ fn parse_int(s: &str) -> Option<Number> {
 }
 
 /// `^[-+]?(\.[0-9]+|[0-9]+(\.[0-9]*)?)([eE][-+]?[0-9]+)?$`
-fn is_float(s: &str) -> bool {
+pub(crate) fn is_float(s: &str) -> bool {
     let b = s.strip_prefix(['+', '-']).unwrap_or(s).as_bytes();
     let digits = |i: &mut usize| {
         let start = *i;

@@ -104,6 +104,32 @@ fn parse(text: &str, src: &Source) -> Result<Parsed, ManifestError> {
     }
 }
 
+/// The text of a patch given either as `path` (a file next to the kustomization) or inline
+/// as `patch`; exactly one must be set.
+#[allow(clippy::too_many_arguments)] // the entry, its two alternatives and where it stands
+fn path_or_inline<T>(
+    fs: &dyn Fs,
+    dir: &Path,
+    kfile: &Path,
+    entry: &serde_saphyr::Spanned<T>,
+    here: Source,
+    path: Option<&String>,
+    inline: Option<&String>,
+    field: &str,
+) -> Result<(String, Source), ManifestError> {
+    match (path, inline) {
+        (Some(path), None) => load(
+            fs,
+            dir,
+            kfile,
+            &serde_saphyr::Spanned::new(path.clone(), entry.referenced, entry.defined),
+            field,
+        ),
+        (None, Some(inline)) => Ok((inline.clone(), here)),
+        _ => Err(here.err(format!("{field}: set exactly one of path or patch"))),
+    }
+}
+
 pub fn strategic_merge_files(
     fs: &dyn Fs,
     dir: &Path,
@@ -138,17 +164,16 @@ pub fn patches(
             line: p.referenced.line(),
             column: p.referenced.column(),
         };
-        let (text, src) = match (&p.value.path, &p.value.patch) {
-            (Some(path), None) => load(
-                fs,
-                dir,
-                kfile,
-                &serde_saphyr::Spanned::new(path.clone(), p.referenced, p.defined),
-                "patches",
-            )?,
-            (None, Some(inline)) => (inline.clone(), here),
-            _ => return Err(here.err("patches: set exactly one of path or patch")),
-        };
+        let (text, src) = path_or_inline(
+            fs,
+            dir,
+            kfile,
+            p,
+            here,
+            p.value.path.as_ref(),
+            p.value.patch.as_ref(),
+            "patches",
+        )?;
         let options = p.value.options.clone().unwrap_or_default();
         match (parse(&text, &src)?, &p.value.target) {
             (Parsed::Json6902(ops), Some(target)) => apply_json6902(ra, target, &ops, &src)?,
@@ -190,17 +215,16 @@ pub fn json6902(
             line: p.referenced.line(),
             column: p.referenced.column(),
         };
-        let (text, src) = match (&p.value.path, &p.value.patch) {
-            (Some(path), None) => load(
-                fs,
-                dir,
-                kfile,
-                &serde_saphyr::Spanned::new(path.clone(), p.referenced, p.defined),
-                "patchesJson6902",
-            )?,
-            (None, Some(inline)) => (inline.clone(), here),
-            _ => return Err(here.err("patchesJson6902: set exactly one of path or patch")),
-        };
+        let (text, src) = path_or_inline(
+            fs,
+            dir,
+            kfile,
+            p,
+            here,
+            p.value.path.as_ref(),
+            p.value.patch.as_ref(),
+            "patchesJson6902",
+        )?;
         match parse(&text, &src)? {
             Parsed::Json6902(ops) => apply_json6902(ra, &p.value.target, &ops, &src)?,
             Parsed::Strategic(_) => {

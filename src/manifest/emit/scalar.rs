@@ -1,0 +1,253 @@
+//! Scalar styles as go-yaml v2 chooses them (stage: ⑤ render).
+//!
+//! Input: a string. Output: plain, single-quoted, double-quoted or literal-block text. The
+//! encoder asks for a style from YAML 1.1 resolution (a string that would read as a number or
+//! boolean is quoted); libyaml's scalar analysis then downgrades what block context forbids.
+
+use std::fmt::Write as _;
+
+use super::push_indent;
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(super) enum Style {
+    Plain,
+    Single,
+    Double,
+    Literal,
+}
+
+/// go-yaml v2: the encoder asks for literal (has `\n`), plain (resolves as a string) or double
+/// (would resolve as another type); the emitter then downgrades what its analysis forbids.
+pub(super) fn choose_style(s: &str, simple_key: bool) -> Style {
+    let requested = if s.contains('\n') {
+        Style::Literal
+    } else if resolves_as_string(s) {
+        Style::Plain
+    } else {
+        Style::Double
+    };
+    let a = analyze(s);
+    let mut style = requested;
+    if style == Style::Plain && (!a.block_plain_allowed || (s.is_empty() && simple_key)) {
+        style = Style::Single;
+    }
+    if style == Style::Single && !a.single_quoted_allowed {
+        style = Style::Double;
+    }
+    if style == Style::Literal && (!a.block_allowed || simple_key) {
+        style = Style::Double;
+    }
+    style
+}
+
+pub(super) fn write_scalar(out: &mut String, s: &str, style: Style, block_indent: usize) {
+    match style {
+        Style::Plain => out.push_str(s),
+        Style::Single => {
+            out.push('\'');
+            out.push_str(&s.replace('\'', "''"));
+            out.push('\'');
+        }
+        Style::Double => double_quoted(out, s),
+        Style::Literal => literal(out, s, block_indent),
+    }
+}
+
+fn literal(out: &mut String, s: &str, indent: usize) {
+    out.push('|');
+    if s.starts_with([' ', '\n']) {
+        let _ = write!(out, "{}", 2);
+    }
+    // Chomping: no final break → strip; exactly one → clip; more (or only breaks) → keep.
+    if !s.ends_with('\n') {
+        out.push('-');
+    } else if s == "\n" || s.ends_with("\n\n") {
+        out.push('+');
+    }
+    let body = s.strip_suffix('\n').unwrap_or(s);
+    for line in body.split('\n') {
+        out.push('\n');
+        if !line.is_empty() {
+            push_indent(out, indent);
+            out.push_str(line);
+        }
+    }
+}
+
+pub(super) fn double_quoted(out: &mut String, s: &str) {
+    out.push('"');
+    for c in s.chars() {
+        match c {
+            '"' => out.push_str("\\\""),
+            '\\' => out.push_str("\\\\"),
+            '\0' => out.push_str("\\0"),
+            '\x07' => out.push_str("\\a"),
+            '\x08' => out.push_str("\\b"),
+            '\t' => out.push_str("\\t"),
+            '\n' => out.push_str("\\n"),
+            '\x0b' => out.push_str("\\v"),
+            '\x0c' => out.push_str("\\f"),
+            '\r' => out.push_str("\\r"),
+            '\x1b' => out.push_str("\\e"),
+            '\u{85}' => out.push_str("\\N"),
+            '\u{a0}' => out.push_str("\\_"),
+            '\u{2028}' => out.push_str("\\L"),
+            '\u{2029}' => out.push_str("\\P"),
+            c if is_printable(c) => out.push(c),
+            c if (c as u32) <= 0xff => {
+                let _ = write!(out, "\\x{:02X}", c as u32);
+            }
+            c if (c as u32) <= 0xffff => {
+                let _ = write!(out, "\\u{:04X}", c as u32);
+            }
+            c => {
+                let _ = write!(out, "\\U{:08X}", c as u32);
+            }
+        }
+    }
+    out.push('"');
+}
+
+fn is_printable(c: char) -> bool {
+    let u = c as u32;
+    matches!(u, 0x0a | 0x20..=0x7e | 0x85 | 0xa0..=0xd7ff | 0x10000..=0x0010_ffff)
+        || (matches!(u, 0xe000..=0xfffd) && u != 0xfeff)
+}
+
+#[derive(Debug, Default)]
+#[allow(clippy::struct_excessive_bools)] // mirrors libyaml's scalar analysis flags
+struct Analysis {
+    block_plain_allowed: bool,
+    single_quoted_allowed: bool,
+    block_allowed: bool,
+}
+
+/// Port of libyaml's `yaml_emitter_analyze_scalar` for block context (no allocation: it runs
+/// for every scalar of every rendered document).
+fn analyze(s: &str) -> Analysis {
+    if s.is_empty() {
+        return Analysis {
+            block_plain_allowed: true,
+            single_quoted_allowed: true,
+            block_allowed: false,
+        };
+    }
+    let mut block_indicators = s.starts_with("---") || s.starts_with("...");
+    let (mut special, mut line_breaks) = (false, false);
+    let (mut leading_space, mut leading_break, mut trailing_space, mut trailing_break) =
+        (false, false, false, false);
+    let (mut break_space, mut space_break) = (false, false);
+    let (mut previous_space, mut previous_break) = (false, false);
+    let mut preceded_by_ws = true;
+    let blank = |c: char| {
+        matches!(
+            c,
+            ' ' | '\t' | '\r' | '\n' | '\u{85}' | '\u{2028}' | '\u{2029}'
+        )
+    };
+    let is_break = |c: char| matches!(c, '\r' | '\n' | '\u{85}' | '\u{2028}' | '\u{2029}');
+    let mut chars = s.chars().peekable();
+    let mut first = true;
+    while let Some(c) = chars.next() {
+        let next = chars.peek().copied();
+        let followed_by_ws = next.is_none_or(blank);
+        let last = next.is_none();
+        if first {
+            if "#,[]{}&*!|>'\"%@`".contains(c) || (matches!(c, '?' | ':' | '-') && followed_by_ws) {
+                block_indicators = true;
+            }
+        } else if (c == ':' && followed_by_ws) || (c == '#' && preceded_by_ws) {
+            block_indicators = true;
+        }
+        if !is_printable(c) {
+            special = true;
+        }
+        if is_break(c) {
+            line_breaks = true;
+        }
+        if c == ' ' {
+            leading_space |= first;
+            trailing_space |= last;
+            break_space |= previous_break;
+            previous_space = true;
+            previous_break = false;
+        } else if is_break(c) {
+            leading_break |= first;
+            trailing_break |= last;
+            space_break |= previous_space;
+            previous_break = true;
+            previous_space = false;
+        } else {
+            previous_space = false;
+            previous_break = false;
+        }
+        preceded_by_ws = blank(c);
+        first = false;
+    }
+    let mut a = Analysis {
+        block_plain_allowed: true,
+        single_quoted_allowed: true,
+        block_allowed: true,
+    };
+    if leading_space || leading_break || trailing_space || trailing_break {
+        a.block_plain_allowed = false;
+    }
+    if trailing_space {
+        a.block_allowed = false;
+    }
+    if break_space {
+        a.block_plain_allowed = false;
+        a.single_quoted_allowed = false;
+    }
+    if space_break || special {
+        a = Analysis::default();
+    }
+    if line_breaks || block_indicators {
+        a.block_plain_allowed = false;
+    }
+    a
+}
+
+/// go-yaml v2's `resolve` (YAML 1.1 tags) returns `!!str` for `s`, and `s` is no base-60 float.
+fn resolves_as_string(s: &str) -> bool {
+    const NON_STRINGS: &[&str] = &[
+        "", "~", "null", "Null", "NULL", "y", "Y", "yes", "Yes", "YES", "n", "N", "no", "No", "NO",
+        "true", "True", "TRUE", "false", "False", "FALSE", "on", "On", "ON", "off", "Off", "OFF",
+        ".nan", ".NaN", ".NAN", ".inf", ".Inf", ".INF", "+.inf", "+.Inf", "+.INF", "-.inf",
+        "-.Inf", "-.INF", "<<",
+    ];
+    if NON_STRINGS.contains(&s) {
+        return false;
+    }
+    let Some(first) = s.chars().next() else {
+        return false;
+    };
+    if !matches!(first, '+' | '-' | '.' | '0'..='9') {
+        return true;
+    }
+    let plain = s.replace('_', "");
+    !(crate::manifest::load::parse_int(&plain).is_some()
+        || crate::manifest::load::is_float(&plain)
+        || is_base60_float(s))
+}
+
+/// `^[-+]?[0-9][0-9_]*(?::[0-5]?[0-9])+(?:\.[0-9_]*)?$`
+fn is_base60_float(s: &str) -> bool {
+    let body = s.strip_prefix(['+', '-']).unwrap_or(s);
+    let (int_part, frac) = body.split_once('.').unwrap_or((body, ""));
+    let mut parts = int_part.split(':');
+    let head = parts.next().unwrap_or("");
+    let head_ok = head.starts_with(|c: char| c.is_ascii_digit())
+        && head.chars().all(|c| c.is_ascii_digit() || c == '_');
+    let mut sexagesimal = 0;
+    for p in parts {
+        sexagesimal += 1;
+        let ok = (1..=2).contains(&p.len())
+            && p.chars().all(|c| c.is_ascii_digit())
+            && (p.len() == 1 || p.as_bytes()[0] <= b'5');
+        if !ok {
+            return false;
+        }
+    }
+    head_ok && sexagesimal > 0 && frac.chars().all(|c| c.is_ascii_digit() || c == '_')
+}
