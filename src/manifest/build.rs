@@ -214,7 +214,8 @@ fn accumulate_resources(
     mut ra: Vec<Resource>,
     stack: &mut Vec<PathBuf>,
 ) -> Result<Vec<Resource>, ManifestError> {
-    let mut ids: HashSet<ResId> = ra.iter().map(Resource::cur_id).collect();
+    // Built on first need: an overlay over one base appends a batch whose ids are unique.
+    let mut ids: Option<HashSet<ResId>> = None;
     let mut entries = Vec::new();
     for entry in k.resources.iter().chain(&k.bases) {
         let path = resolve(kfile, dir, entry, "resources")?;
@@ -230,12 +231,20 @@ fn accumulate_resources(
         parse_parallel(fs, &files)?.into_iter().collect();
     for (entry, path) in &entries {
         if let Some(resources) = parsed.remove(path) {
+            let set = ids.get_or_insert_with(|| ra.iter().map(Resource::cur_id).collect());
             for r in resources {
-                append(&mut ra, &mut ids, r)?;
+                append(&mut ra, set, r)?;
             }
         } else if fs.is_dir(path) {
-            for r in accumulate(fs, path, Vec::new(), false, stack)? {
-                append(&mut ra, &mut ids, r)?;
+            let batch = accumulate(fs, path, Vec::new(), false, stack)?;
+            if ra.is_empty() && ids.is_none() {
+                // A kustomization's output already has unique ids.
+                ra = batch;
+            } else {
+                let set = ids.get_or_insert_with(|| ra.iter().map(Resource::cur_id).collect());
+                for r in batch {
+                    append(&mut ra, set, r)?;
+                }
             }
         } else if files.contains(&path) {
             return Err(ManifestError::At {

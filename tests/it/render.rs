@@ -472,3 +472,29 @@ fn broken_yaml_is_located() {
     ]);
     assert_eq!(t.error("app"), "app/svc.yaml:4:9: unclosed bracket '['");
 }
+
+#[test]
+fn the_same_resource_from_two_places_is_refused() {
+    let cm = "apiVersion: v1\nkind: ConfigMap\nmetadata:\n  name: shared\n";
+    let t = Tree::new(&[
+        ("a/cm.yaml", cm),
+        ("a/kustomization.yaml", "resources: [cm.yaml]\n"),
+        ("b/cm.yaml", cm),
+        ("b/kustomization.yaml", "resources: [cm.yaml]\n"),
+        ("app/kustomization.yaml", "resources: [../a, ../b]\n"),
+        (
+            "one/kustomization.yaml",
+            "resources: [cm.yaml, again.yaml]\n",
+        ),
+        ("one/cm.yaml", cm),
+        ("one/again.yaml", cm),
+    ]);
+    assert_eq!(
+        t.error("app"),
+        "b/cm.yaml: may not add resource with an already registered id: v1, Kind=ConfigMap, Name=shared, Namespace=default"
+    );
+    assert_eq!(
+        t.error("one"),
+        "one/again.yaml: may not add resource with an already registered id: v1, Kind=ConfigMap, Name=shared, Namespace=default"
+    );
+}
