@@ -105,18 +105,21 @@ fn parse(text: &str, src: &Source) -> Result<Parsed, ManifestError> {
 }
 
 /// The text of a patch given either as `path` (a file next to the kustomization) or inline
-/// as `patch`; exactly one must be set.
-#[allow(clippy::too_many_arguments)] // the entry, its two alternatives and where it stands
+/// as `patch`; exactly one must be set. Inline patches are located at their entry.
 fn path_or_inline<T>(
     fs: &dyn Fs,
     dir: &Path,
     kfile: &Path,
     entry: &serde_saphyr::Spanned<T>,
-    here: Source,
     path: Option<&String>,
     inline: Option<&String>,
     field: &str,
 ) -> Result<(String, Source), ManifestError> {
+    let here = Source {
+        file: display(kfile),
+        line: entry.referenced.line(),
+        column: entry.referenced.column(),
+    };
     match (path, inline) {
         (Some(path), None) => load(
             fs,
@@ -159,17 +162,11 @@ pub fn patches(
     ra: &mut Vec<Resource>,
 ) -> Result<(), ManifestError> {
     for p in &k.patches {
-        let here = Source {
-            file: display(kfile),
-            line: p.referenced.line(),
-            column: p.referenced.column(),
-        };
         let (text, src) = path_or_inline(
             fs,
             dir,
             kfile,
             p,
-            here,
             p.value.path.as_ref(),
             p.value.patch.as_ref(),
             "patches",
@@ -210,17 +207,11 @@ pub fn json6902(
     ra: &mut [Resource],
 ) -> Result<(), ManifestError> {
     for p in &k.patches_json6902 {
-        let here = Source {
-            file: display(kfile),
-            line: p.referenced.line(),
-            column: p.referenced.column(),
-        };
         let (text, src) = path_or_inline(
             fs,
             dir,
             kfile,
             p,
-            here,
             p.value.path.as_ref(),
             p.value.patch.as_ref(),
             "patchesJson6902",
