@@ -4,7 +4,9 @@
 //! code: 0 ok, 1 the operation failed, 2 usage or config error. The only module using anyhow.
 
 mod edit;
+mod history;
 mod render;
+mod table;
 mod validate;
 
 use std::path::PathBuf;
@@ -38,6 +40,12 @@ pub enum ReorderArg {
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
+pub enum OutputArg {
+    Table,
+    Json,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
 pub enum LogFormat {
     Text,
     Json,
@@ -52,6 +60,10 @@ pub enum Command {
         /// Output order: kustomize's default kind order, or the order resources were read.
         #[arg(long, value_enum, default_value_t = ReorderArg::Legacy)]
         reorder: ReorderArg,
+        /// Render the overlay as it was at this commit (any git revision), read from the
+        /// repository's object database without a checkout.
+        #[arg(long)]
+        rev: Option<String>,
     },
     /// Set an image in an overlay's kustomization.yaml, changing nothing else in the file.
     SetImage {
@@ -67,6 +79,27 @@ pub enum Command {
         file: PathBuf,
         /// `PATH=VALUE`, e.g. `image.tag=1.4.2`.
         assignment: String,
+    },
+    /// Who deployed, promoted or rolled back what, when and why: the config repo's log,
+    /// filtered on gantry's commit trailers. Newest first.
+    History {
+        /// Config repo (a clone or a bare repository).
+        #[arg(long, default_value = ".")]
+        repo: PathBuf,
+        /// Revision to read the log from.
+        #[arg(long, default_value = "HEAD")]
+        rev: String,
+        #[arg(long)]
+        app: Option<String>,
+        #[arg(long)]
+        env: Option<String>,
+        #[arg(long, value_parser = ["deploy", "promote", "rollback"])]
+        action: Option<String>,
+        /// `YYYY-MM-DD`, an RFC 3339 time, or an age such as `7d` or `12h`.
+        #[arg(long)]
+        since: Option<String>,
+        #[arg(long, value_enum, default_value_t = OutputArg::Table)]
+        output: OutputArg,
     },
     /// Validate a config repo checkout and print its apps × environments.
     Validate {
@@ -88,7 +121,24 @@ pub fn run(cli: Cli) -> ExitCode {
     init_logging(cli.log_format);
     let result = match cli.command {
         Command::Validate { dir } => validate::run(&dir),
-        Command::Render { dir, reorder } => render::run(&dir, reorder),
+        Command::Render { dir, reorder, rev } => render::run(&dir, reorder, rev.as_deref()),
+        Command::History {
+            repo,
+            rev,
+            app,
+            env,
+            action,
+            since,
+            output,
+        } => history::run(&history::Args {
+            repo,
+            rev,
+            app,
+            env,
+            action,
+            since,
+            output,
+        }),
         Command::SetImage { overlay_dir, image } => edit::set_image(&overlay_dir, &image),
         Command::SetValue { file, assignment } => edit::set_value(&file, &assignment),
     };

@@ -4,7 +4,7 @@ use std::process::{Command, Output};
 
 use crate::validate::{Repo, quickstart_dir};
 
-fn gantry(args: &[&str]) -> Output {
+pub fn gantry(args: &[&str]) -> Output {
     Command::new(env!("CARGO_BIN_EXE_gantry"))
         .args(args)
         .env_remove("RUST_LOG")
@@ -12,7 +12,7 @@ fn gantry(args: &[&str]) -> Output {
         .expect("run gantry")
 }
 
-fn text(bytes: &[u8]) -> String {
+pub fn text(bytes: &[u8]) -> String {
     String::from_utf8_lossy(bytes).into_owned()
 }
 

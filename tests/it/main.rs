@@ -2,7 +2,9 @@
 
 mod cli;
 mod edit;
+mod git;
 mod harness;
+mod history;
 mod render;
 mod render_fields;
 mod validate;

@@ -60,6 +60,93 @@ impl Remote {
     }
 }
 
+/// `git daemon` serving one bare remote over git:// on 127.0.0.1, pushes enabled; killed on
+/// drop. The network path gantry uses against forges, minus TLS.
+pub struct Daemon {
+    child: std::process::Child,
+    pub port: u16,
+}
+
+impl Daemon {
+    pub fn url(&self) -> String {
+        format!("git://127.0.0.1:{}/remote.git", self.port)
+    }
+}
+
+impl Drop for Daemon {
+    fn drop(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+    }
+}
+
+impl Remote {
+    /// Serves this remote with `git daemon --enable=receive-pack`.
+    pub fn serve(&self) -> Daemon {
+        // `git daemon` would run git-daemon as a child that outlives a kill of `git`: start
+        // the real binary so drop stops it.
+        let exec_path = git(Path::new("/"), &["--exec-path"]);
+        let binary = Path::new(exec_path.trim()).join("git-daemon");
+        super::require_binary(&binary.display().to_string(), "git");
+        let base = self.path.parent().expect("remote has a parent dir");
+        for _ in 0..5 {
+            let port = super::free_port();
+            let mut child = Command::new(&binary)
+                .args([
+                    "--reuseaddr",
+                    "--export-all",
+                    "--enable=receive-pack",
+                    "--listen=127.0.0.1",
+                    "--informative-errors",
+                ])
+                .arg(format!("--port={port}"))
+                .arg(format!("--base-path={}", base.display()))
+                .arg(base)
+                .env("GIT_CONFIG_GLOBAL", "/dev/null")
+                .env("GIT_CONFIG_NOSYSTEM", "1")
+                .stdout(std::process::Stdio::null())
+                .stderr(std::process::Stdio::null())
+                .spawn()
+                .expect("start git daemon");
+            let start = std::time::Instant::now();
+            while start.elapsed() < std::time::Duration::from_secs(5) {
+                if std::net::TcpStream::connect(("127.0.0.1", port)).is_ok() {
+                    return Daemon { child, port };
+                }
+                if child.try_wait().ok().flatten().is_some() {
+                    break; // lost the port race; try another
+                }
+                std::thread::sleep(std::time::Duration::from_millis(10));
+            }
+            let _ = child.kill();
+            let _ = child.wait();
+        }
+        panic!("git daemon did not start on 127.0.0.1");
+    }
+
+    /// Installs a pre-receive hook that prints `message` and refuses every push.
+    pub fn reject_pushes(&self, message: &str) {
+        use std::os::unix::fs::PermissionsExt as _;
+        let hook = self.path.join("hooks/pre-receive");
+        std::fs::write(&hook, format!("#!/bin/sh\necho '{message}'\nexit 1\n"))
+            .expect("write hook");
+        std::fs::set_permissions(&hook, std::fs::Permissions::from_mode(0o755))
+            .expect("chmod hook");
+    }
+
+    /// Commit ids of `branch`, newest first, with their parent counts.
+    pub fn log(&self, branch: &str) -> Vec<(String, usize)> {
+        git(&self.path, &["log", "--format=%H %P", branch])
+            .lines()
+            .map(|l| {
+                let mut f = l.split(' ');
+                let sha = f.next().unwrap_or_default().to_string();
+                (sha, f.filter(|p| !p.is_empty()).count())
+            })
+            .collect()
+    }
+}
+
 /// One commit as `git log` shows it.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct LogEntry {

@@ -1,0 +1,105 @@
+//! History queries: the config repo's log, read with gix, filtered on the trailers.
+//!
+//! Input: a repository, a revision and a [`Filter`]. Output: [`Entry`] rows, newest first.
+
+use serde::Serialize;
+
+use super::{Action, AuditError, Trailers};
+
+/// Which entries to keep; `None` keeps all.
+#[derive(Debug, Clone, Default)]
+pub struct Filter {
+    pub app: Option<String>,
+    pub env: Option<String>,
+    pub action: Option<Action>,
+    /// Unix seconds; older commits are dropped.
+    pub since: Option<i64>,
+}
+
+impl Filter {
+    fn keeps(&self, e: &Entry) -> bool {
+        self.app.as_ref().is_none_or(|a| *a == e.trailers.app)
+            && self.env.as_ref().is_none_or(|v| *v == e.trailers.env)
+            && self.action.is_none_or(|a| a == e.trailers.action)
+            && self.since.is_none_or(|s| e.seconds >= s)
+    }
+}
+
+/// One gantry commit.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+pub struct Entry {
+    pub commit: String,
+    /// Committer time, RFC 3339 in UTC.
+    pub time: String,
+    #[serde(skip)]
+    pub seconds: i64,
+    /// `Name <email>` of the author.
+    pub author: String,
+    pub subject: String,
+    #[serde(flatten)]
+    pub trailers: Trailers,
+}
+
+/// Gantry's commits reachable from `rev`, newest first (by committer time).
+pub fn history(
+    repo: &gix::Repository,
+    rev: &str,
+    filter: &Filter,
+) -> Result<Vec<Entry>, AuditError> {
+    let fail = |e: &dyn std::fmt::Display| AuditError::Log {
+        path: repo.path().display().to_string(),
+        rev: rev.to_string(),
+        message: e.to_string(),
+    };
+    let tip = repo
+        .rev_parse_single(rev)
+        .map_err(|e| fail(&e))?
+        .object()
+        .map_err(|e| fail(&e))?
+        .peel_to_commit()
+        .map_err(|e| fail(&e))?
+        .id;
+    let sorting = match filter.since {
+        // Newest first lets the walk stop at the cut-off instead of reading all history.
+        Some(seconds) => gix::revision::walk::Sorting::ByCommitTimeCutoff {
+            order: gix::traverse::commit::simple::CommitTimeOrder::NewestFirst,
+            seconds,
+        },
+        None => gix::revision::walk::Sorting::ByCommitTime(
+            gix::traverse::commit::simple::CommitTimeOrder::NewestFirst,
+        ),
+    };
+    let walk = repo
+        .rev_walk([tip])
+        .sorting(sorting)
+        .all()
+        .map_err(|e| fail(&e))?;
+    let mut out = Vec::new();
+    for info in walk {
+        let info = info.map_err(|e| fail(&e))?;
+        let commit = info.object().map_err(|e| fail(&e))?;
+        let raw = commit.message_raw().map_err(|e| fail(&e))?;
+        let Some(trailers) = Trailers::parse(raw) else {
+            continue;
+        };
+        let author = commit.author().map_err(|e| fail(&e))?;
+        let seconds = commit.time().map_err(|e| fail(&e))?.seconds;
+        let entry = Entry {
+            commit: commit.id.to_string(),
+            time: chrono::DateTime::from_timestamp(seconds, 0)
+                .map(|t| t.format("%Y-%m-%dT%H:%M:%SZ").to_string())
+                .unwrap_or_default(),
+            seconds,
+            author: format!("{} <{}>", author.name, author.email),
+            subject: commit
+                .message()
+                .map(|m| m.summary().to_string())
+                .unwrap_or_default(),
+            trailers,
+        };
+        if filter.keeps(&entry) {
+            out.push(entry);
+        }
+    }
+    Ok(out)
+}

@@ -1,0 +1,215 @@
+//! Credentials for remotes, and keeping them out of everything that gets printed.
+//!
+//! Input: a [`SecretRef`] from gantry.yaml (or a token handed over by the caller). Output: the
+//! in-memory config overrides gix needs and the environment the `git` CLI needs. A token travels
+//! as an `http.extraHeader`, never in a URL or an argument vector, so `ps` and error messages
+//! cannot show it.
+
+use std::fmt;
+use std::path::PathBuf;
+
+use base64::Engine as _;
+
+use super::GitError;
+use crate::config::SecretRef;
+
+/// A secret value. `Debug` prints `***`; there is no `Display`, so it cannot slip into a
+/// formatted message by accident.
+#[derive(Clone, PartialEq, Eq)]
+pub struct Secret(String);
+
+impl Secret {
+    #[must_use]
+    pub fn new(value: impl Into<String>) -> Self {
+        Self(value.into())
+    }
+
+    #[must_use]
+    pub fn expose(&self) -> &str {
+        &self.0
+    }
+}
+
+impl fmt::Debug for Secret {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str("Secret(***)")
+    }
+}
+
+/// How gantry authenticates to one remote.
+#[derive(Debug, Clone, Default)]
+pub enum Credentials {
+    #[default]
+    Anonymous,
+    /// HTTPS token: basic auth when a username is given (GitLab, Gitea, Bitbucket), a bearer
+    /// token otherwise.
+    Token {
+        username: Option<String>,
+        token: Secret,
+    },
+    /// An ssh private key file (a mounted Secret, typically).
+    SshKey { key: PathBuf },
+}
+
+impl Credentials {
+    /// Reads a token from where `source` points. Kubernetes Secret references need the cluster
+    /// client, which arrives with the cluster module; until then they are refused by name.
+    pub fn token_from(
+        url: &str,
+        source: &SecretRef,
+        username: Option<String>,
+    ) -> Result<Self, GitError> {
+        let fail = |message: String| GitError::Credentials {
+            url: redact_url(url),
+            message,
+        };
+        let raw = match source {
+            SecretRef::File(path) => std::fs::read_to_string(path)
+                .map_err(|e| fail(format!("cannot read token file {}: {e}", path.display())))?,
+            SecretRef::Env(var) => std::env::var(var)
+                .map_err(|_| fail(format!("environment variable {var} is not set")))?,
+            SecretRef::Secret(name) => {
+                return Err(fail(format!(
+                    "Kubernetes Secret {name} cannot be read without a cluster connection; \
+                     use `file:` or `env:` when running outside a cluster"
+                )));
+            }
+        };
+        let token = raw.trim();
+        if token.is_empty() {
+            return Err(fail("the token is empty".to_string()));
+        }
+        Ok(Self::Token {
+            username,
+            token: Secret::new(token),
+        })
+    }
+
+    /// The `Authorization` header value for HTTP(S) remotes.
+    fn authorization(&self) -> Option<Secret> {
+        match self {
+            Self::Token {
+                username: Some(user),
+                token,
+            } => {
+                let pair = format!("{user}:{}", token.expose());
+                Some(Secret::new(format!(
+                    "Authorization: Basic {}",
+                    base64::engine::general_purpose::STANDARD.encode(pair)
+                )))
+            }
+            Self::Token {
+                username: None,
+                token,
+            } => Some(Secret::new(format!(
+                "Authorization: Bearer {}",
+                token.expose()
+            ))),
+            _ => None,
+        }
+    }
+
+    fn ssh_command(&self) -> Option<String> {
+        match self {
+            // accept-new: a first contact records the host key, a changed key is still refused.
+            Self::SshKey { key } => Some(format!(
+                "ssh -i '{}' -o IdentitiesOnly=yes -o BatchMode=yes -o StrictHostKeyChecking=accept-new",
+                key.display().to_string().replace('\'', r"'\''")
+            )),
+            _ => None,
+        }
+    }
+
+    /// git config overrides as (key, value); applied in memory, never written to disk.
+    pub(crate) fn config_overrides(&self) -> Vec<(&'static str, Secret)> {
+        let mut out = Vec::new();
+        if let Some(header) = self.authorization() {
+            out.push(("http.extraHeader", header));
+        }
+        if let Some(cmd) = self.ssh_command() {
+            out.push(("core.sshCommand", Secret::new(cmd)));
+        }
+        out
+    }
+
+    /// Environment for a `git` child process carrying the same overrides (`GIT_CONFIG_COUNT`),
+    /// so nothing secret appears in its argument vector.
+    pub(crate) fn git_env(&self) -> Vec<(String, String)> {
+        let overrides = self.config_overrides();
+        let mut env = vec![("GIT_CONFIG_COUNT".to_string(), overrides.len().to_string())];
+        for (i, (key, value)) in overrides.iter().enumerate() {
+            env.push((format!("GIT_CONFIG_KEY_{i}"), (*key).to_string()));
+            env.push((format!("GIT_CONFIG_VALUE_{i}"), value.expose().to_string()));
+        }
+        env
+    }
+
+    /// Replaces every secret this holds in `text` with `***`: for messages that come from
+    /// outside (git's stderr, transport errors) and might echo a header back.
+    pub(crate) fn scrub(&self, text: &str) -> String {
+        let mut out = text.to_string();
+        if let Self::Token { token, .. } = self {
+            out = out.replace(token.expose(), "***");
+            if let Some(header) = self.authorization() {
+                let value = header.expose().trim_start_matches("Authorization: ");
+                out = out.replace(value, "***");
+                if let Some(encoded) = value.strip_prefix("Basic ") {
+                    out = out.replace(encoded, "***");
+                }
+            }
+        }
+        out
+    }
+}
+
+/// The URL with any user-info (`https://user:token@host`) replaced by `***`, for printing.
+#[must_use]
+pub fn redact_url(url: &str) -> String {
+    let Some(scheme_end) = url.find("://") else {
+        return url.to_string();
+    };
+    let rest = &url[scheme_end + 3..];
+    let authority_end = rest.find('/').unwrap_or(rest.len());
+    match rest[..authority_end].rfind('@') {
+        Some(at) => format!("{}***@{}", &url[..scheme_end + 3], &rest[at + 1..]),
+        None => url.to_string(),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn urls_lose_their_user_info() {
+        assert_eq!(
+            redact_url("https://x-access-token:ghp_s3cret@github.com/o/r.git"),
+            "https://***@github.com/o/r.git"
+        );
+        assert_eq!(
+            redact_url("https://github.com/o/r"),
+            "https://github.com/o/r"
+        );
+        assert_eq!(
+            redact_url("git@github.com:o/r.git"),
+            "git@github.com:o/r.git"
+        );
+        assert_eq!(redact_url("ssh://git@h/a@b"), "ssh://***@h/a@b");
+    }
+
+    #[test]
+    fn secrets_are_scrubbed_and_never_debug_printed() {
+        let creds = Credentials::Token {
+            username: Some("bot".into()),
+            token: Secret::new("tok3n"),
+        };
+        assert!(!format!("{creds:?}").contains("tok3n"));
+        let header = creds.config_overrides()[0].1.expose().to_string();
+        let echoed = format!("server said: bad token tok3n in {header}");
+        let clean = creds.scrub(&echoed);
+        assert!(
+            !clean.contains("tok3n") && !clean.contains("Ym90OnRvazNu"),
+            "{clean}"
+        );
+    }
+}

@@ -1,0 +1,295 @@
+//! Writing desired state: edit the tree at a branch tip, commit with trailers, push, and on a
+//! non-fast-forward rejection fetch and redo the edit on the new tip (stage ④).
+//!
+//! Input: a [`CommitRequest`] and an edit function over [`TreeEdit`]. Output: the pushed commit,
+//! or `Unchanged` when the edit changes nothing (no empty commits). Writes to one branch of one
+//! mirror are serialised in-process; other processes are handled by the retry. A push refused
+//! for any other reason fails at once; the mirror's branch only moves after an accepted push.
+
+use std::collections::BTreeMap;
+use std::fmt::Write as _;
+use std::path::{Path, PathBuf};
+use std::sync::Arc;
+use std::time::Duration;
+
+use gix::ObjectId;
+use gix::object::tree::EntryKind;
+use tokio_util::sync::CancellationToken;
+
+use super::push::{Pushed, push};
+use super::{GitError, Mirror, TreeFs};
+use crate::manifest::Fs as _;
+
+/// Attempts before a contended branch is given up on.
+pub const MAX_ATTEMPTS: u32 = 10;
+
+/// Author and committer of gantry's commits.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Identity {
+    pub name: String,
+    pub email: String,
+}
+
+impl Default for Identity {
+    fn default() -> Self {
+        Self {
+            name: "gantry".into(),
+            email: "gantry@localhost".into(),
+        }
+    }
+}
+
+/// What to commit, apart from the edit itself.
+#[derive(Debug, Clone)]
+pub struct CommitRequest {
+    pub branch: String,
+    /// Subject and body; the trailers follow after a blank line.
+    pub message: String,
+    /// `(key, value)`, e.g. `("Gantry-Action", "deploy")`.
+    pub trailers: Vec<(String, String)>,
+    pub identity: Identity,
+}
+
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum CommitOutcome {
+    Committed {
+        id: ObjectId,
+        attempts: u32,
+    },
+    /// The edit left the tree as it was; nothing was committed.
+    Unchanged {
+        tip: ObjectId,
+    },
+}
+
+/// The error an edit function may return.
+pub type EditError = Box<dyn std::error::Error + Send + Sync>;
+
+/// An edit function: reads and writes files of the tree at the current tip. It may run several
+/// times (once per attempt), each time on a newer tip, so it must derive its change from what
+/// it reads, not from state it keeps.
+pub type EditFn = dyn Fn(&mut TreeEdit<'_>) -> Result<(), EditError> + Send + Sync;
+
+/// The files at the tip plus the pending changes.
+#[derive(Debug)]
+pub struct TreeEdit<'a> {
+    base: &'a TreeFs,
+    changes: BTreeMap<PathBuf, Option<Vec<u8>>>,
+}
+
+impl TreeEdit<'_> {
+    /// The file's current content, including changes made earlier in this edit.
+    #[must_use]
+    pub fn read(&self, path: &Path) -> Option<Vec<u8>> {
+        match self.changes.get(path) {
+            Some(change) => change.clone(),
+            None => self.base.read(path).ok(),
+        }
+    }
+
+    pub fn write(&mut self, path: impl Into<PathBuf>, content: impl Into<Vec<u8>>) {
+        self.changes.insert(path.into(), Some(content.into()));
+    }
+
+    pub fn remove(&mut self, path: impl Into<PathBuf>) {
+        self.changes.insert(path.into(), None);
+    }
+}
+
+enum Built {
+    Unchanged(ObjectId),
+    Commit { parent: ObjectId, id: ObjectId },
+}
+
+impl Mirror {
+    /// Commits the result of `edit` on `request.branch` and pushes it, retrying on races.
+    pub async fn commit(
+        self: &Arc<Self>,
+        request: CommitRequest,
+        edit: Arc<EditFn>,
+        cancel: &CancellationToken,
+    ) -> Result<CommitOutcome, GitError> {
+        let message = compose(&request.message, &request.trailers)
+            .map_err(|m| self.write_error(&request.branch, m))?;
+        let lock = self.branch_lock(&request.branch)?;
+        let _serial = lock.lock().await;
+        let request = Arc::new(CommitRequest { message, ..request });
+        for attempt in 1..=MAX_ATTEMPTS {
+            self.fetch(cancel).await?;
+            let (req, edit) = (Arc::clone(&request), Arc::clone(&edit));
+            let built = self.run(cancel, move |m, _| m.build(&req, &*edit)).await?;
+            let (parent, id) = match built {
+                Built::Unchanged(tip) => return Ok(CommitOutcome::Unchanged { tip }),
+                Built::Commit { parent, id } => (parent, id),
+            };
+            match push(self, id, &request.branch, self.timeout).await? {
+                Pushed::Accepted => {
+                    let branch = request.branch.clone();
+                    // A fetch racing with us may already have moved it; that is fine.
+                    if let Err(e) = self
+                        .run(cancel, move |m, _| m.advance(&branch, parent, id))
+                        .await
+                    {
+                        tracing::debug!(error = %e, "mirror ref not advanced after push");
+                    }
+                    tracing::info!(url = %self.url(), branch = %request.branch, commit = %id, attempts = attempt, "pushed");
+                    return Ok(CommitOutcome::Committed {
+                        id,
+                        attempts: attempt,
+                    });
+                }
+                Pushed::NotFastForward => {
+                    let wait = backoff(attempt);
+                    tracing::debug!(url = %self.url(), branch = %request.branch, attempt, wait_ms = wait.as_millis(), "branch moved; redoing the edit on the new tip");
+                    tokio::select! {
+                        () = tokio::time::sleep(wait) => {}
+                        () = cancel.cancelled() => return Err(GitError::Cancelled { url: self.url().to_string() }),
+                    }
+                }
+            }
+        }
+        Err(GitError::Contended {
+            url: self.url().to_string(),
+            branch: request.branch.clone(),
+            attempts: MAX_ATTEMPTS,
+        })
+    }
+
+    fn branch_lock(&self, branch: &str) -> Result<Arc<tokio::sync::Mutex<()>>, GitError> {
+        let mut locks = self.branch_locks.lock().map_err(|_| GitError::Task {
+            url: self.url().to_string(),
+            message: "the branch lock table is poisoned".into(),
+        })?;
+        Ok(Arc::clone(locks.entry(branch.to_string()).or_default()))
+    }
+
+    fn write_error(&self, branch: &str, message: impl std::fmt::Display) -> GitError {
+        GitError::Write {
+            url: self.url().to_string(),
+            branch: branch.to_string(),
+            message: message.to_string(),
+        }
+    }
+
+    /// Runs the edit on the mirror's tip and writes the tree and commit objects (no ref moves).
+    fn build(&self, request: &CommitRequest, edit: &EditFn) -> Result<Built, GitError> {
+        let branch = &request.branch;
+        let tip = self.tip(branch)?.ok_or_else(|| GitError::NoBranch {
+            url: self.url().to_string(),
+            branch: branch.clone(),
+        })?;
+        let repo = self.repo()?;
+        let base = TreeFs::of_commit(&repo, tip)?;
+        let mut tree_edit = TreeEdit {
+            base: &base,
+            changes: BTreeMap::new(),
+        };
+        edit(&mut tree_edit).map_err(|source| GitError::Edit {
+            url: self.url().to_string(),
+            branch: branch.clone(),
+            source,
+        })?;
+        let werr = |e: &dyn std::fmt::Display| self.write_error(branch, e);
+        let base_tree = repo
+            .find_commit(tip)
+            .and_then(|c| c.tree_id())
+            .map_err(|e| werr(&e))?
+            .detach();
+        let mut editor = repo.edit_tree(base_tree).map_err(|e| werr(&e))?;
+        for (path, change) in &tree_edit.changes {
+            let path = path
+                .to_str()
+                .ok_or_else(|| werr(&format!("{} is not UTF-8", path.display())))?;
+            match change {
+                Some(content) => {
+                    let blob = repo.write_blob(content).map_err(|e| werr(&e))?;
+                    editor
+                        .upsert(path, EntryKind::Blob, blob)
+                        .map_err(|e| werr(&e))?;
+                }
+                None => {
+                    editor.remove(path).map_err(|e| werr(&e))?;
+                }
+            }
+        }
+        let tree = editor.write().map_err(|e| werr(&e))?.detach();
+        if tree == base_tree {
+            return Ok(Built::Unchanged(tip));
+        }
+        let now = gix::date::Time::now_local_or_utc();
+        let who = gix::actor::Signature {
+            name: request.identity.name.as_str().into(),
+            email: request.identity.email.as_str().into(),
+            time: now,
+        };
+        let commit = gix::objs::Commit {
+            tree,
+            parents: std::iter::once(tip).collect(),
+            author: who.clone(),
+            committer: who,
+            encoding: None,
+            message: request.message.as_str().into(),
+            extra_headers: Vec::new(),
+        };
+        let id = repo.write_object(&commit).map_err(|e| werr(&e))?.detach();
+        Ok(Built::Commit { parent: tip, id })
+    }
+}
+
+/// Subject, body, blank line, one `Key: value` trailer per line.
+fn compose(message: &str, trailers: &[(String, String)]) -> Result<String, String> {
+    let message = message.trim();
+    if message.is_empty() {
+        return Err("the commit message is empty".into());
+    }
+    let mut out = format!("{message}\n");
+    if !trailers.is_empty() {
+        out.push('\n');
+    }
+    for (key, value) in trailers {
+        if key.is_empty() || !key.chars().all(|c| c.is_ascii_alphanumeric() || c == '-') {
+            return Err(format!(
+                "trailer key {key:?} must be letters, digits and '-'"
+            ));
+        }
+        if value.contains('\n') || value.trim().is_empty() {
+            return Err(format!("trailer {key} needs a one-line, non-empty value"));
+        }
+        let _ = writeln!(out, "{key}: {}", value.trim());
+    }
+    Ok(out)
+}
+
+/// Exponential backoff with equal jitter: half fixed, half random, capped at 2 s, so racing
+/// writers spread out instead of colliding again in lock-step.
+fn backoff(attempt: u32) -> Duration {
+    let cap_ms = (25u64 << attempt.min(10)).min(2_000);
+    Duration::from_millis(cap_ms / 2 + fastrand::u64(0..=cap_ms / 2))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn messages_end_with_a_trailer_block() {
+        let t = vec![
+            ("Gantry-Action".to_string(), "deploy".to_string()),
+            ("Gantry-App".to_string(), "web".to_string()),
+        ];
+        assert_eq!(
+            compose("deploy web\n\nbody\n", &t).expect("valid"),
+            "deploy web\n\nbody\n\nGantry-Action: deploy\nGantry-App: web\n"
+        );
+        assert_eq!(compose("x", &[]).expect("valid"), "x\n");
+        assert!(compose(" ", &[]).is_err());
+        assert!(compose("x", &[("Bad Key".into(), "v".into())]).is_err());
+        assert!(compose("x", &[("K".into(), "a\nb".into())]).is_err());
+    }
+
+    #[test]
+    fn backoff_grows_and_stays_capped() {
+        assert!(backoff(1) >= Duration::from_millis(25) && backoff(1) <= Duration::from_millis(50));
+        assert!(backoff(9) <= Duration::from_secs(2) && backoff(9) >= Duration::from_secs(1));
+    }
+}
