@@ -8,3 +8,4 @@ pub mod cli;
 pub mod config;
 pub mod git;
 pub mod manifest;
+pub mod trigger;

@@ -8,3 +8,4 @@ mod history;
 mod render;
 mod render_fields;
 mod validate;
+mod webhook;
