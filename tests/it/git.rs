@@ -17,6 +17,7 @@ use crate::validate::{copy_tree, quickstart_dir};
 
 /// A remote holding the quickstart config repo, and the clone that pushed it.
 pub fn quickstart_remote() -> (Remote, Work) {
+    crate::harness::logs::capture();
     let remote = Remote::new();
     let work = remote.clone_work();
     copy_tree(&quickstart_dir(), &work.path);
@@ -371,6 +372,7 @@ async fn a_push_refused_by_a_hook_reports_the_remote_and_leaves_nothing_behind()
 
 #[tokio::test]
 async fn a_silent_remote_times_out_and_cancellation_stops_a_fetch() {
+    crate::harness::logs::capture();
     // Accepts connections and never answers, like a hung server; it lets go after 3 s so the
     // abandoned blocking reads end and the runtime can shut down.
     let listener = std::net::TcpListener::bind("127.0.0.1:0").expect("bind");

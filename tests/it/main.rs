@@ -3,6 +3,7 @@
 mod cli;
 mod edit;
 mod git;
+mod git_auth;
 mod harness;
 mod history;
 mod render;

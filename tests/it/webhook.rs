@@ -10,10 +10,10 @@ use sha2::Sha256;
 use tokio::sync::mpsc;
 use tower::ServiceExt as _;
 
-const GITHUB_SECRET: &str = "It's a Secret to Everybody";
-const GITLAB_TOKEN: &str = "gl-webhook-token-5b1e";
-const GITEA_SECRET: &str = "gitea-hook-secret-77";
-const HARBOR_AUTH: &str = "Bearer harbor-hook-auth-9c2";
+pub const GITHUB_SECRET: &str = "It's a Secret to Everybody";
+pub const GITLAB_TOKEN: &str = "gl-webhook-token-5b1e";
+pub const GITEA_SECRET: &str = "gitea-hook-secret-77";
+pub const HARBOR_AUTH: &str = "Bearer harbor-hook-auth-9c2";
 
 fn fixture(name: &str) -> Vec<u8> {
     let path = std::path::Path::new(env!("CARGO_MANIFEST_DIR"))
@@ -28,7 +28,7 @@ fn sign(secret: &str, body: &[u8]) -> String {
     hex::encode(mac.finalize().into_bytes())
 }
 
-fn config() -> WebhookConfig {
+pub fn config() -> WebhookConfig {
     WebhookConfig {
         github: Some(Secret::new(GITHUB_SECRET)),
         gitlab: Some(Secret::new(GITLAB_TOKEN)),
@@ -39,12 +39,13 @@ fn config() -> WebhookConfig {
 }
 
 /// Sends one request; returns the status and the events emitted.
-async fn send(
+pub async fn send(
     config: WebhookConfig,
     path: &str,
     headers: &[(&str, String)],
     body: Vec<u8>,
 ) -> (StatusCode, Vec<TriggerEvent>) {
+    crate::harness::logs::capture();
     let (tx, mut rx) = mpsc::channel(8);
     let app = router(config, tx);
     let mut req = Request::post(path).header("content-type", "application/json");
@@ -62,7 +63,7 @@ async fn send(
     (resp.status(), events)
 }
 
-fn github_headers(event: &str, body: &[u8], secret: &str) -> Vec<(&'static str, String)> {
+pub fn github_headers(event: &str, body: &[u8], secret: &str) -> Vec<(&'static str, String)> {
     vec![
         ("x-github-event", event.to_string()),
         (
@@ -124,7 +125,12 @@ async fn github_push_and_ping() {
 }
 
 /// Name, headers, body, expected status.
-type Case = (&'static str, Vec<(&'static str, String)>, Vec<u8>, StatusCode);
+type Case = (
+    &'static str,
+    Vec<(&'static str, String)>,
+    Vec<u8>,
+    StatusCode,
+);
 
 #[tokio::test]
 async fn github_refuses_tampered_wrong_secret_missing_and_oversized() {

@@ -2,6 +2,8 @@
 //! Every later area's tests build on these helpers; each helper has a test proving it works.
 
 pub mod git;
+pub mod http_git;
+pub mod logs;
 pub mod prometheus;
 pub mod registry;
 
