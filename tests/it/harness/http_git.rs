@@ -20,7 +20,7 @@ struct Backend {
 /// A running server; stops when dropped.
 pub struct HttpGit {
     pub port: u16,
-    _task: tokio::task::JoinHandle<()>,
+    task: tokio::task::JoinHandle<()>,
 }
 
 impl HttpGit {
@@ -39,7 +39,7 @@ impl HttpGit {
         let task = tokio::spawn(async move {
             axum::serve(listener, app).await.expect("serve smart http");
         });
-        Self { port, _task: task }
+        Self { port, task }
     }
 
     pub fn url(&self, repo: &str) -> String {
@@ -49,7 +49,7 @@ impl HttpGit {
 
 impl Drop for HttpGit {
     fn drop(&mut self) {
-        self._task.abort();
+        self.task.abort();
     }
 }
 
