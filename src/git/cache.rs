@@ -18,6 +18,13 @@ use tokio_util::sync::CancellationToken;
 
 use super::{Credentials, GitError, redact_url};
 
+type Connection<'a, 'r> = gix::remote::Connection<
+    'a,
+    'static,
+    'r,
+    Box<dyn gix::protocol::transport::client::blocking_io::Transport + Send>,
+>;
+
 /// Mirrors gantry keeps fresh, one per remote URL.
 #[derive(Debug)]
 pub struct RepoCache {
@@ -191,9 +198,7 @@ impl Mirror {
     pub fn remote_heads(&self) -> Result<BTreeMap<String, ObjectId>, GitError> {
         let repo = self.repo()?;
         let remote = self.remote(&repo)?;
-        let connection = remote
-            .connect(Direction::Fetch)
-            .map_err(|e| self.remote_error(&e))?;
+        let connection = self.connect(&remote)?;
         let (map, _) = connection
             .ref_map(
                 gix::progress::Discard,
@@ -209,6 +214,49 @@ impl Mirror {
                 Some((branch, peeled.or(target)?.to_owned()))
             })
             .collect())
+    }
+
+    /// Opens a connection for fetching. `git://` gets its own TCP stream: gix's sends each
+    /// pkt-line in its own segment, so Nagle's algorithm meets the server's delayed ACK and
+    /// every ref advertisement waits ~40 ms; `TCP_NODELAY` removes that, and socket timeouts
+    /// stop a hung server from holding a thread forever.
+    fn connect<'a, 'r>(
+        &self,
+        remote: &'a gix::Remote<'r>,
+    ) -> Result<Connection<'a, 'r>, GitError> {
+        let url = remote.url(Direction::Fetch).ok_or_else(|| GitError::Remote {
+            url: self.shown.clone(),
+            message: "no fetch URL".into(),
+        })?;
+        if url.scheme != gix::url::Scheme::Git {
+            return remote
+                .connect(Direction::Fetch)
+                .map_err(|e| self.remote_error(&e));
+        }
+        let host = url.host().unwrap_or("localhost").to_string();
+        let port = url.port;
+        let path = url.path.clone();
+        let io = |e: std::io::Error| self.remote_error(&e);
+        let addr = std::net::ToSocketAddrs::to_socket_addrs(&(host.as_str(), port.unwrap_or(9418)))
+            .map_err(io)?
+            .next()
+            .ok_or_else(|| self.remote_error(&format!("cannot resolve {host}")))?;
+        let stream = std::net::TcpStream::connect_timeout(&addr, self.timeout).map_err(io)?;
+        stream.set_nodelay(true).map_err(io)?;
+        stream.set_read_timeout(Some(self.timeout)).map_err(io)?;
+        stream.set_write_timeout(Some(self.timeout)).map_err(io)?;
+        let transport = gix::protocol::transport::client::git::blocking_io::Connection::new(
+            stream.try_clone().map_err(io)?,
+            stream,
+            gix::protocol::transport::Protocol::V2,
+            path,
+            Some((host, port)),
+            gix::protocol::transport::client::git::ConnectMode::Daemon,
+            false,
+        );
+        let boxed: Box<dyn gix::protocol::transport::client::blocking_io::Transport + Send> =
+            Box::new(transport);
+        Ok(remote.to_connection_with_transport(boxed))
     }
 
     fn remote<'r>(&self, repo: &'r gix::Repository) -> Result<gix::Remote<'r>, GitError> {
