@@ -12,6 +12,9 @@ use std::time::{Duration, Instant};
 use gantry::git::{Credentials, RepoCache, TreeFs};
 use gantry::manifest::Fs as _;
 
+mod common;
+use common::measure;
+
 fn git(dir: &Path, args: &[&str]) -> String {
     let out = Command::new("git")
         .args(args)
@@ -24,28 +27,23 @@ fn git(dir: &Path, args: &[&str]) -> String {
         .env("GIT_COMMITTER_EMAIL", "bench@example.com")
         .output()
         .expect("run git");
-    assert!(out.status.success(), "git {args:?}: {}", String::from_utf8_lossy(&out.stderr));
+    assert!(
+        out.status.success(),
+        "git {args:?}: {}",
+        String::from_utf8_lossy(&out.stderr)
+    );
     String::from_utf8(out.stdout).expect("utf-8")
-}
-
-fn measure(runs: usize, mut f: impl FnMut()) -> Vec<Duration> {
-    f();
-    let mut times: Vec<Duration> = (0..runs)
-        .map(|_| {
-            let start = Instant::now();
-            f();
-            start.elapsed()
-        })
-        .collect();
-    times.sort();
-    times
 }
 
 fn report(what: &str, times: &[Duration], target_ms: f64) {
     let ms = |d: Duration| d.as_secs_f64() * 1e3;
     let median = ms(times[times.len() / 2]);
     let p95 = ms(times[times.len() * 95 / 100]);
-    let verdict = if median <= target_ms { "ok" } else { "OVER TARGET" };
+    let verdict = if median <= target_ms {
+        "ok"
+    } else {
+        "OVER TARGET"
+    };
     println!(
         "{what}: median {median:.2} ms, p95 {p95:.2} ms, min {:.2} ms over {} runs (target ≤ {target_ms} ms: {verdict})",
         ms(times[0]),
@@ -57,7 +55,10 @@ fn report(what: &str, times: &[Duration], target_ms: f64) {
 fn remote_with_files(root: &Path, files: usize) -> std::path::PathBuf {
     let bare = root.join("remote.git");
     std::fs::create_dir_all(&bare).expect("mkdir");
-    git(&bare, &["init", "--bare", "--quiet", "--initial-branch=main"]);
+    git(
+        &bare,
+        &["init", "--bare", "--quiet", "--initial-branch=main"],
+    );
     let work = root.join("work");
     std::fs::create_dir_all(&work).expect("mkdir");
     git(&work, &["init", "--quiet", "--initial-branch=main"]);
@@ -72,7 +73,10 @@ fn remote_with_files(root: &Path, files: usize) -> std::path::PathBuf {
     }
     git(&work, &["add", "--all"]);
     git(&work, &["commit", "--quiet", "-m", "1,000 files"]);
-    git(&work, &["push", "--quiet", bare.to_str().expect("utf-8"), "main"]);
+    git(
+        &work,
+        &["push", "--quiet", bare.to_str().expect("utf-8"), "main"],
+    );
     bare
 }
 
@@ -102,7 +106,10 @@ fn serve(base: &Path) -> (Daemon, u16) {
         .expect("start git daemon");
     let start = Instant::now();
     while std::net::TcpStream::connect(("127.0.0.1", port)).is_err() {
-        assert!(start.elapsed() < Duration::from_secs(5), "git daemon did not start");
+        assert!(
+            start.elapsed() < Duration::from_secs(5),
+            "git daemon did not start"
+        );
         std::thread::sleep(Duration::from_millis(10));
     }
     (Daemon(child), port)
@@ -115,18 +122,27 @@ fn main() {
     let never = AtomicBool::new(false);
     let watched = vec!["main".to_string()];
 
-    for url in [format!("git://127.0.0.1:{port}/remote.git"), format!("file://{}", bare.display())] {
+    for url in [
+        format!("git://127.0.0.1:{port}/remote.git"),
+        format!("file://{}", bare.display()),
+    ] {
         let data = tempfile::TempDir::new().expect("data dir");
         let cache = RepoCache::new(data.path(), Duration::from_secs(30));
         let mirror = cache.mirror(&url, Credentials::Anonymous).expect("mirror");
-        let first = mirror.changes_blocking(&watched, &never).expect("first fetch");
+        let first = mirror
+            .changes_blocking(&watched, &never)
+            .expect("first fetch");
         assert_eq!(first.len(), 1);
         let times = measure(50, || {
             let changes = mirror.changes_blocking(&watched, &never).expect("poll");
             assert!(changes.is_empty());
         });
         let scheme = url.split("://").next().unwrap_or_default();
-        report(&format!("change detection, unchanged remote ({scheme}:// loopback)"), &times, 50.0);
+        report(
+            &format!("change detection, unchanged remote ({scheme}:// loopback)"),
+            &times,
+            50.0,
+        );
     }
 
     let repo = gix::open(&bare).expect("open remote");

@@ -4,24 +4,13 @@
 
 use std::fmt::Write as _;
 use std::path::Path;
-use std::time::{Duration, Instant};
+use std::time::Duration;
 
 use gantry::manifest::edit::{self, ImageSpec};
-use gantry::manifest::{self, DiskFs, Reorder};
 
-/// Runs `f` `runs` times after one warm-up and returns the sorted durations.
-fn measure(runs: usize, mut f: impl FnMut()) -> Vec<Duration> {
-    f();
-    let mut times: Vec<Duration> = (0..runs)
-        .map(|_| {
-            let start = Instant::now();
-            f();
-            start.elapsed()
-        })
-        .collect();
-    times.sort();
-    times
-}
+mod common;
+use common::measure;
+use gantry::manifest::{self, DiskFs, Reorder};
 
 fn report(what: &str, times: &[Duration], target: Duration) {
     let ms = |d: Duration| d.as_secs_f64() * 1e3;

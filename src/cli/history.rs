@@ -8,13 +8,24 @@ use anyhow::Context as _;
 use super::OutputArg;
 use crate::audit::{self, Entry, Filter};
 
+#[derive(Debug, clap::Args)]
 pub struct Args {
+    /// Config repo (a clone or a bare repository).
+    #[arg(long, default_value = ".")]
     pub repo: PathBuf,
+    /// Revision to read the log from.
+    #[arg(long, default_value = "HEAD")]
     pub rev: String,
+    #[arg(long)]
     pub app: Option<String>,
+    #[arg(long)]
     pub env: Option<String>,
+    #[arg(long, value_parser = ["deploy", "promote", "rollback"])]
     pub action: Option<String>,
+    /// `YYYY-MM-DD`, an RFC 3339 time, or an age such as `7d` or `12h`.
+    #[arg(long)]
     pub since: Option<String>,
+    #[arg(long, value_enum, default_value_t = OutputArg::Table)]
     pub output: OutputArg,
 }
 

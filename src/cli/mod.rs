@@ -4,7 +4,7 @@
 //! code: 0 ok, 1 the operation failed, 2 usage or config error. The only module using anyhow.
 
 mod edit;
-mod history;
+pub mod history;
 mod render;
 mod table;
 mod validate;
@@ -82,25 +82,7 @@ pub enum Command {
     },
     /// Who deployed, promoted or rolled back what, when and why: the config repo's log,
     /// filtered on gantry's commit trailers. Newest first.
-    History {
-        /// Config repo (a clone or a bare repository).
-        #[arg(long, default_value = ".")]
-        repo: PathBuf,
-        /// Revision to read the log from.
-        #[arg(long, default_value = "HEAD")]
-        rev: String,
-        #[arg(long)]
-        app: Option<String>,
-        #[arg(long)]
-        env: Option<String>,
-        #[arg(long, value_parser = ["deploy", "promote", "rollback"])]
-        action: Option<String>,
-        /// `YYYY-MM-DD`, an RFC 3339 time, or an age such as `7d` or `12h`.
-        #[arg(long)]
-        since: Option<String>,
-        #[arg(long, value_enum, default_value_t = OutputArg::Table)]
-        output: OutputArg,
-    },
+    History(history::Args),
     /// Validate a config repo checkout and print its apps × environments.
     Validate {
         /// Config repo directory (holds gantry.yaml).
@@ -122,23 +104,7 @@ pub fn run(cli: Cli) -> ExitCode {
     let result = match cli.command {
         Command::Validate { dir } => validate::run(&dir),
         Command::Render { dir, reorder, rev } => render::run(&dir, reorder, rev.as_deref()),
-        Command::History {
-            repo,
-            rev,
-            app,
-            env,
-            action,
-            since,
-            output,
-        } => history::run(&history::Args {
-            repo,
-            rev,
-            app,
-            env,
-            action,
-            since,
-            output,
-        }),
+        Command::History(args) => history::run(&args),
         Command::SetImage { overlay_dir, image } => edit::set_image(&overlay_dir, &image),
         Command::SetValue { file, assignment } => edit::set_value(&file, &assignment),
     };

@@ -220,14 +220,13 @@ impl Mirror {
     /// pkt-line in its own segment, so Nagle's algorithm meets the server's delayed ACK and
     /// every ref advertisement waits ~40 ms; `TCP_NODELAY` removes that, and socket timeouts
     /// stop a hung server from holding a thread forever.
-    fn connect<'a, 'r>(
-        &self,
-        remote: &'a gix::Remote<'r>,
-    ) -> Result<Connection<'a, 'r>, GitError> {
-        let url = remote.url(Direction::Fetch).ok_or_else(|| GitError::Remote {
-            url: self.shown.clone(),
-            message: "no fetch URL".into(),
-        })?;
+    fn connect<'a, 'r>(&self, remote: &'a gix::Remote<'r>) -> Result<Connection<'a, 'r>, GitError> {
+        let url = remote
+            .url(Direction::Fetch)
+            .ok_or_else(|| GitError::Remote {
+                url: self.shown.clone(),
+                message: "no fetch URL".into(),
+            })?;
         if url.scheme != gix::url::Scheme::Git {
             return remote
                 .connect(Direction::Fetch)

@@ -6,13 +6,13 @@ use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 use gantry::git::{
-    CommitOutcome, CommitRequest, Credentials, GitError, Identity, RepoCache, TreeFs,
+    CommitOutcome, CommitRequest, Credentials, GitError, Identity, Mirror, RepoCache, TreeFs,
 };
 use gantry::manifest::{self, DiskFs, Reorder};
 use tempfile::TempDir;
 use tokio_util::sync::CancellationToken;
 
-use crate::harness::git::{Remote, Work, git};
+use crate::harness::git::{Daemon, Remote, Work, git};
 use crate::validate::{copy_tree, quickstart_dir};
 
 /// A remote holding the quickstart config repo, and the clone that pushed it.
@@ -24,6 +24,32 @@ pub fn quickstart_remote() -> (Remote, Work) {
     work.commit_all("quickstart");
     work.push();
     (remote, work)
+}
+
+/// A quickstart remote served over git:// and a fresh mirror of it; all live as long as this.
+pub struct Served {
+    pub remote: Remote,
+    pub work: Work,
+    pub mirror: Arc<Mirror>,
+    _daemon: Daemon,
+    _data: TempDir,
+}
+
+pub fn served() -> Served {
+    let (remote, work) = quickstart_remote();
+    let daemon = remote.serve();
+    let data = TempDir::new().expect("data dir");
+    let cache = RepoCache::new(data.path(), Duration::from_secs(20));
+    let mirror = cache
+        .mirror(&daemon.url(), Credentials::Anonymous)
+        .expect("mirror");
+    Served {
+        remote,
+        work,
+        mirror,
+        _daemon: daemon,
+        _data: data,
+    }
 }
 
 fn request(message: &str, trailers: &[(&str, &str)]) -> CommitRequest {
@@ -51,13 +77,9 @@ fn append(line: String) -> Arc<gantry::git::write::EditFn> {
 
 #[tokio::test]
 async fn change_detection_fetches_only_when_a_watched_branch_moved() {
-    let (remote, work) = quickstart_remote();
-    let daemon = remote.serve();
-    let data = TempDir::new().expect("data dir");
-    let cache = RepoCache::new(data.path(), Duration::from_secs(20));
-    let mirror = cache
-        .mirror(&daemon.url(), Credentials::Anonymous)
-        .expect("mirror");
+    let served = served();
+    let (remote, mirror) = (&served.remote, &served.mirror);
+    let work = &served.work;
     let cancel = CancellationToken::new();
 
     let first = mirror
@@ -148,13 +170,8 @@ async fn a_tree_at_a_commit_renders_like_the_checkout() {
 
 #[tokio::test]
 async fn a_commit_carries_the_edit_the_identity_and_the_trailers() {
-    let (remote, _work) = quickstart_remote();
-    let daemon = remote.serve();
-    let data = TempDir::new().expect("data dir");
-    let cache = RepoCache::new(data.path(), Duration::from_secs(20));
-    let mirror = cache
-        .mirror(&daemon.url(), Credentials::Anonymous)
-        .expect("mirror");
+    let served = served();
+    let (remote, mirror) = (&served.remote, &served.mirror);
     let cancel = CancellationToken::new();
     let before = remote.log("main").len();
 
@@ -286,16 +303,11 @@ async fn regression_issue_5_fifty_racing_commits_all_land_in_a_linear_history() 
 
 #[tokio::test]
 async fn writers_sharing_one_mirror_are_serialised_without_retries() {
-    let (remote, _work) = quickstart_remote();
-    let daemon = remote.serve();
-    let data = TempDir::new().expect("data dir");
-    let cache = RepoCache::new(data.path(), Duration::from_secs(30));
-    let mirror = cache
-        .mirror(&daemon.url(), Credentials::Anonymous)
-        .expect("mirror");
+    let served = served();
+    let (remote, mirror) = (&served.remote, &served.mirror);
     let mut tasks = Vec::new();
     for writer in 0..4 {
-        let mirror = Arc::clone(&mirror);
+        let mirror = Arc::clone(mirror);
         tasks.push(tokio::spawn(async move {
             let cancel = CancellationToken::new();
             for n in 0..3 {
@@ -322,14 +334,9 @@ async fn writers_sharing_one_mirror_are_serialised_without_retries() {
 
 #[tokio::test]
 async fn a_push_refused_by_a_hook_reports_the_remote_and_leaves_nothing_behind() {
-    let (remote, _work) = quickstart_remote();
+    let served = served();
+    let (remote, mirror) = (&served.remote, &served.mirror);
     remote.reject_pushes("config repo is frozen until Monday");
-    let daemon = remote.serve();
-    let data = TempDir::new().expect("data dir");
-    let cache = RepoCache::new(data.path(), Duration::from_secs(20));
-    let mirror = cache
-        .mirror(&daemon.url(), Credentials::Anonymous)
-        .expect("mirror");
     let cancel = CancellationToken::new();
     let before = git(&remote.path, &["rev-parse", "main"]);
 
