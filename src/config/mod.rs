@@ -68,6 +68,10 @@ pub fn load(root: &Path) -> Result<Config, ConfigError> {
         .registry
         .as_ref()
         .and_then(|r| validate::registry(&mut sink, r));
+    let commit_author = match &raw.commit_author {
+        Some(a) => validate::commit_author(&mut sink, a).unwrap_or_default(),
+        None => CommitAuthor::default(),
+    };
     let mut env_names = Names::new("environment");
     let environments = validate::environments(&mut sink, &raw.environments, &mut env_names);
     let mut rollout_names = Names::new("rollout");
@@ -117,5 +121,6 @@ pub fn load(root: &Path) -> Result<Config, ConfigError> {
         apps,
         rollouts,
         policies,
+        commit_author,
     })
 }

@@ -24,6 +24,24 @@ pub struct Config {
     pub apps: Vec<App>,
     pub rollouts: Vec<RolloutStrategy>,
     pub policies: Vec<Policy>,
+    /// Author and committer of gantry's commits.
+    pub commit_author: CommitAuthor,
+}
+
+/// Who gantry's commits are by; `gantry <gantry@localhost>` unless gantry.yaml says otherwise.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct CommitAuthor {
+    pub name: String,
+    pub email: String,
+}
+
+impl Default for CommitAuthor {
+    fn default() -> Self {
+        Self {
+            name: "gantry".into(),
+            email: "gantry@localhost".into(),
+        }
+    }
 }
 
 impl Config {

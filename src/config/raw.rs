@@ -24,6 +24,15 @@ pub struct RawConfig {
     pub rollouts: Vec<S<RawRollout>>,
     #[serde(default)]
     pub policies: Vec<S<String>>,
+    #[serde(default)]
+    pub commit_author: Option<S<RawCommitAuthor>>,
+}
+
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct RawCommitAuthor {
+    pub name: S<String>,
+    pub email: S<String>,
 }
 
 #[derive(Debug, Deserialize)]

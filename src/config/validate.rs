@@ -13,10 +13,11 @@ use serde_saphyr::Location;
 
 use super::diag::Sink;
 use super::model::{
-    Cluster, Environment, PromotionMode, Registry, SecretRef, SyncWindow, WindowKind,
+    Cluster, CommitAuthor, Environment, PromotionMode, Registry, SecretRef, SyncWindow, WindowKind,
 };
 use super::raw::{
-    RawConfig, RawEnvironment, RawPromotionMode, RawRegistry, RawSecretRef, RawWindowKind, S,
+    RawCommitAuthor, RawConfig, RawEnvironment, RawPromotionMode, RawRegistry, RawSecretRef,
+    RawWindowKind, S,
 };
 
 pub const API_VERSION: &str = "gantry.dev/v1alpha1";
@@ -222,6 +223,35 @@ pub(super) fn secret_ref(sink: &mut Sink, raw: &S<RawSecretRef>, path: &str) -> 
         );
         None
     }
+}
+
+/// A git identity: no angle brackets or line breaks (they would break the commit header), and
+/// an email with an `@`.
+pub(super) fn commit_author(sink: &mut Sink, raw: &S<RawCommitAuthor>) -> Option<CommitAuthor> {
+    let (name, email) = (&raw.value.name, &raw.value.email);
+    let bad = |s: &str| s.trim().is_empty() || s.contains(['<', '>', '\n', '\r']);
+    let mut ok = true;
+    if bad(&name.value) {
+        sink.error(
+            name.referenced,
+            "commitAuthor.name",
+            "must be non-empty, without '<', '>' or line breaks",
+        );
+        ok = false;
+    }
+    if bad(&email.value) || !email.value.contains('@') || email.value.contains(char::is_whitespace)
+    {
+        sink.error(
+            email.referenced,
+            "commitAuthor.email",
+            format!("invalid email \"{}\": expected user@host", email.value),
+        );
+        ok = false;
+    }
+    ok.then(|| CommitAuthor {
+        name: name.value.trim().to_owned(),
+        email: email.value.clone(),
+    })
 }
 
 pub(super) fn registry(sink: &mut Sink, raw: &S<RawRegistry>) -> Option<Registry> {

@@ -32,9 +32,15 @@ pub struct Identity {
 
 impl Default for Identity {
     fn default() -> Self {
+        Self::from(&crate::config::CommitAuthor::default())
+    }
+}
+
+impl From<&crate::config::CommitAuthor> for Identity {
+    fn from(a: &crate::config::CommitAuthor) -> Self {
         Self {
-            name: "gantry".into(),
-            email: "gantry@localhost".into(),
+            name: a.name.clone(),
+            email: a.email.clone(),
         }
     }
 }

@@ -469,3 +469,37 @@ fn default_policies_ship_in_the_quickstart_unchanged() {
         );
     }
 }
+
+#[test]
+fn commit_author_defaults_and_is_checked() {
+    let cfg = config::load(&quickstart_dir()).expect("quickstart validates");
+    assert_eq!(
+        (
+            cfg.commit_author.name.as_str(),
+            cfg.commit_author.email.as_str()
+        ),
+        ("gantry", "gantry@localhost")
+    );
+
+    let repo = Repo::quickstart();
+    repo.replace(
+        "gantry.yaml",
+        "policies:\n",
+        "commitAuthor:\n  name: Deploy Bot\n  email: deploy-bot@shop.example\n\npolicies:\n",
+    );
+    let cfg = config::load(repo.path()).expect("valid author");
+    assert_eq!(cfg.commit_author.name, "Deploy Bot");
+    assert_eq!(cfg.commit_author.email, "deploy-bot@shop.example");
+
+    repo.replace("gantry.yaml", "deploy-bot@shop.example", "deploy bot")
+        .replace("gantry.yaml", "name: Deploy Bot", "name: <Deploy Bot>");
+    let mut errors = repo.errors();
+    errors.sort();
+    assert_eq!(
+        errors,
+        [
+            "gantry.yaml:67:9: commitAuthor.name: must be non-empty, without '<', '>' or line breaks",
+            "gantry.yaml:68:10: commitAuthor.email: invalid email \"deploy bot\": expected user@host",
+        ]
+    );
+}
