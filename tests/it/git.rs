@@ -468,3 +468,91 @@ fn render_rev_renders_a_past_commit_without_touching_the_checkout() {
         crate::cli::text(&bad.stderr)
     );
 }
+
+#[tokio::test]
+async fn the_poller_reports_a_push_and_stops_on_cancel() {
+    use gantry::trigger::{Forge, TriggerEvent, poll};
+    let served = served();
+    let (tx, mut rx) = tokio::sync::mpsc::channel(4);
+    let cancel = CancellationToken::new();
+    let watch = poll::Watch {
+        mirror: Arc::clone(&served.mirror),
+        branches: vec!["main".into()],
+        interval: Duration::from_millis(100),
+    };
+    let task = tokio::spawn(poll::run(watch, tx, cancel.clone()));
+    let first = tokio::time::timeout(Duration::from_secs(10), rx.recv())
+        .await
+        .expect("first poll reports the branch")
+        .expect("event");
+    let head = git(&served.remote.path, &["rev-parse", "main"])
+        .trim()
+        .to_string();
+    assert!(
+        matches!(&first, TriggerEvent::RepoChanged { from: Forge::Poll, after, git_ref, .. } if *after == head && git_ref == "refs/heads/main"),
+        "{first:?}"
+    );
+
+    served.work.write("apps/web/overlays/dev/extra.txt", "x\n");
+    let next = served.work.commit_all("user change");
+    served.work.push();
+    let moved = tokio::time::timeout(Duration::from_secs(10), rx.recv())
+        .await
+        .expect("the push is noticed")
+        .expect("event");
+    assert!(
+        matches!(&moved, TriggerEvent::RepoChanged { after, .. } if *after == next),
+        "{moved:?}"
+    );
+    assert!(moved.is_about(&served.mirror.url().to_string()));
+
+    cancel.cancel();
+    tokio::time::timeout(Duration::from_secs(5), task)
+        .await
+        .expect("poller stops on cancel")
+        .expect("poller task");
+}
+
+/// A branch that moves before every push is given up on after 10 attempts, not retried forever.
+#[tokio::test]
+async fn a_branch_that_always_moves_is_given_up_after_ten_attempts() {
+    let served = served();
+    let remote_path = served.remote.path.clone();
+    let runs = Arc::new(std::sync::atomic::AtomicU32::new(0));
+    let counter = Arc::clone(&runs);
+    let edit: Arc<gantry::git::write::EditFn> = Arc::new(move |tree| {
+        counter.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
+        // Someone else commits between our fetch and our push, every time.
+        let tree_id = git(&remote_path, &["rev-parse", "main^{tree}"]);
+        let other = git(
+            &remote_path,
+            &[
+                "commit-tree",
+                tree_id.trim(),
+                "-p",
+                "main",
+                "-m",
+                "competing",
+            ],
+        );
+        git(
+            &remote_path,
+            &["update-ref", "refs/heads/main", other.trim()],
+        );
+        tree.write("ours.txt", "ours\n");
+        Ok(())
+    });
+    let err = served
+        .mirror
+        .commit(request("ours", &[]), edit, &CancellationToken::new())
+        .await
+        .expect_err("contended");
+    assert!(
+        matches!(err, GitError::Contended { attempts: 10, .. }),
+        "{err:?}"
+    );
+    assert_eq!(runs.load(std::sync::atomic::Ordering::Relaxed), 10);
+    assert!(err.to_string().contains("after 10 attempts"), "{err}");
+    let files = git(&served.remote.path, &["ls-tree", "--name-only", "main"]);
+    assert!(!files.contains("ours.txt"));
+}
