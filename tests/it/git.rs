@@ -504,7 +504,7 @@ async fn the_poller_reports_a_push_and_stops_on_cancel() {
         matches!(&moved, TriggerEvent::RepoChanged { after, .. } if *after == next),
         "{moved:?}"
     );
-    assert!(moved.is_about(&served.mirror.url().to_string()));
+    assert!(moved.is_about(served.mirror.url()));
 
     cancel.cancel();
     tokio::time::timeout(Duration::from_secs(5), task)
