@@ -5,6 +5,7 @@
 
 pub mod audit;
 pub mod cli;
+pub mod cluster;
 pub mod config;
 pub mod git;
 pub mod manifest;

@@ -26,7 +26,7 @@ use std::path::Path;
 
 pub use error::ManifestError;
 pub use fs::{DiskFs, Fs};
-pub use order::Reorder;
+pub use order::{Reorder, kind_rank};
 pub use resource::Resource;
 
 /// Renders the kustomization in `dir` (relative to the root of `fs`) into resources.

@@ -46,7 +46,9 @@ pub enum Reorder {
     None,
 }
 
-fn rank(kind: &str) -> i64 {
+/// Where `kind` goes in kustomize's legacy order: dependencies negative, webhooks positive, the rest 0.
+#[must_use]
+pub fn kind_rank(kind: &str) -> i64 {
     let len = i64::try_from(FIRST.len()).unwrap_or(i64::MAX);
     if let Some(i) = FIRST.iter().position(|k| *k == kind) {
         return -len + i64::try_from(i).unwrap_or(0);
@@ -91,7 +93,7 @@ struct Key {
 
 fn key(r: &Resource) -> Key {
     Key {
-        rank: rank(r.kind()),
+        rank: kind_rank(r.kind()),
         kind_is_namespace: r.kind() == "Namespace",
         core_group: r.group_version().0.is_empty(),
         gvk: gvk_string(r),
