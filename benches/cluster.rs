@@ -27,9 +27,17 @@ fn rendered() -> Vec<(Value, String)> {
 }
 
 fn main() {
-    let ctx = SyncContext::new("big", "prod", "default", "0123456789abcdef0123456789abcdef01234567");
+    let ctx = SyncContext::new(
+        "big",
+        "prod",
+        "default",
+        "0123456789abcdef0123456789abcdef01234567",
+    );
     let labels = BTreeMap::from([
-        ("app.kubernetes.io/managed-by".to_string(), "gantry".to_string()),
+        (
+            "app.kubernetes.io/managed-by".to_string(),
+            "gantry".to_string(),
+        ),
         ("gantry.dev/app".to_string(), "big".to_string()),
         ("gantry.dev/env".to_string(), "prod".to_string()),
     ]);
@@ -45,7 +53,12 @@ fn main() {
         })
         .collect();
     live.extend((0..100).map(|i| LiveObject {
-        id: ObjectId { group: String::new(), kind: "ConfigMap".into(), namespace: Some("team-0".into()), name: format!("stale{i}") },
+        id: ObjectId {
+            group: String::new(),
+            kind: "ConfigMap".into(),
+            namespace: Some("team-0".into()),
+            name: format!("stale{i}"),
+        },
         labels: labels.clone(),
     }));
     let mut last = None;

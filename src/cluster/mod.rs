@@ -5,6 +5,7 @@
 //! the prune set, both prune guards checked) and per-object and per-app [`Health`]. This part is
 //! pure; the part that talks to the API server performs a plan and reads health back.
 
+pub mod apply;
 mod health;
 mod object;
 mod plan;
@@ -12,7 +13,6 @@ mod plan;
 pub use health::{Health, HealthStatus, aggregate, health};
 pub use object::{ObjectId, Scopes};
 pub use plan::{Batch, LiveObject, Plan, SyncContext, plan};
-
 
 /// Labels and annotations gantry puts on every object it applies.
 pub mod labels {
@@ -49,6 +49,18 @@ pub enum ClusterError {
         object: String,
         group: String,
         kind: String,
+    },
+    #[error("cannot {verb} {object}: {message}")]
+    Api {
+        object: String,
+        verb: &'static str,
+        message: String,
+    },
+    #[error("{object} did not become ready within {secs} s (waiting {what})")]
+    Timeout {
+        object: String,
+        what: &'static str,
+        secs: u64,
     },
     #[error(
         "refusing to prune: the render of {app}/{env} is empty but {live} object(s) are live; an empty render never deletes everything"

@@ -1,6 +1,7 @@
 //! The one integration-test binary (heavy dependencies link once): a module per area.
 
 mod cli;
+mod cluster_api;
 mod cluster_health;
 mod cluster_plan;
 mod edit;

@@ -1,0 +1,319 @@
+//! Performing a plan against the API server: server-side apply, CRD readiness, prune, and the
+//! inventory of what gantry manages (the I/O edge of stage ⑥).
+//!
+//! Input: a kube client, the API table (from discovery, or the CRDs being applied), a [`Plan`].
+//! Output: one [`Row`] per object — created, configured, unchanged or pruned — in apply order.
+//! Every write is a server-side apply as field manager `gantry` (force by default) or a delete
+//! with foreground propagation; `dry_run` sends `dryRun=All` and changes nothing.
+
+use std::collections::HashMap;
+use std::time::Duration;
+
+use kube::api::{Api, DeleteParams, DynamicObject, ListParams, Patch, PatchParams};
+use kube::core::ApiResource;
+use kube::discovery::{Discovery, Scope, verbs};
+use serde_json::Value;
+
+use super::labels::{APP, ENV, MANAGED_BY, MANAGED_BY_VALUE};
+use super::{ClusterError, LiveObject, ObjectId, Plan, Scopes};
+
+/// The field manager every apply uses.
+pub const FIELD_MANAGER: &str = "gantry";
+
+/// Kinds the cluster serves: (group, kind) → resource, namespaced, listable.
+#[derive(Debug, Clone, Default)]
+pub struct ApiTable {
+    kinds: HashMap<(String, String), (ApiResource, bool, bool)>,
+}
+
+impl ApiTable {
+    /// Runs discovery (every group, preferred versions).
+    pub async fn discover(client: &kube::Client) -> Result<Self, ClusterError> {
+        let discovery = Discovery::new(client.clone())
+            .run()
+            .await
+            .map_err(|e| api_error("the API server", "discover", &e))?;
+        let mut table = Self::default();
+        for group in discovery.groups() {
+            for (ar, caps) in group.recommended_resources() {
+                let listable =
+                    caps.supports_operation(verbs::LIST) && caps.supports_operation(verbs::DELETE);
+                table.insert(ar, caps.scope == Scope::Namespaced, listable);
+            }
+        }
+        Ok(table)
+    }
+
+    pub fn insert(&mut self, ar: ApiResource, namespaced: bool, listable: bool) {
+        self.kinds.insert(
+            (ar.group.clone(), ar.kind.clone()),
+            (ar, namespaced, listable),
+        );
+    }
+
+    /// Adds the kinds CRDs among `objects` define, so their resources apply in the same sync
+    /// without waiting for discovery to notice them.
+    pub fn learn_crds<'a>(&mut self, objects: impl IntoIterator<Item = &'a Value>) {
+        for o in objects {
+            let spec = &o["spec"];
+            if o["kind"] != "CustomResourceDefinition" {
+                continue;
+            }
+            let (Some(group), Some(kind), Some(plural)) = (
+                spec["group"].as_str(),
+                spec["names"]["kind"].as_str(),
+                spec["names"]["plural"].as_str(),
+            ) else {
+                continue;
+            };
+            let version = spec["versions"][0]["name"].as_str().unwrap_or("v1");
+            let ar = ApiResource {
+                group: group.into(),
+                version: version.into(),
+                api_version: format!("{group}/{version}"),
+                kind: kind.into(),
+                plural: plural.into(),
+            };
+            self.insert(ar, spec["scope"] != "Cluster", true);
+        }
+    }
+
+    #[must_use]
+    pub fn scopes(&self) -> Scopes {
+        let mut s = Scopes::builtin();
+        for ((group, kind), (_, namespaced, _)) in &self.kinds {
+            s.insert(group, kind, *namespaced);
+        }
+        s
+    }
+
+    /// The resource for `id` at the object's own `apiVersion`.
+    fn resource(&self, id: &ObjectId, api_version: &str) -> Result<ApiResource, ClusterError> {
+        let (ar, _, _) = self
+            .kinds
+            .get(&(id.group.clone(), id.kind.clone()))
+            .ok_or_else(|| ClusterError::UnknownKind {
+                object: id.to_string(),
+                group: id.group.clone(),
+                kind: id.kind.clone(),
+            })?;
+        let version = api_version.rsplit('/').next().unwrap_or(&ar.version);
+        Ok(ApiResource {
+            version: version.to_string(),
+            api_version: api_version.to_string(),
+            ..ar.clone()
+        })
+    }
+}
+
+/// What a sync did to one object.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, serde::Serialize)]
+#[serde(rename_all = "lowercase")]
+pub enum Action {
+    Created,
+    Configured,
+    Unchanged,
+    Pruned,
+}
+
+impl std::fmt::Display for Action {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str(match self {
+            Self::Created => "created",
+            Self::Configured => "configured",
+            Self::Unchanged => "unchanged",
+            Self::Pruned => "pruned",
+        })
+    }
+}
+
+#[derive(Debug, Clone, PartialEq)]
+pub struct Row {
+    pub id: ObjectId,
+    pub action: Action,
+    /// The object as the API server returned it (absent for pruned objects).
+    pub live: Option<Value>,
+}
+
+/// Applies plans to one cluster.
+#[derive(Clone)]
+pub struct Applier {
+    pub client: kube::Client,
+    pub table: ApiTable,
+    /// Take ownership of fields another manager set (`force=true`); on by default.
+    pub force: bool,
+    pub dry_run: bool,
+    /// How long to wait for a CRD to be Established.
+    pub crd_timeout: Duration,
+}
+
+impl Applier {
+    #[must_use]
+    pub fn new(client: kube::Client, table: ApiTable) -> Self {
+        Self {
+            client,
+            table,
+            force: true,
+            dry_run: false,
+            crd_timeout: Duration::from_mins(1),
+        }
+    }
+
+    fn api(&self, ar: &ApiResource, namespace: Option<&str>) -> Api<DynamicObject> {
+        match namespace {
+            Some(ns) => Api::namespaced_with(self.client.clone(), ns, ar),
+            None => Api::all_with(self.client.clone(), ar),
+        }
+    }
+
+    /// The live objects carrying this app/env's labels, across every listable kind.
+    pub async fn inventory(
+        &self,
+        app: &str,
+        env: &str,
+    ) -> Result<HashMap<ObjectId, (LiveObject, Value)>, ClusterError> {
+        let selector = format!("{MANAGED_BY}={MANAGED_BY_VALUE},{APP}={app},{ENV}={env}");
+        let mut out = HashMap::new();
+        let mut kinds: Vec<_> = self
+            .table
+            .kinds
+            .values()
+            .filter(|(_, _, listable)| *listable)
+            .collect();
+        kinds.sort_by(|a, b| (&a.0.group, &a.0.kind).cmp(&(&b.0.group, &b.0.kind)));
+        for (ar, namespaced, _) in kinds {
+            let list = Api::<DynamicObject>::all_with(self.client.clone(), ar)
+                .list(&ListParams::default().labels(&selector))
+                .await
+                .map_err(|e| api_error(&ar.kind, "list", &e))?;
+            for item in list.items {
+                let id = ObjectId {
+                    group: ar.group.clone(),
+                    kind: ar.kind.clone(),
+                    namespace: if *namespaced {
+                        item.metadata.namespace.clone()
+                    } else {
+                        None
+                    },
+                    name: item.metadata.name.clone().unwrap_or_default(),
+                };
+                let labels = item.metadata.labels.clone().unwrap_or_default();
+                let value = serde_json::to_value(&item).unwrap_or(Value::Null);
+                out.insert(id.clone(), (LiveObject { id, labels }, value));
+            }
+        }
+        Ok(out)
+    }
+
+    /// Applies every batch in order, waits for CRDs, then prunes. Stops at the first failure:
+    /// later batches may depend on earlier ones.
+    pub async fn sync(
+        &mut self,
+        plan: &Plan,
+        live: &HashMap<ObjectId, (LiveObject, Value)>,
+    ) -> Result<Vec<Row>, ClusterError> {
+        let mut rows = Vec::new();
+        for batch in &plan.batches {
+            for (id, obj) in &batch.objects {
+                let applied = self.apply(id, obj).await?;
+                let before = live.get(id).map(|(_, v)| &v["metadata"]["resourceVersion"]);
+                let action = match before {
+                    None => Action::Created,
+                    Some(rv) if *rv == applied["metadata"]["resourceVersion"] => Action::Unchanged,
+                    Some(_) => Action::Configured,
+                };
+                rows.push(Row {
+                    id: id.clone(),
+                    action,
+                    live: Some(applied),
+                });
+            }
+            if batch.crds {
+                let crds: Vec<&Value> = batch.objects.iter().map(|(_, o)| o).collect();
+                self.table.learn_crds(crds.iter().copied());
+                if !self.dry_run {
+                    for (id, _) in &batch.objects {
+                        self.wait_established(id).await?;
+                    }
+                }
+            }
+        }
+        for id in &plan.prune {
+            self.delete(id, live.get(id).map(|(_, v)| v)).await?;
+            rows.push(Row {
+                id: id.clone(),
+                action: Action::Pruned,
+                live: None,
+            });
+        }
+        Ok(rows)
+    }
+
+    /// One server-side apply; returns the object as the server has it afterwards.
+    pub async fn apply(&self, id: &ObjectId, obj: &Value) -> Result<Value, ClusterError> {
+        let api_version = obj["apiVersion"].as_str().unwrap_or_default();
+        let ar = self.table.resource(id, api_version)?;
+        let mut params = PatchParams::apply(FIELD_MANAGER);
+        params.force = self.force;
+        params.dry_run = self.dry_run;
+        let applied = self
+            .api(&ar, id.namespace.as_deref())
+            .patch(&id.name, &params, &Patch::Apply(obj))
+            .await
+            .map_err(|e| api_error(&id.to_string(), "apply", &e))?;
+        tracing::debug!(object = %id, dry_run = self.dry_run, "applied");
+        Ok(serde_json::to_value(&applied).unwrap_or(Value::Null))
+    }
+
+    async fn delete(&self, id: &ObjectId, live: Option<&Value>) -> Result<(), ClusterError> {
+        let api_version = live.and_then(|v| v["apiVersion"].as_str()).map_or_else(
+            || self.table.resource(id, "").map(|ar| ar.api_version),
+            |v| Ok(v.to_string()),
+        )?;
+        let ar = self.table.resource(id, &api_version)?;
+        let mut params = DeleteParams::foreground();
+        params.dry_run = self.dry_run;
+        self.api(&ar, id.namespace.as_deref())
+            .delete(&id.name, &params)
+            .await
+            .map_err(|e| api_error(&id.to_string(), "delete", &e))?;
+        tracing::info!(object = %id, dry_run = self.dry_run, "pruned");
+        Ok(())
+    }
+
+    async fn wait_established(&self, id: &ObjectId) -> Result<(), ClusterError> {
+        let ar = self.table.resource(id, "apiextensions.k8s.io/v1")?;
+        let api = self.api(&ar, None);
+        let deadline = tokio::time::Instant::now() + self.crd_timeout;
+        loop {
+            let crd = api
+                .get(&id.name)
+                .await
+                .map_err(|e| api_error(&id.to_string(), "get", &e))?;
+            let value = serde_json::to_value(&crd).unwrap_or(Value::Null);
+            if super::health(Some(&value)).status == super::HealthStatus::Healthy {
+                return Ok(());
+            }
+            if tokio::time::Instant::now() >= deadline {
+                return Err(ClusterError::Timeout {
+                    object: id.to_string(),
+                    what: "to be Established",
+                    secs: self.crd_timeout.as_secs(),
+                });
+            }
+            tokio::time::sleep(Duration::from_millis(250)).await;
+        }
+    }
+}
+
+fn api_error(object: &str, verb: &'static str, e: &kube::Error) -> ClusterError {
+    let message = match e {
+        kube::Error::Api(status) => format!("{} ({})", status.message, status.code),
+        other => other.to_string(),
+    };
+    ClusterError::Api {
+        object: object.to_string(),
+        verb,
+        message,
+    }
+}

@@ -1,0 +1,392 @@
+//! The cluster client at request level, against kube's `tower-test` mock (controller-rs's
+//! `ApiServerVerifier` pattern): each request's method, path, query, content type and body are
+//! checked, and answered the way an API server answers.
+
+use std::collections::HashMap;
+use std::sync::{Arc, Mutex};
+
+use gantry::cluster::apply::{Action, ApiTable, Applier};
+use gantry::cluster::{LiveObject, ObjectId, SyncContext, plan};
+use http::{Request, Response};
+use kube::client::Body;
+use kube::core::ApiResource;
+use serde_json::{Value, json};
+
+/// One request as the API server saw it.
+#[derive(Debug, Clone)]
+struct Seen {
+    method: String,
+    path: String,
+    query: String,
+    content_type: String,
+    body: Value,
+}
+
+type Answer = Box<dyn FnMut(&Seen) -> (u16, Value) + Send>;
+
+/// A mock API server: records every request and answers with `answer`.
+fn mock(mut answer: Answer) -> (kube::Client, Arc<Mutex<Vec<Seen>>>) {
+    let (service, mut handle) = tower_test::mock::pair::<Request<Body>, Response<Body>>();
+    let seen = Arc::new(Mutex::new(Vec::new()));
+    let log = Arc::clone(&seen);
+    tokio::spawn(async move {
+        while let Some((request, send)) = handle.next_request().await {
+            let (parts, body) = request.into_parts();
+            let bytes = body.collect_bytes().await.expect("request body");
+            let s = Seen {
+                method: parts.method.to_string(),
+                path: parts.uri.path().to_string(),
+                query: parts.uri.query().unwrap_or_default().to_string(),
+                content_type: parts
+                    .headers
+                    .get("content-type")
+                    .and_then(|v| v.to_str().ok())
+                    .unwrap_or_default()
+                    .to_string(),
+                body: serde_json::from_slice(&bytes).unwrap_or(Value::Null),
+            };
+            let (status, reply) = answer(&s);
+            log.lock().expect("log").push(s);
+            send.send_response(
+                Response::builder()
+                    .status(status)
+                    .header("content-type", "application/json")
+                    .body(Body::from(serde_json::to_vec(&reply).expect("json")))
+                    .expect("response"),
+            );
+        }
+    });
+    (kube::Client::new(service, "default"), seen)
+}
+
+/// What an API server returns for a server-side apply: the object with server fields added.
+fn applied(body: &Value, rv: &str) -> Value {
+    let mut o = body.clone();
+    o["metadata"]["uid"] = json!("2f1c7b0e-5d8a-4c1e-9a53-3b2a1f0e9d77");
+    o["metadata"]["resourceVersion"] = json!(rv);
+    o["metadata"]["creationTimestamp"] = json!("2026-11-23T05:00:00Z");
+    o["metadata"]["managedFields"] = json!([{"manager": "gantry", "operation": "Apply", "apiVersion": body["apiVersion"], "fieldsType": "FieldsV1", "fieldsV1": {}}]);
+    o
+}
+
+/// Query parameters, order-free (kube writes them in its own order, with a leading `&`).
+fn params(query: &str) -> std::collections::BTreeSet<&str> {
+    query.split('&').filter(|p| !p.is_empty()).collect()
+}
+
+fn table() -> ApiTable {
+    let mut t = ApiTable::default();
+    let ar = |group: &str, version: &str, kind: &str, plural: &str| ApiResource {
+        group: group.into(),
+        version: version.into(),
+        api_version: if group.is_empty() {
+            version.into()
+        } else {
+            format!("{group}/{version}")
+        },
+        kind: kind.into(),
+        plural: plural.into(),
+    };
+    t.insert(ar("", "v1", "Namespace", "namespaces"), false, true);
+    t.insert(ar("", "v1", "ConfigMap", "configmaps"), true, true);
+    t.insert(ar("apps", "v1", "Deployment", "deployments"), true, true);
+    t.insert(
+        ar(
+            "apiextensions.k8s.io",
+            "v1",
+            "CustomResourceDefinition",
+            "customresourcedefinitions",
+        ),
+        false,
+        true,
+    );
+    t
+}
+
+fn rendered() -> Vec<(Value, String)> {
+    vec![
+        (
+            json!({"apiVersion": "apps/v1", "kind": "Deployment", "metadata": {"name": "web"}, "spec": {"replicas": 2}}),
+            "deploy.yaml".into(),
+        ),
+        (
+            json!({"apiVersion": "v1", "kind": "ConfigMap", "metadata": {"name": "web-config"}, "data": {"A": "1"}}),
+            "cm.yaml".into(),
+        ),
+        (
+            json!({"apiVersion": "v1", "kind": "Namespace", "metadata": {"name": "shop-dev"}}),
+            "ns.yaml".into(),
+        ),
+    ]
+}
+
+fn ctx() -> SyncContext {
+    SyncContext::new("web", "dev", "shop-dev", "0123abcd")
+}
+
+#[tokio::test]
+async fn apply_is_server_side_as_gantry_with_force_in_plan_order() {
+    let (client, seen) = mock(Box::new(|s| (200, applied(&s.body, "101"))));
+    let applier_table = table();
+    let p = plan(rendered(), &[], &applier_table.scopes(), &ctx()).expect("plan");
+    let mut applier = Applier::new(client, applier_table);
+    let rows = applier.sync(&p, &HashMap::new()).await.expect("sync");
+
+    let seen = seen.lock().expect("log").clone();
+    let paths: Vec<(&str, &str)> = seen
+        .iter()
+        .map(|s| (s.method.as_str(), s.path.as_str()))
+        .collect();
+    assert_eq!(
+        paths,
+        [
+            ("PATCH", "/api/v1/namespaces/shop-dev"),
+            ("PATCH", "/api/v1/namespaces/shop-dev/configmaps/web-config"),
+            ("PATCH", "/apis/apps/v1/namespaces/shop-dev/deployments/web"),
+        ]
+    );
+    for s in &seen {
+        assert_eq!(
+            params(&s.query),
+            params("fieldManager=gantry&force=true"),
+            "{}",
+            s.path
+        );
+        assert_eq!(s.content_type, "application/apply-patch+yaml");
+        assert_eq!(
+            s.body["metadata"]["labels"]["app.kubernetes.io/managed-by"],
+            "gantry"
+        );
+        assert_eq!(
+            s.body["metadata"]["annotations"]["gantry.dev/revision"],
+            "0123abcd"
+        );
+    }
+    assert_eq!(seen[2].body["metadata"]["namespace"], "shop-dev");
+    assert!(rows.iter().all(|r| r.action == Action::Created), "{rows:?}");
+}
+
+#[tokio::test]
+async fn dry_run_sends_dry_run_all_and_unchanged_objects_are_reported() {
+    let (client, seen) = mock(Box::new(|s| (200, applied(&s.body, "7"))));
+    let t = table();
+    let p = plan(rendered(), &[], &t.scopes(), &ctx()).expect("plan");
+    let cm = ObjectId {
+        group: String::new(),
+        kind: "ConfigMap".into(),
+        namespace: Some("shop-dev".into()),
+        name: "web-config".into(),
+    };
+    let live = HashMap::from([(
+        cm.clone(),
+        (
+            LiveObject {
+                id: cm.clone(),
+                labels: std::collections::BTreeMap::default(),
+            },
+            json!({"metadata": {"resourceVersion": "7"}}),
+        ),
+    )]);
+    let mut applier = Applier::new(client, t);
+    applier.dry_run = true;
+    let rows = applier.sync(&p, &live).await.expect("sync");
+    assert!(
+        seen.lock()
+            .expect("log")
+            .iter()
+            .all(|s| params(&s.query) == params("dryRun=All&fieldManager=gantry&force=true")),
+        "{:?}",
+        seen.lock()
+            .expect("log")
+            .iter()
+            .map(|s| &s.query)
+            .collect::<Vec<_>>()
+    );
+    let actions: Vec<(String, Action)> =
+        rows.iter().map(|r| (r.id.name.clone(), r.action)).collect();
+    assert_eq!(actions[1], ("web-config".to_string(), Action::Unchanged));
+}
+
+#[tokio::test]
+async fn prune_deletes_with_foreground_propagation_after_applying() {
+    let (client, seen) = mock(Box::new(|s| match s.method.as_str() {
+        "DELETE" => (
+            200,
+            json!({"kind": "Status", "apiVersion": "v1", "status": "Success"}),
+        ),
+        _ => (200, applied(&s.body, "5")),
+    }));
+    let t = table();
+    let stale = ObjectId {
+        group: String::new(),
+        kind: "ConfigMap".into(),
+        namespace: Some("shop-dev".into()),
+        name: "old".into(),
+    };
+    let labels = [
+        ("app.kubernetes.io/managed-by", "gantry"),
+        ("gantry.dev/app", "web"),
+        ("gantry.dev/env", "dev"),
+    ]
+    .into_iter()
+    .map(|(k, v)| (k.to_string(), v.to_string()))
+    .collect::<std::collections::BTreeMap<_, _>>();
+    // Live: the three rendered objects and one that is no longer rendered.
+    let live: HashMap<ObjectId, (LiveObject, Value)> = [
+        ("", "Namespace", None, "shop-dev"),
+        ("", "ConfigMap", Some("shop-dev"), "web-config"),
+        ("apps", "Deployment", Some("shop-dev"), "web"),
+        ("", "ConfigMap", Some("shop-dev"), "old"),
+    ]
+    .into_iter()
+    .map(|(group, kind, ns, name)| {
+        let id = ObjectId {
+            group: group.into(),
+            kind: kind.into(),
+            namespace: ns.map(Into::into),
+            name: name.into(),
+        };
+        let api_version = if group.is_empty() {
+            "v1".to_string()
+        } else {
+            format!("{group}/v1")
+        };
+        let obj = json!({"apiVersion": api_version, "metadata": {"resourceVersion": "3"}});
+        (
+            id.clone(),
+            (
+                LiveObject {
+                    id,
+                    labels: labels.clone(),
+                },
+                obj,
+            ),
+        )
+    })
+    .collect();
+    let inventory: Vec<LiveObject> = live.values().map(|(l, _)| l.clone()).collect();
+    let p = plan(rendered(), &inventory, &t.scopes(), &ctx()).expect("plan");
+    assert_eq!(p.prune, std::slice::from_ref(&stale));
+    let rows = Applier::new(client, t).sync(&p, &live).await.expect("sync");
+    let seen = seen.lock().expect("log").clone();
+    let last = seen.last().expect("requests");
+    assert_eq!(
+        (last.method.as_str(), last.path.as_str()),
+        ("DELETE", "/api/v1/namespaces/shop-dev/configmaps/old")
+    );
+    assert_eq!(last.body["propagationPolicy"], "Foreground");
+    assert_eq!(rows.last().map(|r| r.action), Some(Action::Pruned));
+}
+
+#[tokio::test]
+async fn the_inventory_lists_every_listable_kind_by_our_labels() {
+    let (client, seen) = mock(Box::new(|s| {
+        let items = if s.path == "/api/v1/configmaps" {
+            json!([{"apiVersion": "v1", "kind": "ConfigMap", "metadata": {"name": "web-config", "namespace": "shop-dev", "resourceVersion": "9",
+                "labels": {"app.kubernetes.io/managed-by": "gantry", "gantry.dev/app": "web", "gantry.dev/env": "dev"}}}])
+        } else {
+            json!([])
+        };
+        (
+            200,
+            json!({"apiVersion": "v1", "kind": "List", "metadata": {"resourceVersion": "10"}, "items": items}),
+        )
+    }));
+    let inventory = Applier::new(client, table())
+        .inventory("web", "dev")
+        .await
+        .expect("inventory");
+    let seen = seen.lock().expect("log").clone();
+    assert_eq!(seen.len(), 4, "one LIST per listable kind");
+    for s in &seen {
+        assert_eq!(s.method, "GET");
+        assert_eq!(
+            params(&s.query),
+            params(
+                "labelSelector=app.kubernetes.io%2Fmanaged-by%3Dgantry%2Cgantry.dev%2Fapp%3Dweb%2Cgantry.dev%2Fenv%3Ddev"
+            )
+        );
+    }
+    let ids: Vec<String> = inventory.keys().map(ToString::to_string).collect();
+    assert_eq!(ids, ["ConfigMap shop-dev/web-config"]);
+}
+
+#[tokio::test]
+async fn a_crd_and_its_resources_apply_in_one_sync() {
+    let mut gets = 0;
+    let (client, seen) = mock(Box::new(move |s| match s.method.as_str() {
+        "GET" => {
+            gets += 1;
+            let established = if gets > 1 { "True" } else { "False" };
+            (
+                200,
+                json!({"apiVersion": "apiextensions.k8s.io/v1", "kind": "CustomResourceDefinition", "metadata": {"name": "widgets.example.com"},
+                "status": {"conditions": [{"type": "NamesAccepted", "status": "True"}, {"type": "Established", "status": established}]}}),
+            )
+        }
+        _ => (200, applied(&s.body, "1")),
+    }));
+    let crd = json!({"apiVersion": "apiextensions.k8s.io/v1", "kind": "CustomResourceDefinition", "metadata": {"name": "widgets.example.com"},
+        "spec": {"group": "example.com", "scope": "Namespaced", "names": {"kind": "Widget", "plural": "widgets"}, "versions": [{"name": "v1", "served": true, "storage": true}]}});
+    let widget = json!({"apiVersion": "example.com/v1", "kind": "Widget", "metadata": {"name": "w1"}, "spec": {"size": 3}});
+    let t = table();
+    let p = plan(
+        vec![(widget, "w.yaml".into()), (crd, "crd.yaml".into())],
+        &[],
+        &t.scopes(),
+        &ctx(),
+    )
+    .expect("plan");
+    Applier::new(client, t)
+        .sync(&p, &HashMap::new())
+        .await
+        .expect("sync");
+    let seen = seen.lock().expect("log").clone();
+    let calls: Vec<(&str, &str)> = seen
+        .iter()
+        .map(|s| (s.method.as_str(), s.path.as_str()))
+        .collect();
+    assert_eq!(
+        calls,
+        [
+            (
+                "PATCH",
+                "/apis/apiextensions.k8s.io/v1/customresourcedefinitions/widgets.example.com"
+            ),
+            (
+                "GET",
+                "/apis/apiextensions.k8s.io/v1/customresourcedefinitions/widgets.example.com"
+            ),
+            (
+                "GET",
+                "/apis/apiextensions.k8s.io/v1/customresourcedefinitions/widgets.example.com"
+            ),
+            (
+                "PATCH",
+                "/apis/example.com/v1/namespaces/shop-dev/widgets/w1"
+            ),
+        ]
+    );
+}
+
+#[tokio::test]
+async fn an_api_error_names_the_object_and_carries_the_servers_message() {
+    let (client, _seen) = mock(Box::new(|_| {
+        (
+            422,
+            json!({"kind": "Status", "apiVersion": "v1", "metadata": {}, "status": "Failure",
+            "message": "Deployment.apps \"web\" is invalid: spec.replicas: Invalid value: -1: must be greater than or equal to 0",
+            "reason": "Invalid", "code": 422}),
+        )
+    }));
+    let t = table();
+    let p = plan(vec![rendered().remove(0)], &[], &t.scopes(), &ctx()).expect("plan");
+    let err = Applier::new(client, t)
+        .sync(&p, &HashMap::new())
+        .await
+        .expect_err("422");
+    assert_eq!(
+        err.to_string(),
+        "cannot apply Deployment.apps shop-dev/web: Deployment.apps \"web\" is invalid: spec.replicas: Invalid value: -1: must be greater than or equal to 0 (422)"
+    );
+}
