@@ -3,6 +3,7 @@
 //! Input: arguments and environment (`RUST_LOG`). Output: text on stdout/stderr and an exit
 //! code: 0 ok, 1 the operation failed, 2 usage or config error. The only module using anyhow.
 
+mod apply;
 mod edit;
 pub mod history;
 mod render;
@@ -83,6 +84,9 @@ pub enum Command {
     /// Who deployed, promoted or rolled back what, when and why: the config repo's log,
     /// filtered on gantry's commit trailers. Newest first.
     History(history::Args),
+    /// Sync an overlay to a cluster once: server-side apply (field manager `gantry`), optional
+    /// prune, and a table of what happened with each object's health.
+    Apply(apply::Args),
     /// Validate a config repo checkout and print its apps × environments.
     Validate {
         /// Config repo directory (holds gantry.yaml).
@@ -105,6 +109,7 @@ pub fn run(cli: Cli) -> ExitCode {
         Command::Validate { dir } => validate::run(&dir),
         Command::Render { dir, reorder, rev } => render::run(&dir, reorder, rev.as_deref()),
         Command::History(args) => history::run(&args),
+        Command::Apply(args) => apply::run(&args),
         Command::SetImage { overlay_dir, image } => edit::set_image(&overlay_dir, &image),
         Command::SetValue { file, assignment } => edit::set_value(&file, &assignment),
     };

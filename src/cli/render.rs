@@ -53,7 +53,7 @@ fn render_at(dir: &Path, rev: &str, how: Reorder) -> anyhow::Result<Vec<manifest
     Ok(manifest::render(&tree, &rel, how)?)
 }
 
-fn render_checkout(dir: &Path, how: Reorder) -> anyhow::Result<Vec<manifest::Resource>> {
+pub(super) fn render_checkout(dir: &Path, how: Reorder) -> anyhow::Result<Vec<manifest::Resource>> {
     if !dir.is_dir() {
         anyhow::bail!("{} is not a directory", dir.display());
     }

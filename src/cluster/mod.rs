@@ -6,10 +6,12 @@
 //! pure; the part that talks to the API server performs a plan and reads health back.
 
 pub mod apply;
+mod client;
 mod health;
 mod object;
 mod plan;
 
+pub use client::connect;
 pub use health::{Health, HealthStatus, aggregate, health};
 pub use object::{ObjectId, Scopes};
 pub use plan::{Batch, LiveObject, Plan, SyncContext, plan};
@@ -50,6 +52,8 @@ pub enum ClusterError {
         group: String,
         kind: String,
     },
+    #[error("cannot connect to {what}: {message}")]
+    Connect { what: String, message: String },
     #[error("cannot {verb} {object}: {message}")]
     Api {
         object: String,

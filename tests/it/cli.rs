@@ -89,3 +89,24 @@ fn json_logs_are_json_lines() {
     assert_eq!(event["fields"]["message"], "config repo is valid");
     assert_eq!(event["level"], "DEBUG");
 }
+
+#[test]
+fn apply_without_a_reachable_cluster_fails_with_the_context_named() {
+    let dir = quickstart_dir().join("apps/web/overlays/dev");
+    let dir = dir.to_str().expect("utf-8 path");
+    let empty = tempfile::TempDir::new().expect("temp dir");
+    let kubeconfig = empty.path().join("config");
+    let out = Command::new(env!("CARGO_BIN_EXE_gantry"))
+        .args(["apply", dir, "--context", "staging-eu"])
+        .env("KUBECONFIG", &kubeconfig)
+        .env_remove("RUST_LOG")
+        .output()
+        .expect("run gantry");
+    assert_eq!(out.status.code(), Some(1), "stderr: {}", text(&out.stderr));
+    let stderr = text(&out.stderr);
+    assert!(stderr.contains("cannot connect to kubeconfig context \"staging-eu\""), "{stderr}");
+
+    let out = gantry(&["apply", quickstart_dir().to_str().expect("utf-8"), "--context", "x"]);
+    assert_eq!(out.status.code(), Some(1));
+    assert!(text(&out.stderr).contains("is not an apps/<app>/overlays/<env> directory: pass --app and --env"));
+}

@@ -1,0 +1,136 @@
+//! `gantry apply DIR --context C`: one sync of an overlay to a cluster, printed as a table.
+
+use std::io::Write as _;
+use std::path::{Component, Path, PathBuf};
+
+use anyhow::Context as _;
+
+use crate::cluster::apply::{ApiTable, Applier};
+use crate::cluster::{self, SyncContext};
+use crate::config::{Cluster, IN_CLUSTER};
+use crate::manifest::Reorder;
+
+// Command-line flags are naturally independent booleans.
+#[allow(clippy::struct_excessive_bools)]
+#[derive(Debug, clap::Args)]
+pub struct Args {
+    /// Overlay directory, e.g. apps/web/overlays/dev in a config repo.
+    pub dir: PathBuf,
+    /// kubeconfig context, or `in-cluster` for the service account gantry runs under.
+    #[arg(long)]
+    pub context: String,
+    /// App label value; default: the `apps/<app>/overlays/<env>` part of DIR.
+    #[arg(long)]
+    pub app: Option<String>,
+    /// Environment label value; default: taken from DIR like `--app`.
+    #[arg(long)]
+    pub env: Option<String>,
+    /// Namespace for namespaced objects that name none.
+    #[arg(long, default_value = "default")]
+    pub namespace: String,
+    /// Delete objects gantry applied for this app/env that are no longer rendered.
+    #[arg(long)]
+    pub prune: bool,
+    /// Ask the API server to validate everything (`dryRun=All`) and change nothing.
+    #[arg(long)]
+    pub dry_run: bool,
+    /// Most objects one sync may prune, as a share of the app's live objects.
+    #[arg(long, default_value_t = 50)]
+    pub max_prune_percent: u32,
+    /// Prune even when that exceeds --max-prune-percent (an empty render still never prunes).
+    #[arg(long)]
+    pub allow_large_prune: bool,
+    /// Do not take over fields another field manager owns (server-side apply conflicts fail).
+    #[arg(long)]
+    pub no_force: bool,
+}
+
+pub fn run(args: &Args) -> anyhow::Result<()> {
+    let (app, env) = app_env(args)?;
+    let resources = super::render::render_checkout(&args.dir, Reorder::Legacy)?;
+    let rendered = resources
+        .into_iter()
+        .map(|r| (r.obj, r.origin))
+        .collect::<Vec<_>>();
+    let revision = revision(&args.dir);
+    let cluster = if args.context == IN_CLUSTER {
+        Cluster::InCluster
+    } else {
+        Cluster::Context(args.context.clone())
+    };
+    let mut ctx = SyncContext::new(&app, &env, &args.namespace, &revision);
+    ctx.prune = args.prune;
+    ctx.max_prune_percent = args.max_prune_percent;
+    ctx.allow_large_prune = args.allow_large_prune;
+    let runtime = tokio::runtime::Runtime::new().context("cannot start the async runtime")?;
+    let rows = runtime.block_on(async {
+        let client = cluster::connect(&cluster).await?;
+        let table = ApiTable::discover(&client).await?;
+        let mut applier = Applier::new(client, table);
+        applier.force = !args.no_force;
+        applier.dry_run = args.dry_run;
+        let live = applier.inventory(&app, &env).await?;
+        let inventory: Vec<_> = live.values().map(|(l, _)| l.clone()).collect();
+        let plan = cluster::plan(rendered, &inventory, &applier.table.scopes(), &ctx)?;
+        applier.sync(&plan, &live).await
+    })?;
+    let mut table = vec![[
+        "OBJECT".to_string(),
+        "ACTION".into(),
+        "HEALTH".into(),
+        "MESSAGE".into(),
+    ]];
+    for row in &rows {
+        let (health, message) = match &row.live {
+            Some(live) => {
+                let h = cluster::health(Some(live));
+                (format!("{:?}", h.status), h.message)
+            }
+            None => ("-".into(), String::new()),
+        };
+        let action = if args.dry_run {
+            format!("{} (dry run)", row.action)
+        } else {
+            row.action.to_string()
+        };
+        table.push([row.id.to_string(), action, health, message]);
+    }
+    std::io::stdout()
+        .lock()
+        .write_all(super::table::render(&table).as_bytes())
+        .context("cannot write to stdout")
+}
+
+/// `--app`/`--env`, or the `apps/<app>/overlays/<env>` tail of DIR.
+fn app_env(args: &Args) -> anyhow::Result<(String, String)> {
+    let parts: Vec<String> = std::path::absolute(&args.dir)
+        .unwrap_or_else(|_| args.dir.clone())
+        .components()
+        .filter_map(|c| match c {
+            Component::Normal(s) => Some(s.to_string_lossy().into_owned()),
+            _ => None,
+        })
+        .collect();
+    let from_path = match parts.as_slice() {
+        [.., apps, app, overlays, env] if apps == "apps" && overlays == "overlays" => {
+            Some((app.clone(), env.clone()))
+        }
+        _ => None,
+    };
+    match (&args.app, &args.env, from_path) {
+        (Some(a), Some(e), _) => Ok((a.clone(), e.clone())),
+        (a, e, Some((pa, pe))) => Ok((a.clone().unwrap_or(pa), e.clone().unwrap_or(pe))),
+        _ => anyhow::bail!(
+            "{} is not an apps/<app>/overlays/<env> directory: pass --app and --env",
+            args.dir.display()
+        ),
+    }
+}
+
+/// The commit the checkout is at, for the revision annotation.
+fn revision(dir: &Path) -> String {
+    gix::discover(dir)
+        .ok()
+        .and_then(|r| r.head_id().ok().map(|id| id.to_string()))
+        .unwrap_or_else(|| "uncommitted".to_string())
+}
