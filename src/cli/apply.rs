@@ -1,5 +1,6 @@
 //! `gantry apply DIR --context C`: one sync of an overlay to a cluster, printed as a table.
 
+use std::collections::HashMap;
 use std::io::Write as _;
 use std::path::{Component, Path, PathBuf};
 
@@ -10,10 +11,9 @@ use crate::cluster::{self, SyncContext};
 use crate::config::{Cluster, IN_CLUSTER};
 use crate::manifest::Reorder;
 
-// Command-line flags are naturally independent booleans.
-#[allow(clippy::struct_excessive_bools)]
+/// Which overlay goes to which cluster, as app/env: shared by `apply` and `diff`.
 #[derive(Debug, clap::Args)]
-pub struct Args {
+pub struct Target {
     /// Overlay directory, e.g. apps/web/overlays/dev in a config repo.
     pub dir: PathBuf,
     /// kubeconfig context, or `in-cluster` for the service account gantry runs under.
@@ -28,6 +28,14 @@ pub struct Args {
     /// Namespace for namespaced objects that name none.
     #[arg(long, default_value = "default")]
     pub namespace: String,
+}
+
+// Command-line flags are naturally independent booleans.
+#[allow(clippy::struct_excessive_bools)]
+#[derive(Debug, clap::Args)]
+pub struct Args {
+    #[command(flatten)]
+    pub target: Target,
     /// Delete objects gantry applied for this app/env that are no longer rendered.
     #[arg(long)]
     pub prune: bool,
@@ -45,34 +53,60 @@ pub struct Args {
     pub no_force: bool,
 }
 
-pub fn run(args: &Args) -> anyhow::Result<()> {
-    let (app, env) = app_env(args)?;
-    let resources = super::render::render_checkout(&args.dir, Reorder::Legacy)?;
+/// Everything a sync needs: the applier, the plan and the live inventory.
+pub struct Prepared {
+    pub applier: Applier,
+    pub plan: cluster::Plan,
+    pub live: HashMap<cluster::ObjectId, (cluster::LiveObject, serde_json::Value)>,
+}
+
+/// Renders the overlay, connects, discovers, lists the inventory and plans.
+pub async fn prepare(
+    target: &Target,
+    adjust: impl FnOnce(&mut SyncContext),
+) -> anyhow::Result<Prepared> {
+    let (app, env) = app_env(target)?;
+    let resources = super::render::render_checkout(&target.dir, Reorder::Legacy)?;
     let rendered = resources
         .into_iter()
         .map(|r| (r.obj, r.origin))
         .collect::<Vec<_>>();
-    let revision = revision(&args.dir);
-    let cluster = if args.context == IN_CLUSTER {
+    let mut ctx = SyncContext::new(&app, &env, &target.namespace, &revision(&target.dir));
+    adjust(&mut ctx);
+    let cluster = if target.context == IN_CLUSTER {
         Cluster::InCluster
     } else {
-        Cluster::Context(args.context.clone())
+        Cluster::Context(target.context.clone())
     };
-    let mut ctx = SyncContext::new(&app, &env, &args.namespace, &revision);
-    ctx.prune = args.prune;
-    ctx.max_prune_percent = args.max_prune_percent;
-    ctx.allow_large_prune = args.allow_large_prune;
+    let client = cluster::connect(&cluster).await?;
+    let table = ApiTable::discover(&client).await?;
+    let applier = Applier::new(client, table);
+    let live = applier.inventory(&app, &env).await?;
+    let inventory: Vec<_> = live.values().map(|(l, _)| l.clone()).collect();
+    let plan = cluster::plan(rendered, &inventory, &applier.table.scopes(), &ctx)?;
+    Ok(Prepared {
+        applier,
+        plan,
+        live,
+    })
+}
+
+pub fn run(args: &Args) -> anyhow::Result<()> {
     let runtime = tokio::runtime::Runtime::new().context("cannot start the async runtime")?;
     let rows = runtime.block_on(async {
-        let client = cluster::connect(&cluster).await?;
-        let table = ApiTable::discover(&client).await?;
-        let mut applier = Applier::new(client, table);
+        let Prepared {
+            mut applier,
+            plan,
+            live,
+        } = prepare(&args.target, |ctx| {
+            ctx.prune = args.prune;
+            ctx.max_prune_percent = args.max_prune_percent;
+            ctx.allow_large_prune = args.allow_large_prune;
+        })
+        .await?;
         applier.force = !args.no_force;
         applier.dry_run = args.dry_run;
-        let live = applier.inventory(&app, &env).await?;
-        let inventory: Vec<_> = live.values().map(|(l, _)| l.clone()).collect();
-        let plan = cluster::plan(rendered, &inventory, &applier.table.scopes(), &ctx)?;
-        applier.sync(&plan, &live).await
+        anyhow::Ok(applier.sync(&plan, &live).await?)
     })?;
     let mut table = vec![[
         "OBJECT".to_string(),
@@ -102,7 +136,7 @@ pub fn run(args: &Args) -> anyhow::Result<()> {
 }
 
 /// `--app`/`--env`, or the `apps/<app>/overlays/<env>` tail of DIR.
-fn app_env(args: &Args) -> anyhow::Result<(String, String)> {
+fn app_env(args: &Target) -> anyhow::Result<(String, String)> {
     let parts: Vec<String> = std::path::absolute(&args.dir)
         .unwrap_or_else(|_| args.dir.clone())
         .components()

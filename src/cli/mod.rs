@@ -4,6 +4,7 @@
 //! code: 0 ok, 1 the operation failed, 2 usage or config error. The only module using anyhow.
 
 mod apply;
+mod diff;
 mod edit;
 pub mod history;
 mod render;
@@ -87,6 +88,9 @@ pub enum Command {
     /// Sync an overlay to a cluster once: server-side apply (field manager `gantry`), optional
     /// prune, and a table of what happened with each object's health.
     Apply(apply::Args),
+    /// Show what `apply` would change: per object, a unified diff of the live object against a
+    /// server-side dry-run apply. Exits 1 when there are differences, like `kubectl diff`.
+    Diff(diff::Args),
     /// Validate a config repo checkout and print its apps × environments.
     Validate {
         /// Config repo directory (holds gantry.yaml).
@@ -110,6 +114,7 @@ pub fn run(cli: Cli) -> ExitCode {
         Command::Render { dir, reorder, rev } => render::run(&dir, reorder, rev.as_deref()),
         Command::History(args) => history::run(&args),
         Command::Apply(args) => apply::run(&args),
+        Command::Diff(args) => diff::run(&args),
         Command::SetImage { overlay_dir, image } => edit::set_image(&overlay_dir, &image),
         Command::SetValue { file, assignment } => edit::set_value(&file, &assignment),
     };
@@ -117,7 +122,9 @@ pub fn run(cli: Cli) -> ExitCode {
         Ok(()) => ExitCode::from(exit::OK),
         Err(err) => {
             // Config problems are the user's to fix (2); anything else is an operation failure (1).
-            if let Some(config) = err.downcast_ref::<ConfigError>() {
+            if err.downcast_ref::<diff::Differences>().is_some() {
+                ExitCode::from(exit::FAILED)
+            } else if let Some(config) = err.downcast_ref::<ConfigError>() {
                 eprintln!("{config}");
                 ExitCode::from(exit::USAGE)
             } else if let Some(e) = err.downcast_ref::<ManifestError>() {

@@ -14,6 +14,7 @@ use kube::core::ApiResource;
 use kube::discovery::{Discovery, Scope, verbs};
 use serde_json::Value;
 
+use super::diff::ObjectDiff;
 use super::labels::{APP, ENV, MANAGED_BY, MANAGED_BY_VALUE};
 use super::{ClusterError, LiveObject, ObjectId, Plan, Scopes};
 
@@ -251,18 +252,73 @@ impl Applier {
 
     /// One server-side apply; returns the object as the server has it afterwards.
     pub async fn apply(&self, id: &ObjectId, obj: &Value) -> Result<Value, ClusterError> {
-        let api_version = obj["apiVersion"].as_str().unwrap_or_default();
-        let ar = self.table.resource(id, api_version)?;
+        let ar = self
+            .table
+            .resource(id, obj["apiVersion"].as_str().unwrap_or_default())?;
+        self.apply_raw(&ar, id, obj)
+            .await
+            .map_err(|e| api_error(&id.to_string(), "apply", &e))
+    }
+
+    async fn apply_raw(
+        &self,
+        ar: &ApiResource,
+        id: &ObjectId,
+        obj: &Value,
+    ) -> Result<Value, kube::Error> {
         let mut params = PatchParams::apply(FIELD_MANAGER);
         params.force = self.force;
         params.dry_run = self.dry_run;
         let applied = self
-            .api(&ar, id.namespace.as_deref())
+            .api(ar, id.namespace.as_deref())
             .patch(&id.name, &params, &Patch::Apply(obj))
-            .await
-            .map_err(|e| api_error(&id.to_string(), "apply", &e))?;
+            .await?;
         tracing::debug!(object = %id, dry_run = self.dry_run, "applied");
         Ok(serde_json::to_value(&applied).unwrap_or(Value::Null))
+    }
+
+    /// Dry-run applies every planned object and fetches its live state, for `gantry diff`.
+    /// An object the server cannot dry-run because what it needs is created in the same sync
+    /// (its namespace, its CRD) is shown as rendered.
+    pub async fn diff(
+        &self,
+        plan: &Plan,
+        live: &HashMap<ObjectId, (LiveObject, Value)>,
+    ) -> Result<Vec<ObjectDiff>, ClusterError> {
+        let mut dry = self.clone();
+        dry.dry_run = true;
+        dry.table.learn_crds(plan.objects().map(|(_, o)| o));
+        let mut out = Vec::new();
+        for (id, obj) in plan.objects() {
+            let api_version = obj["apiVersion"].as_str().unwrap_or_default();
+            let ar = dry.table.resource(id, api_version)?;
+            let before = self
+                .api(&ar, id.namespace.as_deref())
+                .get_opt(&id.name)
+                .await
+                .or_else(|e| if is_not_found(&e) { Ok(None) } else { Err(e) })
+                .map_err(|e| api_error(&id.to_string(), "get", &e))?
+                .map(|o| serde_json::to_value(&o).unwrap_or(Value::Null));
+            let after = match dry.apply_raw(&ar, id, obj).await {
+                Ok(v) => v,
+                Err(e) if is_not_found(&e) => obj.clone(),
+                Err(e) => return Err(api_error(&id.to_string(), "dry-run apply", &e)),
+            };
+            out.push(ObjectDiff {
+                id: id.clone(),
+                before,
+                after: Some(after),
+            });
+        }
+        for id in &plan.prune {
+            let before = live.get(id).map(|(_, v)| v.clone());
+            out.push(ObjectDiff {
+                id: id.clone(),
+                before,
+                after: None,
+            });
+        }
+        Ok(out)
     }
 
     async fn delete(&self, id: &ObjectId, live: Option<&Value>) -> Result<(), ClusterError> {
@@ -304,6 +360,10 @@ impl Applier {
             tokio::time::sleep(Duration::from_millis(250)).await;
         }
     }
+}
+
+fn is_not_found(e: &kube::Error) -> bool {
+    matches!(e, kube::Error::Api(status) if status.code == 404)
 }
 
 fn api_error(object: &str, verb: &'static str, e: &kube::Error) -> ClusterError {

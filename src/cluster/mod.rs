@@ -7,6 +7,7 @@
 
 pub mod apply;
 mod client;
+pub mod diff;
 mod health;
 mod object;
 mod plan;

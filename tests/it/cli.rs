@@ -104,9 +104,20 @@ fn apply_without_a_reachable_cluster_fails_with_the_context_named() {
         .expect("run gantry");
     assert_eq!(out.status.code(), Some(1), "stderr: {}", text(&out.stderr));
     let stderr = text(&out.stderr);
-    assert!(stderr.contains("cannot connect to kubeconfig context \"staging-eu\""), "{stderr}");
+    assert!(
+        stderr.contains("cannot connect to kubeconfig context \"staging-eu\""),
+        "{stderr}"
+    );
 
-    let out = gantry(&["apply", quickstart_dir().to_str().expect("utf-8"), "--context", "x"]);
+    let out = gantry(&[
+        "apply",
+        quickstart_dir().to_str().expect("utf-8"),
+        "--context",
+        "x",
+    ]);
     assert_eq!(out.status.code(), Some(1));
-    assert!(text(&out.stderr).contains("is not an apps/<app>/overlays/<env> directory: pass --app and --env"));
+    assert!(
+        text(&out.stderr)
+            .contains("is not an apps/<app>/overlays/<env> directory: pass --app and --env")
+    );
 }

@@ -390,3 +390,52 @@ async fn an_api_error_names_the_object_and_carries_the_servers_message() {
         "cannot apply Deployment.apps shop-dev/web: Deployment.apps \"web\" is invalid: spec.replicas: Invalid value: -1: must be greater than or equal to 0 (422)"
     );
 }
+
+#[tokio::test]
+async fn diff_compares_live_with_a_dry_run_apply_without_server_fields() {
+    let (client, seen) = mock(Box::new(|s| match (s.method.as_str(), s.path.as_str()) {
+        ("GET", "/api/v1/namespaces/shop-dev/configmaps/web-config") => {
+            let mut live = applied(
+                &json!({"apiVersion": "v1", "kind": "ConfigMap", "metadata": {"name": "web-config", "namespace": "shop-dev",
+                "labels": {"app.kubernetes.io/managed-by": "gantry", "gantry.dev/app": "web", "gantry.dev/env": "dev"},
+                "annotations": {"gantry.dev/revision": "0123abcd"}}, "data": {"A": "0"}}),
+                "41",
+            );
+            live["metadata"]["generation"] = json!(1);
+            (200, live)
+        }
+        ("GET", _) => (
+            404,
+            json!({"kind": "Status", "apiVersion": "v1", "status": "Failure", "reason": "NotFound", "code": 404, "message": "not found"}),
+        ),
+        _ => (200, applied(&s.body, "42")),
+    }));
+    let t = table();
+    let rendered = vec![rendered().remove(1), rendered().remove(0)];
+    let p = plan(rendered, &[], &t.scopes(), &ctx()).expect("plan");
+    let diffs = Applier::new(client, t)
+        .diff(&p, &HashMap::new())
+        .await
+        .expect("diff");
+    assert!(
+        seen.lock()
+            .expect("log")
+            .iter()
+            .filter(|s| s.method == "PATCH")
+            .all(|s| params(&s.query).contains("dryRun=All"))
+    );
+    let text: Vec<String> = diffs.iter().filter_map(|d| d.unified(false)).collect();
+    assert_eq!(
+        text[0],
+        "--- live/ConfigMap shop-dev/web-config\n+++ merged/ConfigMap shop-dev/web-config\n@@ -1,6 +1,6 @@\n apiVersion: v1\n data:\n-  A: \"0\"\n+  A: \"1\"\n kind: ConfigMap\n metadata:\n   annotations:\n"
+    );
+    assert!(text[1].starts_with("--- live/Deployment.apps shop-dev/web\n+++ merged/Deployment.apps shop-dev/web\n@@ -0,0 +1,"), "{}", text[1]);
+    assert!(!text.concat().contains("resourceVersion") && !text.concat().contains("managedFields"));
+    // The same object on both sides: no diff.
+    let same = gantry::cluster::diff::ObjectDiff {
+        id: diffs[0].id.clone(),
+        before: diffs[0].after.clone(),
+        after: diffs[0].after.clone(),
+    };
+    assert_eq!(same.unified(false), None);
+}
