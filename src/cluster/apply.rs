@@ -290,15 +290,10 @@ impl Applier {
         dry.table.learn_crds(plan.objects().map(|(_, o)| o));
         let mut out = Vec::new();
         for (id, obj) in plan.objects() {
-            let api_version = obj["apiVersion"].as_str().unwrap_or_default();
-            let ar = dry.table.resource(id, api_version)?;
-            let before = self
-                .api(&ar, id.namespace.as_deref())
-                .get_opt(&id.name)
-                .await
-                .or_else(|e| if is_not_found(&e) { Ok(None) } else { Err(e) })
-                .map_err(|e| api_error(&id.to_string(), "get", &e))?
-                .map(|o| serde_json::to_value(&o).unwrap_or(Value::Null));
+            let ar = dry
+                .table
+                .resource(id, obj["apiVersion"].as_str().unwrap_or_default())?;
+            let before = dry.get(id, obj).await?;
             let after = match dry.apply_raw(&ar, id, obj).await {
                 Ok(v) => v,
                 Err(e) if is_not_found(&e) => obj.clone(),
@@ -319,6 +314,19 @@ impl Applier {
             });
         }
         Ok(out)
+    }
+
+    /// The live object `obj` describes, `None` when it does not exist.
+    pub async fn get(&self, id: &ObjectId, obj: &Value) -> Result<Option<Value>, ClusterError> {
+        let ar = self
+            .table
+            .resource(id, obj["apiVersion"].as_str().unwrap_or_default())?;
+        self.api(&ar, id.namespace.as_deref())
+            .get_opt(&id.name)
+            .await
+            .or_else(|e| if is_not_found(&e) { Ok(None) } else { Err(e) })
+            .map_err(|e| api_error(&id.to_string(), "get", &e))
+            .map(|o| o.map(|o| serde_json::to_value(&o).unwrap_or(Value::Null)))
     }
 
     async fn delete(&self, id: &ObjectId, live: Option<&Value>) -> Result<(), ClusterError> {

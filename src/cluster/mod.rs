@@ -8,6 +8,8 @@
 pub mod apply;
 mod client;
 pub mod diff;
+pub mod drift;
+pub mod heal;
 mod health;
 mod object;
 mod plan;

@@ -2,6 +2,7 @@
 
 mod cli;
 mod cluster_api;
+mod cluster_drift;
 mod cluster_health;
 mod cluster_plan;
 mod edit;

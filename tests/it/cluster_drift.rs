@@ -1,0 +1,224 @@
+//! Drift detection from `managedFields` (plain data) and the self-heal pass at request level.
+
+use std::collections::BTreeSet;
+use std::sync::{Arc, Mutex};
+
+use gantry::cluster::ObjectId;
+use gantry::cluster::apply::Applier;
+use gantry::cluster::drift::{Drift, drift, leaf_paths, owned_by};
+use gantry::cluster::heal::{Healed, Intent};
+use kube::runtime::events::{Recorder, Reporter};
+use serde_json::{Value, json};
+
+/// A ConfigMap as the API server returns it after `kubectl edit` changed `data.A`.
+fn edited_configmap() -> Value {
+    json!({
+        "apiVersion": "v1", "kind": "ConfigMap",
+        "metadata": {"name": "web-config", "namespace": "shop-dev", "uid": "5d1b", "resourceVersion": "88",
+            "managedFields": [
+                {"manager": "gantry", "operation": "Apply", "apiVersion": "v1", "time": "2026-11-23T05:00:00Z", "fieldsType": "FieldsV1",
+                 "fieldsV1": {"f:data": {"f:B": {}}, "f:metadata": {"f:labels": {"f:app.kubernetes.io/managed-by": {}}}}},
+                {"manager": "kubectl-edit", "operation": "Update", "apiVersion": "v1", "time": "2026-11-23T05:10:00Z", "fieldsType": "FieldsV1",
+                 "fieldsV1": {"f:data": {"f:A": {}}}}
+            ]},
+        "data": {"A": "edited by hand", "B": "2"}
+    })
+}
+
+fn owned_after_apply() -> BTreeSet<String> {
+    [
+        "f:data/f:A",
+        "f:data/f:B",
+        "f:metadata/f:labels/f:app.kubernetes.io/managed-by",
+    ]
+    .into_iter()
+    .map(String::from)
+    .collect()
+}
+
+#[test]
+fn leaf_paths_follow_fields_v1() {
+    let fields = json!({"f:metadata": {"f:labels": {".": {}, "f:app": {}}}, "f:spec": {"f:template": {"f:spec": {"f:containers": {
+        "k:{\"name\":\"main\"}": {".": {}, "f:image": {}, "f:name": {}}}}}}});
+    let paths: Vec<String> = leaf_paths(&fields).into_iter().collect();
+    assert_eq!(
+        paths,
+        [
+            "f:metadata/f:labels",
+            "f:metadata/f:labels/f:app",
+            "f:spec/f:template/f:spec/f:containers/k:{\"name\":\"main\"}",
+            "f:spec/f:template/f:spec/f:containers/k:{\"name\":\"main\"}/f:image",
+            "f:spec/f:template/f:spec/f:containers/k:{\"name\":\"main\"}/f:name",
+        ]
+    );
+}
+
+#[test]
+fn a_field_taken_by_another_manager_is_drift_and_status_writes_are_not() {
+    let live = edited_configmap();
+    assert_eq!(
+        drift(&owned_after_apply(), &live),
+        [Drift {
+            manager: "kubectl-edit".into(),
+            operation: "Update".into(),
+            path: "f:data/f:A".into()
+        }]
+    );
+    assert_eq!(owned_by(&live, "gantry").len(), 2);
+
+    let deploy = json!({"metadata": {"managedFields": [
+        {"manager": "kube-controller-manager", "operation": "Update", "subresource": "status", "fieldsV1": {"f:status": {"f:replicas": {}}}},
+        {"manager": "hpa-controller", "operation": "Update", "fieldsV1": {"f:spec": {"f:replicas": {}}}}
+    ]}});
+    // gantry never set replicas: the HPA owning it is not drift.
+    let owned: BTreeSet<String> =
+        ["f:spec/f:template/f:spec/f:containers/k:{\"name\":\"main\"}/f:image".to_string()].into();
+    assert!(drift(&owned, &deploy).is_empty());
+    // Had gantry set replicas, the HPA taking them is.
+    let owned: BTreeSet<String> = ["f:spec/f:replicas".to_string()].into();
+    assert_eq!(drift(&owned, &deploy).len(), 1);
+}
+
+type Seen = Arc<Mutex<Vec<(String, String, Value)>>>;
+
+/// An API server holding an edited ConfigMap, an untouched one, and nothing else.
+fn heal_server() -> (kube::Client, Seen) {
+    let (service, mut handle) = tower_test::mock::pair::<
+        http::Request<kube::client::Body>,
+        http::Response<kube::client::Body>,
+    >();
+    let seen: Seen = Arc::default();
+    let log = Arc::clone(&seen);
+    tokio::spawn(async move {
+        while let Some((request, send)) = handle.next_request().await {
+            let (parts, body) = request.into_parts();
+            let body: Value = serde_json::from_slice(&body.collect_bytes().await.expect("body"))
+                .unwrap_or(Value::Null);
+            let path = parts.uri.path().to_string();
+            let (status, reply) = match (parts.method.as_str(), path.as_str()) {
+                ("GET", "/api/v1/namespaces/shop-dev/configmaps/web-config") => {
+                    (200, edited_configmap())
+                }
+                ("GET", "/api/v1/namespaces/shop-dev/configmaps/untouched") => (
+                    200,
+                    json!({"apiVersion": "v1", "kind": "ConfigMap",
+                    "metadata": {"name": "untouched", "namespace": "shop-dev", "managedFields": [{"manager": "gantry", "operation": "Apply", "fieldsV1": {"f:data": {"f:X": {}}}}]}}),
+                ),
+                ("GET", _) => (
+                    404,
+                    json!({"kind": "Status", "apiVersion": "v1", "status": "Failure", "reason": "NotFound", "code": 404, "message": "not found"}),
+                ),
+                ("PATCH", _) => {
+                    let mut o = body.clone();
+                    o["metadata"]["uid"] = json!("5d1b");
+                    o["metadata"]["managedFields"] = json!([{"manager": "gantry", "operation": "Apply", "fieldsV1": {"f:data": {"f:A": {}, "f:B": {}}}}]);
+                    (200, o)
+                }
+                _ => (201, body.clone()),
+            };
+            log.lock().expect("log").push((
+                parts.method.to_string(),
+                format!("{path}?{}", parts.uri.query().unwrap_or_default()),
+                body,
+            ));
+            send.send_response(
+                http::Response::builder()
+                    .status(status)
+                    .body(kube::client::Body::from(
+                        serde_json::to_vec(&reply).expect("json"),
+                    ))
+                    .expect("response"),
+            );
+        }
+    });
+    (kube::Client::new(service, "default"), seen)
+}
+
+#[tokio::test]
+async fn a_heal_pass_reclaims_edited_fields_recreates_deleted_objects_and_backs_off() {
+    let (client, seen) = heal_server();
+    let mut table = gantry::cluster::apply::ApiTable::default();
+    table.insert(
+        kube::core::ApiResource {
+            group: String::new(),
+            version: "v1".into(),
+            api_version: "v1".into(),
+            kind: "ConfigMap".into(),
+            plural: "configmaps".into(),
+        },
+        true,
+        true,
+    );
+    let cm = |name: &str| ObjectId {
+        group: String::new(),
+        kind: "ConfigMap".into(),
+        namespace: Some("shop-dev".into()),
+        name: name.into(),
+    };
+    let desired = |name: &str| json!({"apiVersion": "v1", "kind": "ConfigMap", "metadata": {"name": name, "namespace": "shop-dev"}, "data": {"A": "1", "B": "2"}});
+    let after_apply = json!({"metadata": {"managedFields": [{"manager": "gantry", "operation": "Apply", "fieldsV1": {"f:data": {"f:A": {}, "f:B": {}, "f:X": {}}}}]}});
+    let mut intents = vec![
+        Intent::new(cm("web-config"), desired("web-config"), &after_apply),
+        Intent::new(cm("deleted"), desired("deleted"), &after_apply),
+        Intent::new(cm("untouched"), desired("untouched"), &after_apply),
+    ];
+    let applier = Applier::new(client.clone(), table);
+    let recorder = Recorder::new(
+        client,
+        Reporter {
+            controller: "gantry".into(),
+            instance: Some("gantry-0".into()),
+        },
+    );
+    let reports = applier
+        .heal(&mut intents, Some(&recorder))
+        .await
+        .expect("heal");
+    assert_eq!(reports.len(), 2);
+    assert_eq!(reports[0].id.name, "web-config");
+    assert!(
+        matches!(&reports[0].healed, Healed::Reclaimed(d) if d.len() == 1 && d[0].path == "f:data/f:A")
+    );
+    assert_eq!(
+        (reports[1].id.name.as_str(), &reports[1].healed),
+        ("deleted", &Healed::Recreated)
+    );
+
+    let seen = seen.lock().expect("log").clone();
+    let calls: Vec<(&str, &str)> = seen
+        .iter()
+        .map(|(m, p, _)| (m.as_str(), p.split('?').next().unwrap_or_default()))
+        .collect();
+    assert_eq!(
+        calls,
+        [
+            ("GET", "/api/v1/namespaces/shop-dev/configmaps/web-config"),
+            ("PATCH", "/api/v1/namespaces/shop-dev/configmaps/web-config"),
+            ("POST", "/apis/events.k8s.io/v1/namespaces/shop-dev/events"),
+            ("GET", "/api/v1/namespaces/shop-dev/configmaps/deleted"),
+            ("PATCH", "/api/v1/namespaces/shop-dev/configmaps/deleted"),
+            ("POST", "/apis/events.k8s.io/v1/namespaces/shop-dev/events"),
+            ("GET", "/api/v1/namespaces/shop-dev/configmaps/untouched"),
+        ]
+    );
+    assert!(
+        seen[1].1.contains("force=true") && seen[1].1.contains("fieldManager=gantry"),
+        "{}",
+        seen[1].1
+    );
+    let event = &seen[2].2;
+    assert_eq!(event["reason"], "DriftCorrected");
+    assert_eq!(event["type"], "Warning");
+    assert_eq!(
+        event["note"],
+        "fields changed outside Git, re-applied: data.A (Update by kubectl-edit)"
+    );
+    assert_eq!(event["regarding"]["name"], "web-config");
+
+    // Right after a heal, the same objects wait out their backoff; the clean one is checked.
+    let reports = applier
+        .heal(&mut intents, Some(&recorder))
+        .await
+        .expect("heal");
+    assert!(reports.is_empty());
+}
