@@ -3,6 +3,7 @@
 mod cli;
 mod cluster_api;
 mod cluster_drift;
+mod cluster_envtest;
 mod cluster_health;
 mod cluster_plan;
 mod edit;
