@@ -80,14 +80,24 @@ async fn bearer_and_basic_tokens_fetch_and_push_over_http() {
     }
 }
 
-#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn a_refused_token_fails_with_a_message_that_does_not_contain_it() {
-    let (remote, _work) = quickstart_remote();
+/// The quickstart remote behind smart HTTP that demands `Bearer TOKEN`.
+async fn bearer_remote() -> (
+    crate::harness::git::Remote,
+    crate::harness::git::Work,
+    HttpGit,
+) {
+    let (remote, work) = quickstart_remote();
     let server = HttpGit::start(
         remote.path.parent().expect("dir"),
         &format!("Bearer {TOKEN}"),
     )
     .await;
+    (remote, work, server)
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_refused_token_fails_with_a_message_that_does_not_contain_it() {
+    let (_remote, _work, server) = bearer_remote().await;
     let data = TempDir::new().expect("data dir");
     let cache = RepoCache::new(data.path(), Duration::from_secs(20));
     let creds = Credentials::Token {
@@ -181,12 +191,7 @@ async fn regression_issue_5_no_secret_in_any_captured_log() {
 }
 
 async fn a_refused_token_fails_with_a_message_that_does_not_contain_it_inner() {
-    let (remote, _work) = quickstart_remote();
-    let server = HttpGit::start(
-        remote.path.parent().expect("dir"),
-        &format!("Bearer {TOKEN}"),
-    )
-    .await;
+    let (_remote, _work, server) = bearer_remote().await;
     let data = TempDir::new().expect("data dir");
     let cancel = CancellationToken::new();
     for (i, token) in [TOKEN, OTHER].into_iter().enumerate() {
