@@ -89,7 +89,7 @@ impl ApiTable {
     }
 
     /// The resource for `id` at the object's own `apiVersion`.
-    fn resource(&self, id: &ObjectId, api_version: &str) -> Result<ApiResource, ClusterError> {
+    pub fn resource(&self, id: &ObjectId, api_version: &str) -> Result<ApiResource, ClusterError> {
         let (ar, _, _) = self
             .kinds
             .get(&(id.group.clone(), id.kind.clone()))

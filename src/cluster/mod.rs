@@ -13,6 +13,7 @@ pub mod heal;
 mod health;
 mod object;
 mod plan;
+pub mod watch;
 
 pub use client::connect;
 pub use health::{Health, HealthStatus, aggregate, health};

@@ -222,3 +222,137 @@ async fn a_heal_pass_reclaims_edited_fields_recreates_deleted_objects_and_backs_
         .expect("heal");
     assert!(reports.is_empty());
 }
+
+/// Lists the edited ConfigMap, streams one DELETED event, then keeps later watches quiet.
+fn watch_server() -> kube::Client {
+    let (service, mut handle) = tower_test::mock::pair::<
+        http::Request<kube::client::Body>,
+        http::Response<kube::client::Body>,
+    >();
+    tokio::spawn(async move {
+        let mut held = Vec::new();
+        let mut watches = 0;
+        while let Some((request, send)) = handle.next_request().await {
+            let (parts, body) = request.into_parts();
+            let body: Value = serde_json::from_slice(&body.collect_bytes().await.expect("body"))
+                .unwrap_or(Value::Null);
+            let query = parts.uri.query().unwrap_or_default().to_string();
+            let reply = |status: u16, v: &Value| {
+                http::Response::builder()
+                    .status(status)
+                    .body(kube::client::Body::from(
+                        serde_json::to_vec(v).expect("json"),
+                    ))
+                    .expect("response")
+            };
+            let response = match (parts.method.as_str(), parts.uri.path()) {
+                ("GET", "/api/v1/configmaps") if query.contains("watch=true") => {
+                    watches += 1;
+                    if watches > 1 {
+                        held.push(send); // a quiet watch: never answers
+                        continue;
+                    }
+                    let deleted = json!({"type": "DELETED", "object": {"apiVersion": "v1", "kind": "ConfigMap",
+                        "metadata": {"name": "deleted", "namespace": "shop-dev", "resourceVersion": "11"}}});
+                    http::Response::builder()
+                        .status(200)
+                        .body(kube::client::Body::from(
+                            format!("{deleted}\n").into_bytes(),
+                        ))
+                        .expect("response")
+                }
+                ("GET", "/api/v1/configmaps") => {
+                    assert!(
+                        query.contains("labelSelector=app.kubernetes.io%2Fmanaged-by%3Dgantry"),
+                        "{query}"
+                    );
+                    reply(
+                        200,
+                        &json!({"apiVersion": "v1", "kind": "ConfigMapList", "metadata": {"resourceVersion": "10"}, "items": [edited_configmap()]}),
+                    )
+                }
+                ("GET", "/api/v1/namespaces/shop-dev/configmaps/web-config") => {
+                    reply(200, &edited_configmap())
+                }
+                ("GET", _) => reply(
+                    404,
+                    &json!({"kind": "Status", "apiVersion": "v1", "status": "Failure", "reason": "NotFound", "code": 404, "message": "not found"}),
+                ),
+                _ => {
+                    let mut o = body.clone();
+                    o["metadata"]["managedFields"] = json!([{"manager": "gantry", "operation": "Apply", "fieldsV1": {"f:data": {"f:A": {}, "f:B": {}}}}]);
+                    reply(200, &o)
+                }
+            };
+            send.send_response(response);
+        }
+    });
+    kube::Client::new(service, "default")
+}
+
+/// The watch loop: the initial list finds the hand-edited ConfigMap, a DELETED event on the
+/// watch stream finds the deleted one; both are healed and reported.
+#[tokio::test]
+async fn the_watch_heals_what_the_list_and_the_event_stream_show() {
+    let client = watch_server();
+    let mut table = gantry::cluster::apply::ApiTable::default();
+    table.insert(
+        kube::core::ApiResource {
+            group: String::new(),
+            version: "v1".into(),
+            api_version: "v1".into(),
+            kind: "ConfigMap".into(),
+            plural: "configmaps".into(),
+        },
+        true,
+        true,
+    );
+    let cm = |name: &str| ObjectId {
+        group: String::new(),
+        kind: "ConfigMap".into(),
+        namespace: Some("shop-dev".into()),
+        name: name.into(),
+    };
+    let desired = |name: &str| json!({"apiVersion": "v1", "kind": "ConfigMap", "metadata": {"name": name, "namespace": "shop-dev"}, "data": {"A": "1", "B": "2"}});
+    let after_apply = json!({"metadata": {"managedFields": [{"manager": "gantry", "operation": "Apply", "fieldsV1": {"f:data": {"f:A": {}, "f:B": {}}}}]}});
+    let intents = vec![
+        Intent::new(cm("web-config"), desired("web-config"), &after_apply),
+        Intent::new(cm("deleted"), desired("deleted"), &after_apply),
+    ];
+    let (tx, mut rx) = tokio::sync::mpsc::channel(8);
+    let cancel = tokio_util::sync::CancellationToken::new();
+    let task = tokio::spawn(gantry::cluster::watch::self_heal(
+        Applier::new(client, table),
+        intents,
+        "web".into(),
+        "dev".into(),
+        None,
+        tx,
+        cancel.clone(),
+    ));
+    let mut seen = Vec::new();
+    for _ in 0..2 {
+        let report = tokio::time::timeout(std::time::Duration::from_secs(10), rx.recv())
+            .await
+            .expect("a heal report")
+            .expect("report");
+        seen.push((
+            report.id.name.clone(),
+            matches!(report.healed, Healed::Recreated),
+        ));
+    }
+    seen.sort();
+    assert_eq!(
+        seen,
+        [
+            ("deleted".to_string(), true),
+            ("web-config".to_string(), false)
+        ]
+    );
+    cancel.cancel();
+    tokio::time::timeout(std::time::Duration::from_secs(5), task)
+        .await
+        .expect("stops on cancel")
+        .expect("task")
+        .expect("no error");
+}
