@@ -11,101 +11,15 @@ use std::time::Duration;
 
 use kube::api::{Api, DeleteParams, DynamicObject, ListParams, Patch, PatchParams};
 use kube::core::ApiResource;
-use kube::discovery::{Discovery, Scope, verbs};
 use serde_json::Value;
 
 use super::diff::ObjectDiff;
+pub use super::discovery::ApiTable;
 use super::labels::{APP, ENV, MANAGED_BY, MANAGED_BY_VALUE};
-use super::{ClusterError, LiveObject, ObjectId, Plan, Scopes};
+use super::{ClusterError, LiveObject, ObjectId, Plan};
 
 /// The field manager every apply uses.
 pub const FIELD_MANAGER: &str = "gantry";
-
-/// Kinds the cluster serves: (group, kind) → resource, namespaced, listable.
-#[derive(Debug, Clone, Default)]
-pub struct ApiTable {
-    kinds: HashMap<(String, String), (ApiResource, bool, bool)>,
-}
-
-impl ApiTable {
-    /// Runs discovery (every group, preferred versions).
-    pub async fn discover(client: &kube::Client) -> Result<Self, ClusterError> {
-        let discovery = Discovery::new(client.clone())
-            .run()
-            .await
-            .map_err(|e| api_error("the API server", "discover", &e))?;
-        let mut table = Self::default();
-        for group in discovery.groups() {
-            for (ar, caps) in group.recommended_resources() {
-                let listable =
-                    caps.supports_operation(verbs::LIST) && caps.supports_operation(verbs::DELETE);
-                table.insert(ar, caps.scope == Scope::Namespaced, listable);
-            }
-        }
-        Ok(table)
-    }
-
-    pub fn insert(&mut self, ar: ApiResource, namespaced: bool, listable: bool) {
-        self.kinds.insert(
-            (ar.group.clone(), ar.kind.clone()),
-            (ar, namespaced, listable),
-        );
-    }
-
-    /// Adds the kinds CRDs among `objects` define, so their resources apply in the same sync
-    /// without waiting for discovery to notice them.
-    pub fn learn_crds<'a>(&mut self, objects: impl IntoIterator<Item = &'a Value>) {
-        for o in objects {
-            let spec = &o["spec"];
-            if o["kind"] != "CustomResourceDefinition" {
-                continue;
-            }
-            let (Some(group), Some(kind), Some(plural)) = (
-                spec["group"].as_str(),
-                spec["names"]["kind"].as_str(),
-                spec["names"]["plural"].as_str(),
-            ) else {
-                continue;
-            };
-            let version = spec["versions"][0]["name"].as_str().unwrap_or("v1");
-            let ar = ApiResource {
-                group: group.into(),
-                version: version.into(),
-                api_version: format!("{group}/{version}"),
-                kind: kind.into(),
-                plural: plural.into(),
-            };
-            self.insert(ar, spec["scope"] != "Cluster", true);
-        }
-    }
-
-    #[must_use]
-    pub fn scopes(&self) -> Scopes {
-        let mut s = Scopes::builtin();
-        for ((group, kind), (_, namespaced, _)) in &self.kinds {
-            s.insert(group, kind, *namespaced);
-        }
-        s
-    }
-
-    /// The resource for `id` at the object's own `apiVersion`.
-    pub fn resource(&self, id: &ObjectId, api_version: &str) -> Result<ApiResource, ClusterError> {
-        let (ar, _, _) = self
-            .kinds
-            .get(&(id.group.clone(), id.kind.clone()))
-            .ok_or_else(|| ClusterError::UnknownKind {
-                object: id.to_string(),
-                group: id.group.clone(),
-                kind: id.kind.clone(),
-            })?;
-        let version = api_version.rsplit('/').next().unwrap_or(&ar.version);
-        Ok(ApiResource {
-            version: version.to_string(),
-            api_version: api_version.to_string(),
-            ..ar.clone()
-        })
-    }
-}
 
 /// What a sync did to one object.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, serde::Serialize)]
@@ -175,15 +89,8 @@ impl Applier {
     ) -> Result<HashMap<ObjectId, (LiveObject, Value)>, ClusterError> {
         let selector = format!("{MANAGED_BY}={MANAGED_BY_VALUE},{APP}={app},{ENV}={env}");
         let mut out = HashMap::new();
-        let mut kinds: Vec<_> = self
-            .table
-            .kinds
-            .values()
-            .filter(|(_, _, listable)| *listable)
-            .collect();
-        kinds.sort_by(|a, b| (&a.0.group, &a.0.kind).cmp(&(&b.0.group, &b.0.kind)));
-        for (ar, namespaced, _) in kinds {
-            let list = Api::<DynamicObject>::all_with(self.client.clone(), ar)
+        for (ar, namespaced) in self.table.listable() {
+            let list = Api::<DynamicObject>::all_with(self.client.clone(), &ar)
                 .list(&ListParams::default().labels(&selector))
                 .await
                 .map_err(|e| api_error(&ar.kind, "list", &e))?;
@@ -191,7 +98,7 @@ impl Applier {
                 let id = ObjectId {
                     group: ar.group.clone(),
                     kind: ar.kind.clone(),
-                    namespace: if *namespaced {
+                    namespace: if namespaced {
                         item.metadata.namespace.clone()
                     } else {
                         None
@@ -374,7 +281,7 @@ fn is_not_found(e: &kube::Error) -> bool {
     matches!(e, kube::Error::Api(status) if status.code == 404)
 }
 
-fn api_error(object: &str, verb: &'static str, e: &kube::Error) -> ClusterError {
+pub(super) fn api_error(object: &str, verb: &'static str, e: &kube::Error) -> ClusterError {
     let message = match e {
         kube::Error::Api(status) => format!("{} ({})", status.message, status.code),
         other => other.to_string(),

@@ -8,6 +8,7 @@
 pub mod apply;
 mod client;
 pub mod diff;
+mod discovery;
 pub mod drift;
 pub mod heal;
 mod health;

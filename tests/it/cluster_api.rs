@@ -439,3 +439,93 @@ async fn diff_compares_live_with_a_dry_run_apply_without_server_fields() {
     };
     assert_eq!(same.unified(false), None);
 }
+
+/// Discovery as an API server serves it: one custom group and the core group.
+fn discovery_answer(s: &Seen) -> (u16, Value) {
+    let verbs = json!([
+        "create",
+        "delete",
+        "deletecollection",
+        "get",
+        "list",
+        "patch",
+        "update",
+        "watch"
+    ]);
+    match s.path.as_str() {
+        "/apis" => (
+            200,
+            json!({"kind": "APIGroupList", "apiVersion": "v1", "groups": [{"name": "example.com",
+            "versions": [{"groupVersion": "example.com/v1", "version": "v1"}], "preferredVersion": {"groupVersion": "example.com/v1", "version": "v1"}}]}),
+        ),
+        "/apis/example.com/v1" => (
+            200,
+            json!({"kind": "APIResourceList", "apiVersion": "v1", "groupVersion": "example.com/v1",
+            "resources": [{"name": "widgets", "singularName": "widget", "namespaced": true, "kind": "Widget", "verbs": verbs}]}),
+        ),
+        "/api" => (
+            200,
+            json!({"kind": "APIVersions", "versions": ["v1"], "serverAddressByClientCIDRs": [{"clientCIDR": "0.0.0.0/0", "serverAddress": "127.0.0.1:6443"}]}),
+        ),
+        "/api/v1" => (
+            200,
+            json!({"kind": "APIResourceList", "groupVersion": "v1",
+            "resources": [{"name": "configmaps", "singularName": "configmap", "namespaced": true, "kind": "ConfigMap", "verbs": verbs}]}),
+        ),
+        _ => (
+            404,
+            json!({"kind": "Status", "apiVersion": "v1", "status": "Failure", "reason": "NotFound", "code": 404}),
+        ),
+    }
+}
+
+#[tokio::test]
+async fn an_unknown_kind_triggers_discovery_once_and_known_kinds_never_do() {
+    let (client, seen) = mock(Box::new(discovery_answer));
+    let mut t = table();
+    let widget =
+        json!({"apiVersion": "example.com/v1", "kind": "Widget", "metadata": {"name": "w1"}});
+    let cm = json!({"apiVersion": "v1", "kind": "ConfigMap", "metadata": {"name": "c"}});
+
+    assert!(!t.ensure_kinds(&client, [&cm]).await.expect("known kinds"));
+    assert!(
+        seen.lock().expect("log").is_empty(),
+        "no discovery for known kinds"
+    );
+
+    assert!(
+        t.ensure_kinds(&client, [&cm, &widget])
+            .await
+            .expect("rediscovery")
+    );
+    let paths: Vec<String> = seen
+        .lock()
+        .expect("log")
+        .iter()
+        .map(|s| s.path.clone())
+        .collect();
+    assert_eq!(paths, ["/apis", "/apis/example.com/v1", "/api", "/api/v1"]);
+    let id = ObjectId {
+        group: "example.com".into(),
+        kind: "Widget".into(),
+        namespace: Some("shop-dev".into()),
+        name: "w1".into(),
+    };
+    assert_eq!(
+        t.scopes().is_namespaced("example.com", "Widget"),
+        Some(true)
+    );
+    assert_eq!(
+        t.resource(&id, "example.com/v1").expect("known now").plural,
+        "widgets"
+    );
+    // Deployments were known before discovery and still are.
+    assert!(t.scopes().is_namespaced("apps", "Deployment").is_some());
+
+    assert!(!t.ensure_kinds(&client, [&widget]).await.expect("cached"));
+    assert_eq!(
+        seen.lock().expect("log").len(),
+        4,
+        "cached: no second discovery"
+    );
+}
