@@ -3,6 +3,7 @@
 //! The modules follow the stages of the loop in DESIGN.md; `cli` is the only place that speaks
 //! to a terminal.
 
+pub mod artifact;
 pub mod audit;
 pub mod cli;
 pub mod cluster;

@@ -8,6 +8,7 @@ mod diff;
 mod edit;
 pub mod history;
 mod render;
+mod scan_gate;
 mod table;
 mod validate;
 
@@ -91,6 +92,9 @@ pub enum Command {
     /// Show what `apply` would change: per object, a unified diff of the live object against a
     /// server-side dry-run apply. Exits 1 when there are differences, like `kubectl diff`.
     Diff(diff::Args),
+    /// Check a vulnerability report (Trivy JSON or Harbor's) against the vulnerability policy:
+    /// exit 0 when the image passes, 1 when findings block it.
+    ScanGate(scan_gate::Args),
     /// Validate a config repo checkout and print its apps × environments.
     Validate {
         /// Config repo directory (holds gantry.yaml).
@@ -115,6 +119,7 @@ pub fn run(cli: Cli) -> ExitCode {
         Command::History(args) => history::run(&args),
         Command::Apply(args) => apply::run(&args),
         Command::Diff(args) => diff::run(&args),
+        Command::ScanGate(args) => scan_gate::run(&args),
         Command::SetImage { overlay_dir, image } => edit::set_image(&overlay_dir, &image),
         Command::SetValue { file, assignment } => edit::set_value(&file, &assignment),
     };
@@ -122,7 +127,9 @@ pub fn run(cli: Cli) -> ExitCode {
         Ok(()) => ExitCode::from(exit::OK),
         Err(err) => {
             // Config problems are the user's to fix (2); anything else is an operation failure (1).
-            if err.downcast_ref::<diff::Differences>().is_some() {
+            if err.downcast_ref::<diff::Differences>().is_some()
+                || err.downcast_ref::<scan_gate::Blocked>().is_some()
+            {
                 ExitCode::from(exit::FAILED)
             } else if let Some(config) = err.downcast_ref::<ConfigError>() {
                 eprintln!("{config}");

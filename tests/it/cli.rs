@@ -121,3 +121,68 @@ fn apply_without_a_reachable_cluster_fails_with_the_context_named() {
             .contains("is not an apps/<app>/overlays/<env> directory: pass --app and --env")
     );
 }
+
+#[test]
+fn scan_gate_prints_the_verdict_and_exits_1_when_blocked() {
+    let dir = tempfile::TempDir::new().expect("temp dir");
+    let policy = dir.path().join("vulnerabilities.yaml");
+    let write = |max: &str| {
+        std::fs::write(
+            &policy,
+            format!(
+                "apiVersion: gantry.dev/v1alpha1\nkind: VulnerabilityPolicy\nspec:\n  maxSeverity: {max}\n  ignoreUnfixed: true\n  allowlist:\n    - id: CVE-2023-45853\n      reason: zlib MiniZip only\n      expires: 2099-12-31\n    - id: CVE-2019-0001\n      reason: old\n      expires: 2020-01-01\n"
+            ),
+        )
+        .expect("write policy");
+    };
+    let report = quickstart_dir().join("../../tests/fixtures/scan/harbor.json");
+    let args = |p: &std::path::Path| {
+        vec![
+            "scan-gate".to_string(),
+            report.display().to_string(),
+            "--policy".into(),
+            p.display().to_string(),
+        ]
+    };
+    write("medium");
+    let a = args(&policy);
+    let out = gantry(&a.iter().map(String::as_str).collect::<Vec<_>>());
+    assert_eq!(out.status.code(), Some(1), "stderr: {}", text(&out.stderr));
+    assert_eq!(
+        text(&out.stdout),
+        "\
+warning: allowlist entry CVE-2019-0001 expired on 2020-01-01; it no longer waives anything (old)
+VERDICT  SEVERITY  ID              PACKAGE  INSTALLED         FIXED             WHY
+BLOCK    high      CVE-2024-6119   libssl3  3.0.13-1~deb12u1  3.0.14-1~deb12u2  above maxSeverity medium
+waived   critical  CVE-2023-45853  zlib1g   1:1.2.13.dfsg-1   -                 allowlisted until 2099-12-31: zlib MiniZip only
+BLOCKED: 3 findings (1C/1H/0M/1L), 1 blocking, 1 waived
+"
+    );
+    assert_eq!(
+        text(&out.stderr),
+        "",
+        "a blocked gate is a verdict, not an error"
+    );
+
+    write("high");
+    let out = gantry(&a.iter().map(String::as_str).collect::<Vec<_>>());
+    assert_eq!(out.status.code(), Some(0), "stderr: {}", text(&out.stderr));
+    assert!(
+        text(&out.stdout).ends_with("passed: 3 findings (1C/1H/0M/1L), 0 blocking, 1 waived\n"),
+        "{}",
+        text(&out.stdout)
+    );
+
+    std::fs::write(&policy, "apiVersion: gantry.dev/v1alpha1\nkind: VulnerabilityPolicy\nspec:\n  maxSeverity: severe\n").expect("write");
+    let out = gantry(&a.iter().map(String::as_str).collect::<Vec<_>>());
+    assert_eq!(
+        out.status.code(),
+        Some(2),
+        "a broken policy is a config error"
+    );
+    assert!(
+        text(&out.stderr).contains("vulnerabilities.yaml:4:16: spec.maxSeverity"),
+        "{}",
+        text(&out.stderr)
+    );
+}

@@ -13,5 +13,6 @@ mod harness;
 mod history;
 mod render;
 mod render_fields;
+mod scan_gate;
 mod validate;
 mod webhook;
