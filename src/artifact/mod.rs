@@ -4,6 +4,7 @@
 //! normalised [`scan::Report`] and a [`scan::Verdict`] saying whether the image may go on. The
 //! registry client, packer and signing arrive with the rest of the images issue.
 
+pub mod harbor;
 pub mod scan;
 
 #[derive(Debug, thiserror::Error)]
@@ -13,6 +14,8 @@ pub enum ArtifactError {
         source_name: String,
         message: String,
     },
+    #[error("Harbor, {what}: {message}")]
+    Harbor { what: String, message: String },
     #[error("{source_name}: invalid {format} report: {message}")]
     BadReport {
         source_name: String,

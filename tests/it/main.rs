@@ -9,6 +9,7 @@ mod cluster_plan;
 mod edit;
 mod git;
 mod git_auth;
+mod harbor_scan;
 mod harness;
 mod history;
 mod render;
