@@ -81,6 +81,34 @@ fn a_field_taken_by_another_manager_is_drift_and_status_writes_are_not() {
 
 type Seen = Arc<Mutex<Vec<(String, String, Value)>>>;
 
+/// An API table that knows ConfigMaps, as discovery would report them.
+fn configmap_table() -> gantry::cluster::apply::ApiTable {
+    let mut table = gantry::cluster::apply::ApiTable::default();
+    let ar = kube::core::ApiResource {
+        group: String::new(),
+        version: "v1".into(),
+        api_version: "v1".into(),
+        kind: "ConfigMap".into(),
+        plural: "configmaps".into(),
+    };
+    table.insert(ar, true, true);
+    table
+}
+
+fn cm(name: &str) -> ObjectId {
+    ObjectId {
+        group: String::new(),
+        kind: "ConfigMap".into(),
+        namespace: Some("shop-dev".into()),
+        name: name.into(),
+    }
+}
+
+/// What gantry rendered for the ConfigMap `name`.
+fn desired(name: &str) -> Value {
+    json!({"apiVersion": "v1", "kind": "ConfigMap", "metadata": {"name": name, "namespace": "shop-dev"}, "data": {"A": "1", "B": "2"}})
+}
+
 /// An API server holding an edited ConfigMap, an untouched one, and nothing else.
 fn heal_server() -> (kube::Client, Seen) {
     let (service, mut handle) = tower_test::mock::pair::<
@@ -137,25 +165,7 @@ fn heal_server() -> (kube::Client, Seen) {
 #[tokio::test]
 async fn a_heal_pass_reclaims_edited_fields_recreates_deleted_objects_and_backs_off() {
     let (client, seen) = heal_server();
-    let mut table = gantry::cluster::apply::ApiTable::default();
-    table.insert(
-        kube::core::ApiResource {
-            group: String::new(),
-            version: "v1".into(),
-            api_version: "v1".into(),
-            kind: "ConfigMap".into(),
-            plural: "configmaps".into(),
-        },
-        true,
-        true,
-    );
-    let cm = |name: &str| ObjectId {
-        group: String::new(),
-        kind: "ConfigMap".into(),
-        namespace: Some("shop-dev".into()),
-        name: name.into(),
-    };
-    let desired = |name: &str| json!({"apiVersion": "v1", "kind": "ConfigMap", "metadata": {"name": name, "namespace": "shop-dev"}, "data": {"A": "1", "B": "2"}});
+    let table = configmap_table();
     let after_apply = json!({"metadata": {"managedFields": [{"manager": "gantry", "operation": "Apply", "fieldsV1": {"f:data": {"f:A": {}, "f:B": {}, "f:X": {}}}}]}});
     let mut intents = vec![
         Intent::new(cm("web-config"), desired("web-config"), &after_apply),
@@ -295,25 +305,7 @@ fn watch_server() -> kube::Client {
 #[tokio::test]
 async fn the_watch_heals_what_the_list_and_the_event_stream_show() {
     let client = watch_server();
-    let mut table = gantry::cluster::apply::ApiTable::default();
-    table.insert(
-        kube::core::ApiResource {
-            group: String::new(),
-            version: "v1".into(),
-            api_version: "v1".into(),
-            kind: "ConfigMap".into(),
-            plural: "configmaps".into(),
-        },
-        true,
-        true,
-    );
-    let cm = |name: &str| ObjectId {
-        group: String::new(),
-        kind: "ConfigMap".into(),
-        namespace: Some("shop-dev".into()),
-        name: name.into(),
-    };
-    let desired = |name: &str| json!({"apiVersion": "v1", "kind": "ConfigMap", "metadata": {"name": name, "namespace": "shop-dev"}, "data": {"A": "1", "B": "2"}});
+    let table = configmap_table();
     let after_apply = json!({"metadata": {"managedFields": [{"manager": "gantry", "operation": "Apply", "fieldsV1": {"f:data": {"f:A": {}, "f:B": {}}}}]}});
     let intents = vec![
         Intent::new(cm("web-config"), desired("web-config"), &after_apply),
