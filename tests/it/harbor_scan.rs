@@ -28,8 +28,17 @@ fn error(status: StatusCode, code: &str, message: &str) -> (StatusCode, Json<Val
     )
 }
 
-fn authorised(h: &HeaderMap) -> bool {
-    h.get("authorization").and_then(|v| v.to_str().ok()) == Some(AUTH)
+/// Checks the robot account's credentials, then records the call as `line`.
+fn admit(f: &Fake, h: &HeaderMap, line: String) -> Result<(), (StatusCode, Json<Value>)> {
+    if h.get("authorization").and_then(|v| v.to_str().ok()) != Some(AUTH) {
+        return Err(error(
+            StatusCode::UNAUTHORIZED,
+            "UNAUTHORIZED",
+            "unauthorized",
+        ));
+    }
+    f.calls.lock().expect("calls").push(line);
+    Ok(())
 }
 
 type Params = Path<(String, String, String)>;
@@ -39,13 +48,9 @@ async fn scan(
     h: HeaderMap,
     Path((p, r, reference)): Params,
 ) -> (StatusCode, Json<Value>) {
-    if !authorised(&h) {
-        return error(StatusCode::UNAUTHORIZED, "UNAUTHORIZED", "unauthorized");
+    if let Err(refused) = admit(&f, &h, format!("POST scan {p} {r} {reference}")) {
+        return refused;
     }
-    f.calls
-        .lock()
-        .expect("calls")
-        .push(format!("POST scan {p} {r} {reference}"));
     if reference.ends_with("nope") {
         return error(
             StatusCode::NOT_FOUND,
@@ -62,17 +67,13 @@ async fn artifact(
     Path((p, r, reference)): Params,
     Query(query): Query<std::collections::HashMap<String, String>>,
 ) -> (StatusCode, Json<Value>) {
-    if !authorised(&h) {
-        return error(StatusCode::UNAUTHORIZED, "UNAUTHORIZED", "unauthorized");
+    if let Err(refused) = admit(&f, &h, format!("GET overview {p} {r} {reference}")) {
+        return refused;
     }
     assert_eq!(
         query.get("with_scan_overview").map(String::as_str),
         Some("true")
     );
-    f.calls
-        .lock()
-        .expect("calls")
-        .push(format!("GET overview {p} {r} {reference}"));
     let mut polls = f.polls.lock().expect("polls");
     *polls += 1;
     let status = if reference.ends_with("broken") {
@@ -96,13 +97,9 @@ async fn report(
     h: HeaderMap,
     Path((p, r, reference)): Params,
 ) -> (StatusCode, Json<Value>) {
-    if !authorised(&h) {
-        return error(StatusCode::UNAUTHORIZED, "UNAUTHORIZED", "unauthorized");
+    if let Err(refused) = admit(&f, &h, format!("GET report {p} {r} {reference}")) {
+        return refused;
     }
-    f.calls
-        .lock()
-        .expect("calls")
-        .push(format!("GET report {p} {r} {reference}"));
     let text = std::fs::read(
         std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/fixtures/scan/harbor.json"),
     )
