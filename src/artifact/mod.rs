@@ -1,11 +1,24 @@
 //! Artifacts (stage ③): images in OCI registries, their vulnerability scans and signatures.
 //!
-//! Input: scan reports (Harbor v2.0 API or Trivy JSON) and the vulnerability policy. Output: a
-//! normalised [`scan::Report`] and a [`scan::Verdict`] saying whether the image may go on. The
-//! registry client, packer and signing arrive with the rest of the images issue.
+//! Input: image references, directories to pack, keys, scan reports (Harbor v2.0 API or Trivy
+//! JSON) and the signature and vulnerability policies. Output: images pushed, copied and signed
+//! in OCI registries ([`registry`], [`pack`], [`sign`]), a normalised [`scan::Report`] with a
+//! [`scan::Verdict`], and a signature [`sign::verify::Verdict`] — each saying whether the image
+//! may go on.
 
 pub mod harbor;
+pub mod pack;
+pub mod registry;
 pub mod scan;
+#[cfg(feature = "sign")]
+pub mod sign;
+
+/// `sha256:<hex>` of some bytes: the OCI content address.
+#[must_use]
+pub fn sha256(bytes: &[u8]) -> String {
+    use sha2::Digest as _;
+    format!("sha256:{:x}", sha2::Sha256::digest(bytes))
+}
 
 #[derive(Debug, thiserror::Error)]
 pub enum ArtifactError {

@@ -75,6 +75,27 @@ pub struct SignatureRule {
     pub keys: Vec<SecretRef>,
 }
 
+impl SignaturePolicy {
+    /// The first rule with a glob matching `image` (`registry/repository`, no tag or digest).
+    #[must_use]
+    pub fn rule_for(&self, image: &str) -> Option<&SignatureRule> {
+        self.rules.iter().find(|r| {
+            r.images
+                .iter()
+                .any(|g| image_glob(g).is_ok_and(|m| m.is_match(image)))
+        })
+    }
+}
+
+/// Compiles an image glob: `*` stays within one path segment, `**` spans segments.
+pub fn image_glob(pattern: &str) -> Result<globset::GlobMatcher, String> {
+    globset::GlobBuilder::new(pattern)
+        .literal_separator(true)
+        .build()
+        .map(|g| g.compile_matcher())
+        .map_err(|e| format!("invalid image glob {pattern:?}: {}", e.kind()))
+}
+
 #[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Deserialize, serde::Serialize)]
 #[serde(rename_all = "lowercase")]
 pub enum Severity {
@@ -164,7 +185,7 @@ struct RawSignaturePolicy {
 #[derive(Deserialize)]
 #[serde(deny_unknown_fields, rename_all = "camelCase")]
 struct RawSignatureRule {
-    images: Vec<String>,
+    images: Vec<S<String>>,
     keys: Vec<S<RawSecretRef>>,
 }
 
@@ -273,8 +294,13 @@ fn signatures(sink: &mut Sink, raw: S<RawSignaturePolicy>) -> PolicySpec {
             .enumerate()
             .filter_map(|(j, k)| secret_ref(sink, k, &format!("spec.rules[{i}].keys[{j}]")))
             .collect();
+        for (j, glob) in r.images.iter().enumerate() {
+            if let Err(e) = image_glob(&glob.value) {
+                sink.error(glob.referenced, format!("spec.rules[{i}].images[{j}]"), e);
+            }
+        }
         rules.push(SignatureRule {
-            images: r.images,
+            images: r.images.into_iter().map(|g| g.value).collect(),
             keys,
         });
     }

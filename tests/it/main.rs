@@ -12,6 +12,7 @@ mod git_auth;
 mod harbor_scan;
 mod harness;
 mod history;
+mod registry;
 mod render;
 mod render_fields;
 mod scan_gate;

@@ -1,0 +1,206 @@
+//! Signing and verification keys: where they come from and what identifies them.
+//!
+//! Input: a key location (file path or `env://VAR`) and, for private keys, the password in
+//! `COSIGN_PASSWORD` (cosign's convention; empty when unset). Output: a [`SigningKey`] or a
+//! [`TrustedKey`], each with a key id (`sha256:` of the DER public key) that names the key in
+//! signatures and messages without revealing anything secret.
+
+use sigstore::crypto::signing_key::SigStoreKeyPair;
+use sigstore::crypto::{CosignVerificationKey, SigStoreSigner, SigningScheme};
+
+use super::SignError;
+use crate::config::SecretRef;
+
+/// Where a key lives, as written on the command line: a path, `env://VAR`, or `k8s://ns/name`.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum KeySource {
+    File(std::path::PathBuf),
+    Env(String),
+    Secret(String),
+}
+
+impl KeySource {
+    #[must_use]
+    pub fn parse(text: &str) -> Self {
+        if let Some(var) = text.strip_prefix("env://") {
+            Self::Env(var.to_owned())
+        } else if let Some(name) = text.strip_prefix("k8s://") {
+            Self::Secret(name.to_owned())
+        } else {
+            Self::File(text.into())
+        }
+    }
+
+    fn name(&self) -> String {
+        match self {
+            Self::File(p) => p.display().to_string(),
+            Self::Env(v) => format!("env://{v}"),
+            Self::Secret(s) => format!("k8s://{s}"),
+        }
+    }
+
+    fn read(&self) -> Result<String, SignError> {
+        let fail = |message: String| SignError::Key {
+            source_name: self.name(),
+            message,
+        };
+        match self {
+            Self::File(path) => std::fs::read_to_string(path).map_err(|e| fail(e.to_string())),
+            Self::Env(var) => std::env::var(var).map_err(|_| fail(format!("{var} is not set"))),
+            Self::Secret(_) => Err(fail(
+                "Kubernetes Secrets are read by the daemon with its cluster client; on the \
+                 command line use a file or env://VAR"
+                    .into(),
+            )),
+        }
+    }
+}
+
+impl From<&SecretRef> for KeySource {
+    fn from(r: &SecretRef) -> Self {
+        match r {
+            SecretRef::File(p) => Self::File(p.clone()),
+            SecretRef::Env(v) => Self::Env(v.clone()),
+            SecretRef::Secret(s) => Self::Secret(s.clone()),
+        }
+    }
+}
+
+/// `sha256:<hex>` of a DER public key.
+fn key_id(der: &[u8]) -> String {
+    crate::artifact::sha256(der)
+}
+
+pub struct SigningKey {
+    signer: SigStoreSigner,
+    id: String,
+    public_pem: String,
+}
+
+impl std::fmt::Debug for SigningKey {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("SigningKey")
+            .field("id", &self.id)
+            .finish_non_exhaustive()
+    }
+}
+
+impl SigningKey {
+    /// Reads a private key; the password comes from `COSIGN_PASSWORD` (empty when unset).
+    pub fn load(source: &KeySource) -> Result<Self, SignError> {
+        let pem = source.read()?;
+        let password = std::env::var("COSIGN_PASSWORD").unwrap_or_default();
+        Self::from_pem(&source.name(), pem.as_bytes(), password.as_bytes())
+    }
+
+    /// cosign's `ENCRYPTED SIGSTORE/COSIGN PRIVATE KEY` PEM, or a plain PKCS#8 `PRIVATE KEY`.
+    pub fn from_pem(name: &str, pem: &[u8], password: &[u8]) -> Result<Self, SignError> {
+        let fail = |message: String| SignError::Key {
+            source_name: name.to_owned(),
+            message,
+        };
+        let pair = SigStoreKeyPair::from_encrypted_pem(pem, password).map_err(|e| {
+            fail(format!(
+                "cannot read the private key (wrong COSIGN_PASSWORD, or not a PEM key?): {e}"
+            ))
+        })?;
+        Self::from_pair(&pair).map_err(fail)
+    }
+
+    fn from_pair(pair: &SigStoreKeyPair) -> Result<Self, String> {
+        let signer = pair
+            .to_sigstore_signer(&SigningScheme::ECDSA_P256_SHA256_ASN1)
+            .map_err(|e| format!("only ECDSA P-256 keys are supported: {e}"))?;
+        let der = pair.public_key_to_der().map_err(|e| e.to_string())?;
+        Ok(Self {
+            signer,
+            id: key_id(&der),
+            public_pem: pair.public_key_to_pem().map_err(|e| e.to_string())?,
+        })
+    }
+
+    /// A new random key; returns it with its private key as cosign's encrypted PEM.
+    pub fn generate(password: &[u8]) -> Result<(Self, String), SignError> {
+        let fail = |e: sigstore::errors::SigstoreError| SignError::Key {
+            source_name: "new key".into(),
+            message: e.to_string(),
+        };
+        let pair = SigningScheme::ECDSA_P256_SHA256_ASN1
+            .create_signer()
+            .and_then(|s| s.to_sigstore_keypair())
+            .map_err(fail)?;
+        let private = pair.private_key_to_encrypted_pem(password).map_err(fail)?;
+        let key = Self::from_pair(&pair).map_err(|message| SignError::Key {
+            source_name: "new key".into(),
+            message,
+        })?;
+        Ok((key, private.to_string()))
+    }
+
+    pub(super) fn sign(&self, payload: &[u8]) -> Result<Vec<u8>, SignError> {
+        self.signer.sign(payload).map_err(|e| SignError::Key {
+            source_name: self.id.clone(),
+            message: format!("signing failed: {e}"),
+        })
+    }
+
+    #[must_use]
+    pub fn id(&self) -> &str {
+        &self.id
+    }
+
+    /// The public key (`PUBLIC KEY` PEM), as `cosign.pub`.
+    #[must_use]
+    pub fn public_pem(&self) -> &str {
+        &self.public_pem
+    }
+}
+
+/// A public key an image may be signed with.
+pub struct TrustedKey {
+    /// Where it came from, for messages.
+    pub name: String,
+    pub id: String,
+    key: CosignVerificationKey,
+}
+
+impl std::fmt::Debug for TrustedKey {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("TrustedKey")
+            .field("name", &self.name)
+            .field("id", &self.id)
+            .finish_non_exhaustive()
+    }
+}
+
+impl TrustedKey {
+    pub fn load(source: &KeySource) -> Result<Self, SignError> {
+        Self::from_pem(&source.name(), &source.read()?)
+    }
+
+    pub fn from_pem(name: &str, pem: &str) -> Result<Self, SignError> {
+        let fail = |message: String| SignError::Key {
+            source_name: name.to_owned(),
+            message,
+        };
+        let parsed = pem::parse(pem).map_err(|e| fail(format!("not a PEM public key: {e}")))?;
+        let key = CosignVerificationKey::from_der(
+            parsed.contents(),
+            &SigningScheme::ECDSA_P256_SHA256_ASN1,
+        )
+        .map_err(|e| fail(format!("not an ECDSA P-256 public key: {e}")))?;
+        Ok(Self {
+            name: name.to_owned(),
+            id: key_id(parsed.contents()),
+            key,
+        })
+    }
+
+    /// Whether `signature` (raw DER bytes) over `payload` was made with this key.
+    #[must_use]
+    pub fn verifies(&self, signature: &[u8], payload: &[u8]) -> bool {
+        self.key
+            .verify_signature(sigstore::crypto::Signature::Raw(signature), payload)
+            .is_ok()
+    }
+}

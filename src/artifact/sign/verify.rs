@@ -1,0 +1,204 @@
+//! Signature verification before deploy (stage ③).
+//!
+//! Input: an image reference, the signature policy (image globs → trusted public keys) and the
+//! registry. Output: a [`Verdict`]: verified by a named key, or refused with one distinct reason —
+//! unsigned, signed by an untrusted key, payload altered, signature for another digest, or a tag
+//! that no longer points at the pinned digest.
+
+use std::path::Path;
+
+use base64::Engine as _;
+use oci_client::Reference;
+use serde_json::Value;
+use sigstore::cosign::payload::simple_signing::SimpleSigning;
+
+use super::{
+    KEY_ID_ANNOTATION, KeySource, SIGNATURE_ANNOTATION, SIMPLE_SIGNING, SignError, TrustedKey,
+};
+use crate::artifact::registry::Registry;
+use crate::config::SecretRef;
+use crate::config::policy::SignaturePolicy;
+
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Verdict {
+    Verified {
+        digest: String,
+        /// Name of the trusted key whose signature verified.
+        key: String,
+    },
+    Refused(Refusal),
+}
+
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+pub enum Refusal {
+    #[error("{image}: not signed: no signature at {signature_ref}")]
+    Unsigned {
+        image: String,
+        signature_ref: String,
+    },
+    #[error(
+        "{image}: signed by an untrusted key: {count} signature(s) checked, none verifies with the \
+         trusted keys ({trusted}); signed with {signers}"
+    )]
+    UntrustedKey {
+        image: String,
+        count: usize,
+        trusted: String,
+        signers: String,
+    },
+    #[error(
+        "{image}: signature payload altered: the signature claims trusted key {key} but does not \
+         verify against its payload"
+    )]
+    Tampered { image: String, key: String },
+    #[error(
+        "{image}: the signature by {key} is for {signed}, not {actual}: it was copied from \
+         another image or the tag moved"
+    )]
+    DigestMismatch {
+        image: String,
+        key: String,
+        signed: String,
+        actual: String,
+    },
+    #[error("{image}: tag {tag} now points to {now}, not the pinned {pinned}: the tag moved")]
+    TagMoved {
+        image: String,
+        tag: String,
+        pinned: String,
+        now: String,
+    },
+    #[error("{image}: no rule in the signature policy matches {repository}")]
+    NoRule { image: String, repository: String },
+}
+
+/// Verifies `image` against the policy rule matching its repository. Relative key files are read
+/// from `base` (the config repo).
+pub async fn verify_with_policy(
+    registry: &Registry,
+    image: &Reference,
+    policy: &SignaturePolicy,
+    base: &Path,
+) -> Result<Verdict, SignError> {
+    let repository = format!("{}/{}", image.registry(), image.repository());
+    let Some(rule) = policy.rule_for(&repository) else {
+        return Ok(Verdict::Refused(Refusal::NoRule {
+            image: image.whole(),
+            repository,
+        }));
+    };
+    let keys = rule
+        .keys
+        .iter()
+        .map(|k| {
+            let source = match k {
+                SecretRef::File(p) if p.is_relative() => KeySource::File(base.join(p)),
+                other => KeySource::from(other),
+            };
+            TrustedKey::load(&source)
+        })
+        .collect::<Result<Vec<_>, _>>()?;
+    verify(registry, image, &keys).await
+}
+
+/// Verifies `image` (by digest if pinned, else its tag's current digest) against `keys`.
+pub async fn verify(
+    registry: &Registry,
+    image: &Reference,
+    keys: &[TrustedKey],
+) -> Result<Verdict, SignError> {
+    let whole = image.whole();
+    let digest = if let Some(pinned) = image.digest() {
+        if let Some(tag) = image.tag() {
+            let by_tag = Reference::with_tag(
+                image.registry().to_owned(),
+                image.repository().to_owned(),
+                tag.to_owned(),
+            );
+            let now = registry.resolve(&by_tag).await?;
+            if now != pinned {
+                return Ok(Verdict::Refused(Refusal::TagMoved {
+                    image: whole,
+                    tag: tag.to_owned(),
+                    pinned: pinned.to_owned(),
+                    now,
+                }));
+            }
+        }
+        pinned.to_owned()
+    } else {
+        registry.resolve(image).await?
+    };
+    let sig_ref = super::signature_ref(image, &digest);
+    if !registry.exists(&sig_ref).await? {
+        return Ok(Verdict::Refused(Refusal::Unsigned {
+            image: whole,
+            signature_ref: sig_ref.whole(),
+        }));
+    }
+    let manifest = registry.manifest(&sig_ref).await?;
+    let layers = manifest
+        .json
+        .get("layers")
+        .and_then(Value::as_array)
+        .cloned()
+        .unwrap_or_default();
+
+    let mut refusal = None;
+    let mut signers = Vec::new();
+    let mut count = 0;
+    for layer in layers.iter().filter(|l| l["mediaType"] == SIMPLE_SIGNING) {
+        let (Some(layer_digest), Some(signature)) = (
+            layer["digest"].as_str(),
+            layer["annotations"][SIGNATURE_ANNOTATION].as_str(),
+        ) else {
+            continue;
+        };
+        count += 1;
+        let Ok(signature) = base64::engine::general_purpose::STANDARD.decode(signature) else {
+            continue;
+        };
+        let claimed = layer["annotations"][KEY_ID_ANNOTATION].as_str();
+        signers.push(claimed.map_or_else(|| "an unnamed key".to_owned(), short_id));
+        let payload = registry.blob(&sig_ref, layer_digest).await?;
+        if let Some(key) = keys.iter().find(|k| k.verifies(&signature, &payload)) {
+            let signed = serde_json::from_slice::<SimpleSigning>(&payload)
+                .map(|p| p.critical.image.docker_manifest_digest)
+                .unwrap_or_default();
+            if signed == digest {
+                return Ok(Verdict::Verified {
+                    digest,
+                    key: key.name.clone(),
+                });
+            }
+            refusal = Some(Refusal::DigestMismatch {
+                image: whole.clone(),
+                key: key.name.clone(),
+                signed,
+                actual: digest.clone(),
+            });
+        } else if let Some(key) = keys.iter().find(|k| Some(k.id.as_str()) == claimed) {
+            refusal = refusal.or(Some(Refusal::Tampered {
+                image: whole.clone(),
+                key: key.name.clone(),
+            }));
+        }
+    }
+    Ok(Verdict::Refused(refusal.unwrap_or_else(|| {
+        Refusal::UntrustedKey {
+            image: whole,
+            count,
+            trusted: keys
+                .iter()
+                .map(|k| format!("{} {}", k.name, short_id(&k.id)))
+                .collect::<Vec<_>>()
+                .join(", "),
+            signers: signers.join(", "),
+        }
+    })))
+}
+
+/// `sha256:0123456789ab`: enough to tell keys apart in a message.
+fn short_id(id: &str) -> String {
+    id.chars().take("sha256:".len() + 12).collect()
+}
