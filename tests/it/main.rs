@@ -12,9 +12,12 @@ mod git_auth;
 mod harbor_scan;
 mod harness;
 mod history;
+mod pack;
 mod registry;
 mod render;
 mod render_fields;
 mod scan_gate;
+#[cfg(feature = "sign")]
+mod sign;
 mod validate;
 mod webhook;
