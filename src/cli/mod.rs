@@ -7,8 +7,11 @@ mod apply;
 mod diff;
 mod edit;
 pub mod history;
+mod image;
 mod render;
 mod scan_gate;
+#[cfg(feature = "sign")]
+mod sign;
 mod table;
 mod validate;
 
@@ -95,6 +98,23 @@ pub enum Command {
     /// Check a vulnerability report (Trivy JSON or Harbor's) against the vulnerability policy:
     /// exit 0 when the image passes, 1 when findings block it.
     ScanGate(scan_gate::Args),
+    /// Build an image without a Docker daemon: the base image's layers plus one reproducible
+    /// layer of DIR; push it and print `registry/repository@digest`.
+    Pack(image::PackArgs),
+    /// Copy an image (every platform of an index) to another repository or registry, mounting
+    /// blobs within a registry; print the destination digest.
+    Copy(image::CopyArgs),
+    /// Sign an image's digest, cosign-compatibly (`sha256-<hex>.sig`), keeping earlier
+    /// signatures.
+    #[cfg(feature = "sign")]
+    Sign(sign::SignArgs),
+    /// Verify an image's signature against the signature policy (or one key): exit 0 when
+    /// verified, 1 when refused, with the reason.
+    #[cfg(feature = "sign")]
+    Verify(sign::VerifyArgs),
+    /// Write a new ECDSA P-256 key pair in cosign's format (PREFIX.key, PREFIX.pub).
+    #[cfg(feature = "sign")]
+    GenerateKeyPair(sign::KeyPairArgs),
     /// Validate a config repo checkout and print its apps × environments.
     Validate {
         /// Config repo directory (holds gantry.yaml).
@@ -120,6 +140,14 @@ pub fn run(cli: Cli) -> ExitCode {
         Command::Apply(args) => apply::run(&args),
         Command::Diff(args) => diff::run(&args),
         Command::ScanGate(args) => scan_gate::run(&args),
+        Command::Pack(args) => image::run_pack(&args),
+        Command::Copy(args) => image::run_copy(&args),
+        #[cfg(feature = "sign")]
+        Command::Sign(args) => sign::run_sign(&args),
+        #[cfg(feature = "sign")]
+        Command::Verify(args) => sign::run_verify(&args),
+        #[cfg(feature = "sign")]
+        Command::GenerateKeyPair(args) => sign::run_generate_key_pair(&args),
         Command::SetImage { overlay_dir, image } => edit::set_image(&overlay_dir, &image),
         Command::SetValue { file, assignment } => edit::set_value(&file, &assignment),
     };
@@ -129,6 +157,7 @@ pub fn run(cli: Cli) -> ExitCode {
             // Config problems are the user's to fix (2); anything else is an operation failure (1).
             if err.downcast_ref::<diff::Differences>().is_some()
                 || err.downcast_ref::<scan_gate::Blocked>().is_some()
+                || refused(&err)
             {
                 ExitCode::from(exit::FAILED)
             } else if let Some(config) = err.downcast_ref::<ConfigError>() {
@@ -143,6 +172,16 @@ pub fn run(cli: Cli) -> ExitCode {
             }
         }
     }
+}
+
+#[cfg(feature = "sign")]
+fn refused(err: &anyhow::Error) -> bool {
+    err.downcast_ref::<sign::Refused>().is_some()
+}
+
+#[cfg(not(feature = "sign"))]
+fn refused(_: &anyhow::Error) -> bool {
+    false
 }
 
 fn init_logging(format: LogFormat) {

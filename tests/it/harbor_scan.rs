@@ -16,8 +16,8 @@ use serde_json::{Value, json};
 const AUTH: &str = "Basic cm9ib3Qkc2hvcCtnYW50cnk6czNjcjN0"; // robot$shop+gantry:s3cr3t
 
 #[derive(Clone, Default)]
-struct Fake {
-    calls: Arc<Mutex<Vec<String>>>,
+pub struct Fake {
+    pub calls: Arc<Mutex<Vec<String>>>,
     polls: Arc<Mutex<u32>>,
 }
 
@@ -110,7 +110,7 @@ async fn report(
     )
 }
 
-async fn serve() -> (String, Fake) {
+pub async fn serve() -> (String, Fake) {
     let fake = Fake::default();
     let base = "/api/v2.0/projects/{p}/repositories/{r}/artifacts/{reference}";
     let app = Router::new()

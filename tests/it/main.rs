@@ -12,6 +12,7 @@ mod git_auth;
 mod harbor_scan;
 mod harness;
 mod history;
+mod image_cli;
 mod pack;
 mod registry;
 mod render;

@@ -1,0 +1,175 @@
+//! `gantry sign`, `gantry verify` and `gantry generate-key-pair`: cosign-compatible keyed
+//! signatures. Keys are files or `env://VAR`; private keys are decrypted with `COSIGN_PASSWORD`.
+
+use std::collections::BTreeMap;
+use std::path::PathBuf;
+
+use anyhow::Context as _;
+
+use super::image::RegistryArgs;
+use crate::artifact::registry::parse_reference;
+use crate::artifact::sign::verify::{Verdict, verify, verify_with_policy};
+use crate::artifact::sign::{KeySource, SigningKey, TrustedKey, sign};
+use crate::config::ConfigError;
+use crate::config::policy::{self, Mode, PolicySpec};
+
+#[derive(Debug, clap::Args)]
+pub struct SignArgs {
+    /// The image to sign; a tag is resolved to its digest first.
+    pub image: String,
+    /// Private key: cosign's encrypted PEM or a PKCS#8 PEM, as a path or `env://VAR`.
+    #[arg(long)]
+    pub key: String,
+    /// Source commit, recorded as the `gantry.dev/source` annotation (e.g. `shop@3f2a9c1`).
+    #[arg(long)]
+    pub source: Option<String>,
+    /// Pipeline run id, recorded as the `gantry.dev/run` annotation.
+    #[arg(long)]
+    pub run: Option<String>,
+    /// Further annotation `K=V` in the signed payload. Repeatable.
+    #[arg(short = 'a', long = "annotation", value_name = "K=V")]
+    pub annotations: Vec<String>,
+    #[command(flatten)]
+    pub registry: RegistryArgs,
+}
+
+pub fn run_sign(args: &SignArgs) -> anyhow::Result<()> {
+    let image = parse_reference(&args.image)?;
+    let key = SigningKey::load(&KeySource::parse(&args.key))?;
+    let mut annotations = BTreeMap::new();
+    for a in &args.annotations {
+        let (k, v) = a
+            .split_once('=')
+            .with_context(|| format!("--annotation {a:?}: expected K=V"))?;
+        annotations.insert(k.to_owned(), v.to_owned());
+    }
+    if let Some(s) = &args.source {
+        annotations.insert("gantry.dev/source".into(), s.clone());
+    }
+    if let Some(r) = &args.run {
+        annotations.insert("gantry.dev/run".into(), r.clone());
+    }
+    let registry = args.registry.client(&[&image])?;
+    let runtime = tokio::runtime::Runtime::new().context("cannot start the async runtime")?;
+    let signed = runtime.block_on(sign(&registry, &image, &key, &annotations))?;
+    eprintln!(
+        "signed {} with key {} ({} signature(s) at {})",
+        signed.digest,
+        key.id(),
+        signed.signatures,
+        signed.signature_ref
+    );
+    println!(
+        "{}/{}@{}",
+        image.registry(),
+        image.repository(),
+        signed.digest
+    );
+    Ok(())
+}
+
+#[derive(Debug, clap::Args)]
+pub struct VerifyArgs {
+    /// The image to verify (`repo:tag`, `repo@sha256:…`, or `repo:tag@sha256:…` to also check
+    /// that the tag still points at the digest).
+    pub image: String,
+    /// Trust exactly this public key (path or `env://VAR`) instead of the policy.
+    #[arg(long, conflicts_with = "policy")]
+    pub key: Option<String>,
+    /// The signature policy; relative key files are read from the current directory.
+    #[arg(long, default_value = "policies/signatures.yaml")]
+    pub policy: PathBuf,
+    #[command(flatten)]
+    pub registry: RegistryArgs,
+}
+
+/// Verification refused the image: exit 1 after the reason, without an `error:` line.
+#[derive(Debug, thiserror::Error)]
+#[error("signature verification refused the image")]
+pub struct Refused;
+
+pub fn run_verify(args: &VerifyArgs) -> anyhow::Result<()> {
+    let image = parse_reference(&args.image)?;
+    let registry = args.registry.client(&[&image])?;
+    let runtime = tokio::runtime::Runtime::new().context("cannot start the async runtime")?;
+    let (verdict, mode) = if let Some(key) = &args.key {
+        let key = TrustedKey::load(&KeySource::parse(key))?;
+        (
+            runtime.block_on(verify(&registry, &image, &[key]))?,
+            Mode::Enforce,
+        )
+    } else {
+        let shown = args.policy.display().to_string();
+        let text = std::fs::read_to_string(&args.policy).map_err(|source| ConfigError::Read {
+            path: args.policy.clone(),
+            source,
+        })?;
+        let PolicySpec::Signatures(policy) =
+            policy::parse(&shown, &text, &[]).map_err(ConfigError::Invalid)?
+        else {
+            anyhow::bail!("{shown} is not a SignaturePolicy");
+        };
+        let base = std::env::current_dir().context("cannot read the current directory")?;
+        let verdict = runtime.block_on(verify_with_policy(&registry, &image, &policy, &base))?;
+        (verdict, policy.mode)
+    };
+    match verdict {
+        Verdict::Verified { digest, key } => {
+            println!(
+                "verified: {}/{}@{digest} signed by {key}",
+                image.registry(),
+                image.repository()
+            );
+            Ok(())
+        }
+        Verdict::Refused(reason) if mode == Mode::Warn => {
+            eprintln!("warning: {reason} (policy mode is warn: not refused)");
+            Ok(())
+        }
+        Verdict::Refused(reason) => {
+            eprintln!("refused: {reason}");
+            Err(Refused.into())
+        }
+    }
+}
+
+#[derive(Debug, clap::Args)]
+pub struct KeyPairArgs {
+    /// Writes `PREFIX.key` (encrypted with `COSIGN_PASSWORD`, empty when unset) and `PREFIX.pub`.
+    #[arg(long, default_value = "cosign")]
+    pub output_prefix: PathBuf,
+}
+
+pub fn run_generate_key_pair(args: &KeyPairArgs) -> anyhow::Result<()> {
+    let private_path = args.output_prefix.with_extension("key");
+    let public_path = args.output_prefix.with_extension("pub");
+    for p in [&private_path, &public_path] {
+        anyhow::ensure!(!p.exists(), "{} exists; not overwriting a key", p.display());
+    }
+    let password = std::env::var("COSIGN_PASSWORD").unwrap_or_default();
+    let (key, private) = SigningKey::generate(password.as_bytes())?;
+    write_private(&private_path, &private)?;
+    std::fs::write(&public_path, key.public_pem())
+        .with_context(|| format!("cannot write {}", public_path.display()))?;
+    eprintln!(
+        "wrote {} and {} (key id {})",
+        private_path.display(),
+        public_path.display(),
+        key.id()
+    );
+    Ok(())
+}
+
+/// Creates the private key file readable by its owner only, never clobbering.
+fn write_private(path: &std::path::Path, pem: &str) -> anyhow::Result<()> {
+    use std::io::Write as _;
+    let mut options = std::fs::OpenOptions::new();
+    options.write(true).create_new(true);
+    #[cfg(unix)]
+    std::os::unix::fs::OpenOptionsExt::mode(&mut options, 0o600);
+    let mut file = options
+        .open(path)
+        .with_context(|| format!("cannot create {}", path.display()))?;
+    file.write_all(pem.as_bytes())
+        .with_context(|| format!("cannot write {}", path.display()))
+}
