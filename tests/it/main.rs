@@ -15,6 +15,7 @@ mod history;
 mod image_cli;
 mod pack;
 mod registry;
+mod registry_auth;
 mod render;
 mod render_fields;
 mod scan_gate;

@@ -38,8 +38,9 @@ pub async fn wait_ready(child: &mut Child, url: &str, timeout: Duration) -> Resu
         .expect("build an HTTP client");
     let start = Instant::now();
     loop {
+        // 401 counts as up: a server with authentication answers an anonymous probe so.
         if let Ok(resp) = client.get(url).send().await
-            && resp.status().is_success()
+            && (resp.status().is_success() || resp.status() == reqwest::StatusCode::UNAUTHORIZED)
         {
             return Ok(());
         }

@@ -20,6 +20,12 @@ pub struct Registry {
 
 impl Registry {
     pub async fn start() -> Self {
+        Self::start_with(|_| String::new()).await
+    }
+
+    /// Starts with extra configuration (e.g. an `auth:` section) written by `extra`, which gets
+    /// the registry's temp dir for any files the section refers to.
+    pub async fn start_with(extra: impl Fn(&std::path::Path) -> String) -> Self {
         require_binary(BINARY, "docker-registry");
         let mut last_error = String::new();
         // A free port can be taken between probing and binding: try a few.
@@ -30,8 +36,9 @@ impl Registry {
             std::fs::write(
                 &config,
                 format!(
-                    "version: 0.1\nlog:\n  level: info\nstorage:\n  filesystem:\n    rootdirectory: {}\n  delete:\n    enabled: true\nhttp:\n  addr: 127.0.0.1:{port}\n",
-                    dir.path().join("data").display()
+                    "version: 0.1\nlog:\n  level: info\nstorage:\n  filesystem:\n    rootdirectory: {}\n  delete:\n    enabled: true\nhttp:\n  addr: 127.0.0.1:{port}\n{}",
+                    dir.path().join("data").display(),
+                    extra(dir.path()),
                 ),
             )
             .expect("write registry config");
