@@ -8,16 +8,17 @@ use anyhow::Context as _;
 
 use super::image::RegistryArgs;
 use crate::artifact::registry::parse_reference;
-use crate::artifact::sign::verify::{Verdict, verify, verify_with_policy};
+use crate::artifact::sign::verify::{KeyContext, Verdict, verify, verify_with_policy};
 use crate::artifact::sign::{KeySource, SigningKey, TrustedKey, sign};
-use crate::config::ConfigError;
 use crate::config::policy::{self, Mode, PolicySpec};
+use crate::config::{ConfigError, SecretRef};
 
 #[derive(Debug, clap::Args)]
 pub struct SignArgs {
     /// The image to sign; a tag is resolved to its digest first.
     pub image: String,
-    /// Private key: cosign's encrypted PEM or a PKCS#8 PEM, as a path or `env://VAR`.
+    /// Private key: cosign's encrypted PEM or a PKCS#8 PEM, as a path, `env://VAR` or
+    /// `k8s://NAMESPACE/NAME` (a Secret with `cosign.key` and `cosign.password`).
     #[arg(long)]
     pub key: String,
     /// Source commit, recorded as the `gantry.dev/source` annotation (e.g. `shop@3f2a9c1`).
@@ -33,9 +34,25 @@ pub struct SignArgs {
     pub registry: RegistryArgs,
 }
 
+/// A client for the current kubeconfig context, when a key lives in a Kubernetes Secret.
+async fn cluster_for(needed: bool) -> anyhow::Result<Option<kube::Client>> {
+    if !needed {
+        return Ok(None);
+    }
+    let client = kube::Client::try_default().await.context(
+        "keys in Kubernetes Secrets need a cluster: no usable kubeconfig or in-cluster config",
+    )?;
+    Ok(Some(client))
+}
+
 pub fn run_sign(args: &SignArgs) -> anyhow::Result<()> {
     let image = parse_reference(&args.image)?;
-    let key = SigningKey::load(&KeySource::parse(&args.key))?;
+    let source = KeySource::parse(&args.key)?;
+    let runtime = tokio::runtime::Runtime::new().context("cannot start the async runtime")?;
+    let key = runtime.block_on(async {
+        let kube = cluster_for(source.needs_cluster()).await?;
+        anyhow::Ok(SigningKey::load(&source, kube.as_ref()).await?)
+    })?;
     let mut annotations = BTreeMap::new();
     for a in &args.annotations {
         let (k, v) = a
@@ -50,7 +67,6 @@ pub fn run_sign(args: &SignArgs) -> anyhow::Result<()> {
         annotations.insert("gantry.dev/run".into(), r.clone());
     }
     let registry = args.registry.client(&[&image])?;
-    let runtime = tokio::runtime::Runtime::new().context("cannot start the async runtime")?;
     let signed = runtime.block_on(sign(&registry, &image, &key, &annotations))?;
     eprintln!(
         "signed {} with key {} ({} signature(s) at {})",
@@ -73,12 +89,16 @@ pub struct VerifyArgs {
     /// The image to verify (`repo:tag`, `repo@sha256:…`, or `repo:tag@sha256:…` to also check
     /// that the tag still points at the digest).
     pub image: String,
-    /// Trust exactly this public key (path or `env://VAR`) instead of the policy.
+    /// Trust exactly this public key (path, `env://VAR` or `k8s://NAMESPACE/NAME`) instead of
+    /// the policy.
     #[arg(long, conflicts_with = "policy")]
     pub key: Option<String>,
     /// The signature policy; relative key files are read from the current directory.
     #[arg(long, default_value = "policies/signatures.yaml")]
     pub policy: PathBuf,
+    /// Namespace of the policy's `secret:` keys (gantry's own namespace).
+    #[arg(long, default_value = "gantry")]
+    pub namespace: String,
     #[command(flatten)]
     pub registry: RegistryArgs,
 }
@@ -93,11 +113,13 @@ pub fn run_verify(args: &VerifyArgs) -> anyhow::Result<()> {
     let registry = args.registry.client(&[&image])?;
     let runtime = tokio::runtime::Runtime::new().context("cannot start the async runtime")?;
     let (verdict, mode) = if let Some(key) = &args.key {
-        let key = TrustedKey::load(&KeySource::parse(key))?;
-        (
-            runtime.block_on(verify(&registry, &image, &[key]))?,
-            Mode::Enforce,
-        )
+        let source = KeySource::parse(key)?;
+        let verdict = runtime.block_on(async {
+            let kube = cluster_for(source.needs_cluster()).await?;
+            let key = TrustedKey::load(&source, kube.as_ref()).await?;
+            anyhow::Ok(verify(&registry, &image, &[key]).await?)
+        })?;
+        (verdict, Mode::Enforce)
     } else {
         let shown = args.policy.display().to_string();
         let text = std::fs::read_to_string(&args.policy).map_err(|source| ConfigError::Read {
@@ -110,7 +132,20 @@ pub fn run_verify(args: &VerifyArgs) -> anyhow::Result<()> {
             anyhow::bail!("{shown} is not a SignaturePolicy");
         };
         let base = std::env::current_dir().context("cannot read the current directory")?;
-        let verdict = runtime.block_on(verify_with_policy(&registry, &image, &policy, &base))?;
+        let secrets = policy
+            .rules
+            .iter()
+            .flat_map(|r| &r.keys)
+            .any(|k| matches!(k, SecretRef::Secret(_)));
+        let verdict = runtime.block_on(async {
+            let kube = cluster_for(secrets).await?;
+            let keys = KeyContext {
+                base: &base,
+                namespace: &args.namespace,
+                kube: kube.as_ref(),
+            };
+            anyhow::Ok(verify_with_policy(&registry, &image, &policy, keys).await?)
+        })?;
         (verdict, policy.mode)
     };
     match verdict {

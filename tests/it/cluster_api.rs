@@ -14,18 +14,18 @@ use serde_json::{Value, json};
 
 /// One request as the API server saw it.
 #[derive(Debug, Clone)]
-struct Seen {
-    method: String,
-    path: String,
-    query: String,
-    content_type: String,
-    body: Value,
+pub struct Seen {
+    pub method: String,
+    pub path: String,
+    pub query: String,
+    pub content_type: String,
+    pub body: Value,
 }
 
-type Answer = Box<dyn FnMut(&Seen) -> (u16, Value) + Send>;
+pub type Answer = Box<dyn FnMut(&Seen) -> (u16, Value) + Send>;
 
 /// A mock API server: records every request and answers with `answer`.
-fn mock(mut answer: Answer) -> (kube::Client, Arc<Mutex<Vec<Seen>>>) {
+pub fn mock(mut answer: Answer) -> (kube::Client, Arc<Mutex<Vec<Seen>>>) {
     let (service, mut handle) = tower_test::mock::pair::<Request<Body>, Response<Body>>();
     let seen = Arc::new(Mutex::new(Vec::new()));
     let log = Arc::clone(&seen);

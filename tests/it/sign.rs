@@ -5,8 +5,8 @@
 use std::collections::BTreeMap;
 
 use gantry::artifact::registry::{Registry, Upload};
-use gantry::artifact::sign::verify::{Refusal, Verdict, verify, verify_with_policy};
-use gantry::artifact::sign::{SigningKey, TrustedKey, sign, signature_ref};
+use gantry::artifact::sign::verify::{KeyContext, Refusal, Verdict, verify, verify_with_policy};
+use gantry::artifact::sign::{KeySource, SigningKey, TrustedKey, sign, signature_ref};
 use gantry::config::SecretRef;
 use gantry::config::policy::{Mode, SignaturePolicy, SignatureRule};
 use oci_client::Reference;
@@ -267,7 +267,12 @@ async fn the_policy_picks_keys_by_image_glob_and_refuses_images_no_rule_covers()
             keys: vec![SecretRef::File("keys/cosign.pub".into())],
         }],
     };
-    let verdict = verify_with_policy(&registry, &web, &policy, repo.path())
+    let keys = KeyContext {
+        base: repo.path(),
+        namespace: "gantry",
+        kube: None,
+    };
+    let verdict = verify_with_policy(&registry, &web, &policy, keys)
         .await
         .expect("verify");
     assert!(
@@ -277,7 +282,7 @@ async fn the_policy_picks_keys_by_image_glob_and_refuses_images_no_rule_covers()
 
     let outside = image(&server, &registry, "other/web:1", "other").await;
     let r = refusal(
-        verify_with_policy(&registry, &outside, &policy, repo.path())
+        verify_with_policy(&registry, &outside, &policy, keys)
             .await
             .expect("verify"),
     );
@@ -325,4 +330,83 @@ async fn sigstore_cosign_client_accepts_gantry_signatures() {
         PublicKeyVerifier::new(other.public_pem().as_bytes(), &scheme).expect("verifier"),
     )];
     assert!(verify_constraints(&layers, wrong.iter()).is_err());
+}
+
+/// Keys held in Kubernetes Secrets the way `cosign generate-key-pair k8s://…` stores them: the
+/// private key and its password for signing, the public key for a policy's `secret:` entry. The
+/// API server is kube's tower-test mock answering `GET …/secrets/NAME` as the API documents.
+#[tokio::test]
+async fn keys_from_kubernetes_secrets_sign_and_verify() {
+    use base64::Engine as _;
+    let server = Server::start().await;
+    let registry = client(&[&reference(&server, "x/y")], Upload::Chunked);
+    let (key, private) = SigningKey::generate(b"from-secret").expect("generate");
+    let b64 = |s: &str| base64::engine::general_purpose::STANDARD.encode(s);
+    let secrets = serde_json::json!({
+        "/api/v1/namespaces/ci/secrets/signing": {"cosign.key": b64(&private), "cosign.password": b64("from-secret")},
+        "/api/v1/namespaces/gantry/secrets/cosign-public-key": {"cosign.pub": b64(key.public_pem())},
+    });
+    let (kube, seen) = crate::cluster_api::mock(Box::new(move |req| {
+        match secrets.get(&req.path) {
+            Some(data) if req.method == "GET" => (
+                200,
+                serde_json::json!({"apiVersion": "v1", "kind": "Secret", "metadata": {"name": req.path.rsplit('/').next()}, "type": "Opaque", "data": data}),
+            ),
+            _ => (
+                404,
+                serde_json::json!({"apiVersion": "v1", "kind": "Status", "status": "Failure", "reason": "NotFound", "code": 404, "message": format!("secrets not found: {}", req.path)}),
+            ),
+        }
+    }));
+
+    let source = KeySource::parse("k8s://ci/signing").expect("k8s source");
+    let loaded = SigningKey::load(&source, Some(&kube))
+        .await
+        .expect("private key from Secret");
+    assert_eq!(loaded.id(), key.id());
+    let web = image(&server, &registry, "shop/web:1", "web").await;
+    sign(&registry, &web, &loaded, &annotations())
+        .await
+        .expect("sign");
+
+    let policy = SignaturePolicy {
+        mode: Mode::Enforce,
+        rules: vec![SignatureRule {
+            images: vec![format!("127.0.0.1:{}/shop/*", server.port)],
+            keys: vec![SecretRef::Secret("cosign-public-key".into())],
+        }],
+    };
+    let keys = KeyContext {
+        base: std::path::Path::new("."),
+        namespace: "gantry",
+        kube: Some(&kube),
+    };
+    let verdict = verify_with_policy(&registry, &web, &policy, keys)
+        .await
+        .expect("verify");
+    assert!(
+        matches!(verdict, Verdict::Verified { ref key, .. } if key == "k8s://gantry/cosign-public-key"),
+        "{verdict:?}"
+    );
+
+    let missing = KeySource::parse("k8s://ci/absent").expect("k8s source");
+    let err = SigningKey::load(&missing, Some(&kube))
+        .await
+        .expect_err("no such Secret")
+        .to_string();
+    assert!(
+        err.starts_with("signing key k8s://ci/absent: cannot read the Secret"),
+        "{err}"
+    );
+    let paths: Vec<String> = seen
+        .lock()
+        .expect("seen")
+        .iter()
+        .map(|s| format!("{} {}", s.method, s.path))
+        .collect();
+    assert!(
+        paths.contains(&"GET /api/v1/namespaces/gantry/secrets/cosign-public-key".to_owned()),
+        "{paths:?}"
+    );
+    assert!(KeySource::parse("k8s://no-namespace").is_err());
 }

@@ -1,7 +1,8 @@
 //! Signing and verification keys: where they come from and what identifies them.
 //!
-//! Input: a key location (file path or `env://VAR`) and, for private keys, the password in
-//! `COSIGN_PASSWORD` (cosign's convention; empty when unset). Output: a [`SigningKey`] or a
+//! Input: a key location (file path, `env://VAR` or a Kubernetes Secret) and, for private keys,
+//! the password (the Secret's `cosign.password`, else `COSIGN_PASSWORD` as cosign does, else
+//! empty). Output: a [`SigningKey`] or a
 //! [`TrustedKey`], each with a key id (`sha256:` of the DER public key) that names the key in
 //! signatures and messages without revealing anything secret.
 
@@ -11,58 +12,109 @@ use sigstore::crypto::{CosignVerificationKey, SigStoreSigner, SigningScheme};
 use super::SignError;
 use crate::config::SecretRef;
 
-/// Where a key lives, as written on the command line: a path, `env://VAR`, or `k8s://ns/name`.
+/// Where a key lives, as written on the command line: a path, `env://VAR`, or
+/// `k8s://NAMESPACE/NAME` (a Kubernetes Secret holding cosign's `cosign.key`, `cosign.password`
+/// and `cosign.pub`, as `cosign generate-key-pair k8s://…` writes it).
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum KeySource {
     File(std::path::PathBuf),
     Env(String),
-    Secret(String),
+    Secret { namespace: String, name: String },
 }
 
 impl KeySource {
-    #[must_use]
-    pub fn parse(text: &str) -> Self {
+    pub fn parse(text: &str) -> Result<Self, SignError> {
         if let Some(var) = text.strip_prefix("env://") {
-            Self::Env(var.to_owned())
-        } else if let Some(name) = text.strip_prefix("k8s://") {
-            Self::Secret(name.to_owned())
+            Ok(Self::Env(var.to_owned()))
+        } else if let Some(rest) = text.strip_prefix("k8s://") {
+            match rest.split_once('/') {
+                Some((ns, name)) if !ns.is_empty() && !name.is_empty() && !name.contains('/') => {
+                    Ok(Self::Secret {
+                        namespace: ns.to_owned(),
+                        name: name.to_owned(),
+                    })
+                }
+                _ => Err(SignError::Key {
+                    source_name: text.to_owned(),
+                    message: "expected k8s://NAMESPACE/NAME".into(),
+                }),
+            }
         } else {
-            Self::File(text.into())
+            Ok(Self::File(text.into()))
         }
+    }
+
+    /// A policy's key reference: relative files are under `base` (the config repo), Secrets in
+    /// `namespace` (gantry's own).
+    #[must_use]
+    pub fn from_ref(r: &SecretRef, base: &std::path::Path, namespace: &str) -> Self {
+        match r {
+            SecretRef::File(p) => Self::File(base.join(p)),
+            SecretRef::Env(v) => Self::Env(v.clone()),
+            SecretRef::Secret(name) => Self::Secret {
+                namespace: namespace.to_owned(),
+                name: name.clone(),
+            },
+        }
+    }
+
+    #[must_use]
+    pub fn needs_cluster(&self) -> bool {
+        matches!(self, Self::Secret { .. })
     }
 
     fn name(&self) -> String {
         match self {
             Self::File(p) => p.display().to_string(),
             Self::Env(v) => format!("env://{v}"),
-            Self::Secret(s) => format!("k8s://{s}"),
+            Self::Secret { namespace, name } => format!("k8s://{namespace}/{name}"),
         }
     }
 
-    fn read(&self) -> Result<String, SignError> {
-        let fail = |message: String| SignError::Key {
+    fn fail(&self, message: String) -> SignError {
+        SignError::Key {
             source_name: self.name(),
             message,
-        };
-        match self {
-            Self::File(path) => std::fs::read_to_string(path).map_err(|e| fail(e.to_string())),
-            Self::Env(var) => std::env::var(var).map_err(|_| fail(format!("{var} is not set"))),
-            Self::Secret(_) => Err(fail(
-                "Kubernetes Secrets are read by the daemon with its cluster client; on the \
-                 command line use a file or env://VAR"
-                    .into(),
-            )),
         }
     }
-}
 
-impl From<&SecretRef> for KeySource {
-    fn from(r: &SecretRef) -> Self {
-        match r {
-            SecretRef::File(p) => Self::File(p.clone()),
-            SecretRef::Env(v) => Self::Env(v.clone()),
-            SecretRef::Secret(s) => Self::Secret(s.clone()),
+    /// The PEM text; for a Secret, its `entry` (`cosign.key` or `cosign.pub`).
+    async fn read(&self, kube: Option<&kube::Client>, entry: &str) -> Result<String, SignError> {
+        match self {
+            Self::File(path) => std::fs::read_to_string(path).map_err(|e| self.fail(e.to_string())),
+            Self::Env(var) => {
+                std::env::var(var).map_err(|_| self.fail(format!("{var} is not set")))
+            }
+            Self::Secret { .. } => self
+                .secret_entry(kube, entry)
+                .await?
+                .ok_or_else(|| self.fail(format!("the Secret has no `{entry}` entry"))),
         }
+    }
+
+    async fn secret_entry(
+        &self,
+        kube: Option<&kube::Client>,
+        entry: &str,
+    ) -> Result<Option<String>, SignError> {
+        let Self::Secret { namespace, name } = self else {
+            return Ok(None);
+        };
+        let client = kube.ok_or_else(|| {
+            self.fail("reading a Kubernetes Secret needs a cluster connection".into())
+        })?;
+        let api: kube::Api<k8s_openapi::api::core::v1::Secret> =
+            kube::Api::namespaced(client.clone(), namespace);
+        let secret = api
+            .get(name)
+            .await
+            .map_err(|e| self.fail(format!("cannot read the Secret: {e}")))?;
+        let Some(bytes) = secret.data.and_then(|mut d| d.remove(entry)) else {
+            return Ok(None);
+        };
+        String::from_utf8(bytes.0)
+            .map(Some)
+            .map_err(|_| self.fail(format!("`{entry}` is not UTF-8")))
     }
 }
 
@@ -86,10 +138,14 @@ impl std::fmt::Debug for SigningKey {
 }
 
 impl SigningKey {
-    /// Reads a private key; the password comes from `COSIGN_PASSWORD` (empty when unset).
-    pub fn load(source: &KeySource) -> Result<Self, SignError> {
-        let pem = source.read()?;
-        let password = std::env::var("COSIGN_PASSWORD").unwrap_or_default();
+    /// Reads a private key. The password is a Secret's `cosign.password`, else
+    /// `COSIGN_PASSWORD`, else empty.
+    pub async fn load(source: &KeySource, kube: Option<&kube::Client>) -> Result<Self, SignError> {
+        let pem = source.read(kube, "cosign.key").await?;
+        let password = match source.secret_entry(kube, "cosign.password").await? {
+            Some(p) => p,
+            None => std::env::var("COSIGN_PASSWORD").unwrap_or_default(),
+        };
         Self::from_pem(&source.name(), pem.as_bytes(), password.as_bytes())
     }
 
@@ -174,8 +230,8 @@ impl std::fmt::Debug for TrustedKey {
 }
 
 impl TrustedKey {
-    pub fn load(source: &KeySource) -> Result<Self, SignError> {
-        Self::from_pem(&source.name(), &source.read()?)
+    pub async fn load(source: &KeySource, kube: Option<&kube::Client>) -> Result<Self, SignError> {
+        Self::from_pem(&source.name(), &source.read(kube, "cosign.pub").await?)
     }
 
     pub fn from_pem(name: &str, pem: &str) -> Result<Self, SignError> {

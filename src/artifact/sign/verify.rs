@@ -16,7 +16,6 @@ use super::{
     KEY_ID_ANNOTATION, KeySource, SIGNATURE_ANNOTATION, SIMPLE_SIGNING, SignError, TrustedKey,
 };
 use crate::artifact::registry::Registry;
-use crate::config::SecretRef;
 use crate::config::policy::SignaturePolicy;
 
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -72,13 +71,22 @@ pub enum Refusal {
     NoRule { image: String, repository: String },
 }
 
-/// Verifies `image` against the policy rule matching its repository. Relative key files are read
-/// from `base` (the config repo).
+/// Where a policy's keys are read from.
+#[derive(Clone, Copy)]
+pub struct KeyContext<'a> {
+    /// The config repo: relative key files are read from here.
+    pub base: &'a Path,
+    /// gantry's namespace, for `secret:` keys.
+    pub namespace: &'a str,
+    pub kube: Option<&'a kube::Client>,
+}
+
+/// Verifies `image` against the policy rule matching its repository.
 pub async fn verify_with_policy(
     registry: &Registry,
     image: &Reference,
     policy: &SignaturePolicy,
-    base: &Path,
+    keys: KeyContext<'_>,
 ) -> Result<Verdict, SignError> {
     let repository = format!("{}/{}", image.registry(), image.repository());
     let Some(rule) = policy.rule_for(&repository) else {
@@ -87,18 +95,12 @@ pub async fn verify_with_policy(
             repository,
         }));
     };
-    let keys = rule
-        .keys
-        .iter()
-        .map(|k| {
-            let source = match k {
-                SecretRef::File(p) if p.is_relative() => KeySource::File(base.join(p)),
-                other => KeySource::from(other),
-            };
-            TrustedKey::load(&source)
-        })
-        .collect::<Result<Vec<_>, _>>()?;
-    verify(registry, image, &keys).await
+    let mut trusted = Vec::new();
+    for k in &rule.keys {
+        let source = KeySource::from_ref(k, keys.base, keys.namespace);
+        trusted.push(TrustedKey::load(&source, keys.kube).await?);
+    }
+    verify(registry, image, &trusted).await
 }
 
 /// Verifies `image` (by digest if pinned, else its tag's current digest) against `keys`.
