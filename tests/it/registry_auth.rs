@@ -83,9 +83,8 @@ async fn round_trip(server: &Server) {
     }
 }
 
-#[tokio::test]
-async fn basic_credentials_against_an_htpasswd_registry() {
-    let server = Server::start_with(|dir| {
+async fn htpasswd_registry() -> Server {
+    Server::start_with(|dir| {
         let hash = bcrypt::hash(PASSWORD, 5).expect("bcrypt");
         let file = dir.join("htpasswd");
         std::fs::write(&file, format!("{USER}:{hash}\n")).expect("write htpasswd");
@@ -94,8 +93,49 @@ async fn basic_credentials_against_an_htpasswd_registry() {
             file.display()
         )
     })
+    .await
+}
+
+#[tokio::test]
+async fn basic_credentials_against_an_htpasswd_registry() {
+    round_trip(&htpasswd_registry().await).await;
+}
+
+/// A `kubernetes.io/dockerconfigjson` Secret, read through kube's tower-test mock API server.
+#[tokio::test]
+async fn credentials_from_a_dockerconfigjson_secret() {
+    let server = htpasswd_registry().await;
+    let host = format!("127.0.0.1:{}", server.port);
+    let b64 = |s: &str| base64::engine::general_purpose::STANDARD.encode(s);
+    let config =
+        json!({"auths": {host.clone(): {"auth": b64(&format!("{USER}:{PASSWORD}"))}}}).to_string();
+    let secret = json!({"apiVersion": "v1", "kind": "Secret", "metadata": {"name": "harbor-robot"},
+        "type": "kubernetes.io/dockerconfigjson", "data": {".dockerconfigjson": b64(&config)}});
+    let (kube, seen) = crate::cluster_api::mock(Box::new(move |req| {
+        assert_eq!(req.path, "/api/v1/namespaces/gantry/secrets/harbor-robot");
+        (200, secret.clone())
+    }));
+    let source = gantry::config::SecretRef::Secret("harbor-robot".into());
+    let credentials = RegistryCredentials::load(&host, &source, Some(&kube), "gantry")
+        .await
+        .expect("credentials from the Secret");
+    assert_eq!(seen.lock().expect("seen").len(), 1);
+    let image = reference(&server, "shop/web:1");
+    push_image(
+        &client(&server, credentials),
+        &image,
+        ("linux", "amd64"),
+        b"from a Secret",
+    )
     .await;
-    round_trip(&server).await;
+
+    let offline = RegistryCredentials::load(&host, &source, None, "gantry")
+        .await
+        .expect_err("no cluster");
+    assert!(
+        offline.to_string().contains("needs a cluster connection"),
+        "{offline}"
+    );
 }
 
 #[derive(Clone)]

@@ -1,7 +1,7 @@
 //! Registry credentials (stage ③): where they come from and how they are kept out of logs.
 //!
-//! Input: a [`SecretRef`] (file or environment variable) holding either `username:password` or a
-//! Docker `config.json` (the content of a `kubernetes.io/dockerconfigjson` Secret). Output:
+//! Input: a [`SecretRef`] (file, environment variable or Kubernetes Secret) holding either
+//! `username:password` or a Docker `config.json` (a `kubernetes.io/dockerconfigjson` Secret). Output:
 //! [`RegistryCredentials`] for one registry host. Values are wrapped in [`Secret`] so a `{:?}`
 //! never prints them.
 
@@ -39,6 +39,50 @@ impl RegistryCredentials {
         }
     }
 
+    /// Reads credentials for `registry` from a file, an env var, or a Kubernetes Secret in
+    /// `namespace` (`kubernetes.io/dockerconfigjson`'s `.dockerconfigjson`, or `username` and
+    /// `password` entries).
+    pub async fn load(
+        registry: &str,
+        source: &SecretRef,
+        kube: Option<&kube::Client>,
+        namespace: &str,
+    ) -> Result<Self, RegistryError> {
+        let SecretRef::Secret(name) = source else {
+            return Self::from_ref(registry, source);
+        };
+        let fail = |message: String| RegistryError::Credentials {
+            registry: registry.to_owned(),
+            message: format!("Secret {namespace}/{name}: {message}"),
+        };
+        let client = kube.ok_or_else(|| fail("reading it needs a cluster connection".into()))?;
+        let api: kube::Api<k8s_openapi::api::core::v1::Secret> =
+            kube::Api::namespaced(client.clone(), namespace);
+        let mut data = api
+            .get(name)
+            .await
+            .map_err(|e| fail(format!("cannot read it: {e}")))?
+            .data
+            .unwrap_or_default();
+        let mut entry = |key: &str| {
+            data.remove(key)
+                .map(|v| String::from_utf8(v.0).map_err(|_| fail(format!("`{key}` is not UTF-8"))))
+                .transpose()
+        };
+        if let Some(config) = entry(".dockerconfigjson")? {
+            return docker_config(registry, &config).map_err(fail);
+        }
+        match (entry("username")?, entry("password")?) {
+            (Some(username), Some(password)) => Ok(Self::Basic {
+                username,
+                password: Secret::new(password),
+            }),
+            _ => Err(fail(
+                "has neither `.dockerconfigjson` nor `username` and `password`".into(),
+            )),
+        }
+    }
+
     /// Reads credentials for `registry` (a host, `host:port`) from a file or env var.
     pub fn from_ref(registry: &str, source: &SecretRef) -> Result<Self, RegistryError> {
         let fail = |message: String| RegistryError::Credentials {
@@ -52,8 +96,8 @@ impl RegistryCredentials {
                 .map_err(|_| fail(format!("environment variable {var} is not set")))?,
             SecretRef::Secret(name) => {
                 return Err(fail(format!(
-                    "Kubernetes Secret {name:?} is read by the daemon with its cluster client; \
-                     on the command line use a file or an environment variable"
+                    "Kubernetes Secret {name:?} can only be read with a cluster connection; \
+                     use a file or an environment variable here"
                 )));
             }
         };
