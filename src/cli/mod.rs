@@ -174,6 +174,20 @@ pub fn run(cli: Cli) -> ExitCode {
     }
 }
 
+/// One policy file, for the commands that need a single policy rather than a config repo;
+/// invalid ones are config errors (exit 2) with located diagnostics.
+fn read_policy(
+    path: &std::path::Path,
+) -> anyhow::Result<(String, crate::config::policy::PolicySpec)> {
+    let shown = path.display().to_string();
+    let text = std::fs::read_to_string(path).map_err(|source| ConfigError::Read {
+        path: path.to_path_buf(),
+        source,
+    })?;
+    let spec = crate::config::policy::parse(&shown, &text, &[]).map_err(ConfigError::Invalid)?;
+    Ok((shown, spec))
+}
+
 #[cfg(feature = "sign")]
 fn refused(err: &anyhow::Error) -> bool {
     err.downcast_ref::<sign::Refused>().is_some()

@@ -11,8 +11,7 @@ use anyhow::Context as _;
 use crate::artifact::harbor::{Artifact, Harbor};
 use crate::artifact::registry::{RegistryCredentials, is_loopback, parse_reference};
 use crate::artifact::scan::{Report, Waiver, gate};
-use crate::config::ConfigError;
-use crate::config::policy::{self, PolicySpec};
+use crate::config::policy::PolicySpec;
 
 #[derive(Debug, clap::Args)]
 pub struct Args {
@@ -82,14 +81,8 @@ fn load_report(args: &Args) -> anyhow::Result<Report> {
 pub struct Blocked;
 
 pub fn run(args: &Args) -> anyhow::Result<()> {
-    let shown = args.policy.display().to_string();
-    let text = std::fs::read_to_string(&args.policy).map_err(|source| ConfigError::Read {
-        path: args.policy.clone(),
-        source,
-    })?;
-    let PolicySpec::Vulnerabilities(policy) =
-        policy::parse(&shown, &text, &[]).map_err(ConfigError::Invalid)?
-    else {
+    let (shown, spec) = super::read_policy(&args.policy)?;
+    let PolicySpec::Vulnerabilities(policy) = spec else {
         anyhow::bail!("{shown} is not a VulnerabilityPolicy");
     };
     let report = load_report(args)?;

@@ -10,8 +10,8 @@ use super::image::RegistryArgs;
 use crate::artifact::registry::parse_reference;
 use crate::artifact::sign::verify::{KeyContext, Verdict, verify, verify_with_policy};
 use crate::artifact::sign::{KeySource, SigningKey, TrustedKey, sign};
-use crate::config::policy::{self, Mode, PolicySpec};
-use crate::config::{ConfigError, SecretRef};
+use crate::config::SecretRef;
+use crate::config::policy::{Mode, PolicySpec};
 
 #[derive(Debug, clap::Args)]
 pub struct SignArgs {
@@ -121,14 +121,8 @@ pub fn run_verify(args: &VerifyArgs) -> anyhow::Result<()> {
         })?;
         (verdict, Mode::Enforce)
     } else {
-        let shown = args.policy.display().to_string();
-        let text = std::fs::read_to_string(&args.policy).map_err(|source| ConfigError::Read {
-            path: args.policy.clone(),
-            source,
-        })?;
-        let PolicySpec::Signatures(policy) =
-            policy::parse(&shown, &text, &[]).map_err(ConfigError::Invalid)?
-        else {
+        let (shown, spec) = super::read_policy(&args.policy)?;
+        let PolicySpec::Signatures(policy) = spec else {
             anyhow::bail!("{shown} is not a SignaturePolicy");
         };
         let base = std::env::current_dir().context("cannot read the current directory")?;

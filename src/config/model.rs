@@ -74,6 +74,25 @@ pub enum SecretRef {
     Env(String),
 }
 
+impl SecretRef {
+    /// The secret's text from a file or an environment variable. A Kubernetes Secret needs a
+    /// cluster connection, so here it is an error naming the alternatives. `Err` is a message
+    /// for the caller's error, which names what the secret was for.
+    pub fn read_local(&self) -> Result<String, String> {
+        match self {
+            Self::File(path) => std::fs::read_to_string(path)
+                .map_err(|e| format!("cannot read {}: {e}", path.display())),
+            Self::Env(var) => {
+                std::env::var(var).map_err(|_| format!("environment variable {var} is not set"))
+            }
+            Self::Secret(name) => Err(format!(
+                "Kubernetes Secret {name} cannot be read without a cluster connection; use \
+                 `file:` or `env:` when running outside a cluster"
+            )),
+        }
+    }
+}
+
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum Cluster {
     /// The service account gantry runs under.

@@ -63,18 +63,7 @@ impl Credentials {
             url: redact_url(url),
             message,
         };
-        let raw = match source {
-            SecretRef::File(path) => std::fs::read_to_string(path)
-                .map_err(|e| fail(format!("cannot read token file {}: {e}", path.display())))?,
-            SecretRef::Env(var) => std::env::var(var)
-                .map_err(|_| fail(format!("environment variable {var} is not set")))?,
-            SecretRef::Secret(name) => {
-                return Err(fail(format!(
-                    "Kubernetes Secret {name} cannot be read without a cluster connection; \
-                     use `file:` or `env:` when running outside a cluster"
-                )));
-            }
-        };
+        let raw = source.read_local().map_err(fail)?;
         let token = raw.trim();
         if token.is_empty() {
             return Err(fail("the token is empty".to_string()));

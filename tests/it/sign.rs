@@ -38,6 +38,14 @@ async fn image(server: &Server, registry: &Registry, path: &str, content: &str) 
     r
 }
 
+async fn refused(registry: &Registry, image: &Reference, trusted: &TrustedKey) -> Refusal {
+    refusal(
+        verify(registry, image, std::slice::from_ref(trusted))
+            .await
+            .expect("verify"),
+    )
+}
+
 fn refusal(verdict: Verdict) -> Refusal {
     match verdict {
         Verdict::Refused(r) => r,
@@ -137,11 +145,7 @@ async fn wrong_key_altered_payload_unsigned_copied_and_moved_tag_are_refused_dis
 
     // Unsigned.
     let bare = image(&server, &registry, "shop/bare:1", "bare").await;
-    let r = refusal(
-        verify(&registry, &bare, std::slice::from_ref(&trusted))
-            .await
-            .expect("verify"),
-    );
+    let r = refused(&registry, &bare, &trusted).await;
     assert!(matches!(r, Refusal::Unsigned { .. }), "{r}");
     assert!(r.to_string().contains("not signed: no signature at"), "{r}");
 
@@ -150,11 +154,7 @@ async fn wrong_key_altered_payload_unsigned_copied_and_moved_tag_are_refused_dis
     sign(&registry, &foreign, &other, &annotations())
         .await
         .expect("sign with other key");
-    let r = refusal(
-        verify(&registry, &foreign, std::slice::from_ref(&trusted))
-            .await
-            .expect("verify"),
-    );
+    let r = refused(&registry, &foreign, &trusted).await;
     assert!(matches!(r, Refusal::UntrustedKey { count: 1, .. }), "{r}");
     assert!(r.to_string().contains("signed by an untrusted key"), "{r}");
 
@@ -164,11 +164,7 @@ async fn wrong_key_altered_payload_unsigned_copied_and_moved_tag_are_refused_dis
         .await
         .expect("sign");
     tamper(&registry, &signed.signature_ref).await;
-    let r = refusal(
-        verify(&registry, &altered, std::slice::from_ref(&trusted))
-            .await
-            .expect("verify"),
-    );
+    let r = refused(&registry, &altered, &trusted).await;
     assert!(matches!(r, Refusal::Tampered { .. }), "{r}");
     assert!(r.to_string().contains("signature payload altered"), "{r}");
 
@@ -191,11 +187,7 @@ async fn wrong_key_altered_payload_unsigned_copied_and_moved_tag_are_refused_dis
         )
         .await
         .expect("copy signature");
-    let r = refusal(
-        verify(&registry, &evil, std::slice::from_ref(&trusted))
-            .await
-            .expect("verify"),
-    );
+    let r = refused(&registry, &evil, &trusted).await;
     assert!(matches!(r, Refusal::DigestMismatch { .. }), "{r}");
     assert!(
         r.to_string()
@@ -210,11 +202,7 @@ async fn wrong_key_altered_payload_unsigned_copied_and_moved_tag_are_refused_dis
     )
     .parse()
     .expect("pinned ref");
-    let r = refusal(
-        verify(&registry, &pinned, std::slice::from_ref(&trusted))
-            .await
-            .expect("verify"),
-    );
+    let r = refused(&registry, &pinned, &trusted).await;
     assert!(matches!(r, Refusal::TagMoved { .. }), "{r}");
     assert!(r.to_string().contains("the tag moved"), "{r}");
 }

@@ -89,18 +89,7 @@ impl RegistryCredentials {
             registry: registry.to_owned(),
             message,
         };
-        let text = match source {
-            SecretRef::File(path) => std::fs::read_to_string(path)
-                .map_err(|e| fail(format!("cannot read {}: {e}", path.display())))?,
-            SecretRef::Env(var) => std::env::var(var)
-                .map_err(|_| fail(format!("environment variable {var} is not set")))?,
-            SecretRef::Secret(name) => {
-                return Err(fail(format!(
-                    "Kubernetes Secret {name:?} can only be read with a cluster connection; \
-                     use a file or an environment variable here"
-                )));
-            }
-        };
+        let text = source.read_local().map_err(fail)?;
         Self::parse(registry, text.trim()).map_err(fail)
     }
 
