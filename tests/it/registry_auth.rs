@@ -143,6 +143,8 @@ struct Issuer {
     key: Arc<EcdsaKeyPair>,
     kid: String,
     requests: Arc<Mutex<Vec<String>>>,
+    /// Every token handed out: credentials too, so the log test greps for them.
+    issued: Arc<Mutex<Vec<String>>>,
 }
 
 /// libtrust's key id: base32 of the first 240 bits of SHA-256 over the DER public key, in
@@ -230,6 +232,7 @@ async fn token(
         "{signing_input}.{}",
         base64::engine::general_purpose::URL_SAFE_NO_PAD.encode(signature.as_ref())
     );
+    issuer.issued.lock().expect("issued").push(jwt.clone());
     (
         StatusCode::OK,
         Json(
@@ -240,6 +243,40 @@ async fn token(
 
 #[tokio::test]
 async fn the_bearer_token_flow_harbor_and_distribution_use() {
+    bearer_flow().await;
+}
+
+/// Passwords, their Basic encoding and the bearer tokens issued never reach the logs, at TRACE,
+/// gantry's or its libraries' (oci-client, reqwest, hyper).
+#[tokio::test]
+async fn regression_issue_7_no_registry_secret_in_any_captured_log() {
+    crate::harness::logs::capture();
+    round_trip(&htpasswd_registry().await).await;
+    let tokens = bearer_flow().await;
+    assert!(!tokens.is_empty());
+    let logs = crate::harness::logs::text();
+    assert!(
+        logs.contains("oci_client") || logs.contains("reqwest"),
+        "the capture saw nothing"
+    );
+    let basic = base64::engine::general_purpose::STANDARD.encode(format!("{USER}:{PASSWORD}"));
+    for secret in tokens
+        .iter()
+        .map(String::as_str)
+        .chain([PASSWORD, basic.as_str()])
+    {
+        assert!(
+            !logs.contains(secret),
+            "a registry secret appears in the logs: {}",
+            logs.lines()
+                .find(|l| l.contains(secret))
+                .unwrap_or_default()
+        );
+    }
+}
+
+/// Runs the round trip against a token-auth registry; returns the tokens issued.
+async fn bearer_flow() -> Vec<String> {
     let key = rcgen::KeyPair::generate_for(&rcgen::PKCS_ECDSA_P256_SHA256).expect("key");
     let cert = rcgen::CertificateParams::new(vec!["token-issuer".into()])
         .expect("params")
@@ -251,6 +288,7 @@ async fn the_bearer_token_flow_harbor_and_distribution_use() {
         key: Arc::new(signer),
         kid: libtrust_kid(&key.public_key_der()),
         requests: Arc::default(),
+        issued: Arc::default(),
     };
     let app = Router::new()
         .route("/token", get(token))
@@ -284,4 +322,5 @@ async fn the_bearer_token_flow_harbor_and_distribution_use() {
         requests.iter().any(|r| r.starts_with("anonymous ")),
         "{requests:#?}"
     );
+    issuer.issued.lock().expect("issued").clone()
 }
