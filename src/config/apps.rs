@@ -1,9 +1,9 @@
 //! Validation of `apps` and `rollouts` in `gantry.yaml` (stage: config).
 //!
-//! Input: raw apps and rollouts, the names of valid environments, the config repo root.
+//! Input: raw apps and rollouts, the names of valid environments, the config repo's files.
 //! Output: [`App`]s and [`RolloutStrategy`]s; problems go to the [`Sink`].
 
-use std::path::Path;
+use crate::manifest::Fs;
 
 use super::diag::Sink;
 use super::model::{
@@ -118,7 +118,7 @@ fn canary_step(sink: &mut Sink, raw: &S<RawStep>, path: &str) -> Option<CanarySt
 
 pub(super) fn apps(
     sink: &mut Sink,
-    root: &Path,
+    fs: &dyn Fs,
     raw: &[S<RawApp>],
     envs: &Names<'_>,
     rollouts: &Names<'_>,
@@ -140,7 +140,7 @@ pub(super) fn apps(
         };
         let pipeline = match &a.pipeline {
             Some(f) => {
-                let parsed = existing_file(sink, root, f, &p("pipeline"), "pipeline");
+                let parsed = existing_file(sink, fs, f, &p("pipeline"), "pipeline");
                 ok &= parsed.is_some();
                 parsed
             }
@@ -187,7 +187,7 @@ pub(super) fn apps(
             } else {
                 // An unusable name makes every overlay path wrong; one error says enough.
                 if let (true, Some(pattern)) = (name_ok, &pattern) {
-                    ok &= overlay_exists(sink, root, pattern, &a.name.value, env, &ep);
+                    ok &= overlay_exists(sink, fs, pattern, &a.name.value, env, &ep);
                 }
                 environments.push(env.value.clone());
             }
@@ -278,20 +278,17 @@ fn overlay_pattern(sink: &mut Sink, raw: Option<&S<String>>, path: &str) -> Opti
 
 fn overlay_exists(
     sink: &mut Sink,
-    root: &Path,
+    fs: &dyn Fs,
     pattern: &str,
     app: &str,
     env: &S<String>,
     path: &str,
 ) -> bool {
     let dir = overlay_dir(pattern, app, &env.value);
-    if KUSTOMIZATION_FILES
-        .iter()
-        .any(|f| root.join(&dir).join(f).is_file())
-    {
+    if KUSTOMIZATION_FILES.iter().any(|f| fs.is_file(&dir.join(f))) {
         return true;
     }
-    let why = if root.join(&dir).is_dir() {
+    let why = if fs.is_dir(&dir) {
         "has no kustomization.yaml"
     } else {
         "does not exist"

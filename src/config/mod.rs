@@ -19,6 +19,7 @@ pub use diag::Diagnostic;
 pub use model::*;
 pub use validate::{API_VERSION, CONFIG_KIND, IN_CLUSTER};
 
+use crate::manifest::Fs;
 use diag::Sink;
 use raw::RawConfig;
 use validate::Names;
@@ -55,11 +56,28 @@ impl fmt::Display for Invalid<'_> {
     }
 }
 
-/// Reads and validates the config repo at `root`.
+/// Reads and validates the config repo checked out at `root`.
 pub fn load(root: &Path) -> Result<Config, ConfigError> {
-    let path = root.join(CONFIG_FILE);
-    let text =
-        std::fs::read_to_string(&path).map_err(|source| ConfigError::Read { path, source })?;
+    let fs = crate::manifest::DiskFs::new(root).map_err(|source| ConfigError::Read {
+        path: root.to_path_buf(),
+        source,
+    })?;
+    load_from(&fs, root)
+}
+
+/// Reads and validates a config repo through `fs` (a checkout, or a commit's tree read from
+/// git without one); `root` is recorded in the result and names where it came from.
+pub fn load_from(fs: &dyn Fs, root: &Path) -> Result<Config, ConfigError> {
+    let read = |rel: &Path| {
+        fs.read(rel).and_then(|b| {
+            String::from_utf8(b)
+                .map_err(|e| std::io::Error::new(std::io::ErrorKind::InvalidData, e))
+        })
+    };
+    let text = read(Path::new(CONFIG_FILE)).map_err(|source| ConfigError::Read {
+        path: root.join(CONFIG_FILE),
+        source,
+    })?;
     let raw: RawConfig =
         diag::parse(CONFIG_FILE, &text).map_err(|d| ConfigError::Invalid(vec![d]))?;
     let mut sink = Sink::new(CONFIG_FILE);
@@ -76,7 +94,7 @@ pub fn load(root: &Path) -> Result<Config, ConfigError> {
     let environments = validate::environments(&mut sink, &raw.environments, &mut env_names);
     let mut rollout_names = Names::new("rollout");
     let rollouts = apps::rollouts(&mut sink, &raw.rollouts, &mut rollout_names);
-    let apps = apps::apps(&mut sink, root, &raw.apps, &env_names, &rollout_names);
+    let apps = apps::apps(&mut sink, fs, &raw.apps, &env_names, &rollout_names);
 
     let known_envs: Vec<String> = raw
         .environments
@@ -87,11 +105,11 @@ pub fn load(root: &Path) -> Result<Config, ConfigError> {
     let mut policy_diagnostics = Vec::new();
     for (i, p) in raw.policies.iter().enumerate() {
         let field = format!("policies[{i}]");
-        let Some(rel) = validate::existing_file(&mut sink, root, p, &field, "policy") else {
+        let Some(rel) = validate::existing_file(&mut sink, fs, p, &field, "policy") else {
             continue;
         };
         let file = rel.to_string_lossy().into_owned();
-        let text = match std::fs::read_to_string(root.join(&rel)) {
+        let text = match read(&rel) {
             Ok(t) => t,
             Err(e) => {
                 sink.error(

@@ -11,6 +11,8 @@ use std::time::Duration;
 use croner::parser::{CronParser, Seconds, Year};
 use serde_saphyr::Location;
 
+use crate::manifest::Fs;
+
 use super::diag::Sink;
 use super::model::{
     Cluster, CommitAuthor, Environment, PromotionMode, Registry, SecretRef, SyncWindow, WindowKind,
@@ -178,13 +180,13 @@ pub(super) fn repo_path(sink: &mut Sink, raw: &S<String>, path: &str) -> Option<
 /// Checks that a repo-relative file exists, reporting `what` when it does not.
 pub(super) fn existing_file(
     sink: &mut Sink,
-    root: &Path,
+    fs: &dyn Fs,
     raw: &S<String>,
     path: &str,
     what: &str,
 ) -> Option<PathBuf> {
     let rel = repo_path(sink, raw, path)?;
-    if root.join(&rel).is_file() {
+    if fs.is_file(&rel) {
         Some(rel)
     } else {
         sink.error(
