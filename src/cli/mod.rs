@@ -4,6 +4,7 @@
 //! code: 0 ok, 1 the operation failed, 2 usage or config error. The only module using anyhow.
 
 mod apply;
+mod daemon;
 mod diff;
 mod edit;
 pub mod history;
@@ -115,6 +116,13 @@ pub enum Command {
     /// Write a new ECDSA P-256 key pair in cosign's format (PREFIX.key, PREFIX.pub).
     #[cfg(feature = "sign")]
     GenerateKeyPair(sign::KeyPairArgs),
+    /// Run the GitOps loop: watch the config repo (poll and webhooks), sync every app ×
+    /// environment whose render changed, re-sync on the drift interval, serve /healthz,
+    /// /readyz, /metrics and /api.
+    Daemon(daemon::DaemonArgs),
+    /// Print a running daemon's app × environment matrix: revision, health, phase, last sync,
+    /// error.
+    Status(daemon::StatusArgs),
     /// Validate a config repo checkout and print its apps × environments.
     Validate {
         /// Config repo directory (holds gantry.yaml).
@@ -140,6 +148,8 @@ pub fn run(cli: Cli) -> ExitCode {
         Command::Apply(args) => apply::run(&args),
         Command::Diff(args) => diff::run(&args),
         Command::ScanGate(args) => scan_gate::run(&args),
+        Command::Daemon(args) => daemon::run_daemon(&args),
+        Command::Status(args) => daemon::run_status(&args),
         Command::Pack(args) => image::run_pack(&args),
         Command::Copy(args) => image::run_copy(&args),
         #[cfg(feature = "sign")]

@@ -265,6 +265,17 @@ impl Mirror {
             .map_err(|e| self.remote_error(&e))
     }
 
+    /// The mirror as a gix repository, for read-only queries such as history.
+    #[must_use]
+    pub fn repository(&self) -> gix::Repository {
+        self.repo.to_thread_local()
+    }
+
+    /// The tree of commit `id`, read from the mirror's object database (no checkout).
+    pub fn tree(&self, id: ObjectId) -> Result<super::TreeFs, GitError> {
+        super::TreeFs::of_commit(&self.repo.to_thread_local(), id)
+    }
+
     /// The mirror's tip of `branch`, if it has one.
     pub fn tip(&self, branch: &str) -> Result<Option<ObjectId>, GitError> {
         let repo = self.repo.to_thread_local();

@@ -6,6 +6,7 @@ mod cluster_drift;
 mod cluster_envtest;
 mod cluster_health;
 mod cluster_plan;
+mod daemon;
 mod edit;
 mod git;
 mod git_auth;

@@ -1,0 +1,215 @@
+//! `gantry daemon` (the loop) and `gantry status` (its app × environment matrix over HTTP).
+
+use std::fmt::Write as _;
+use std::net::SocketAddr;
+use std::path::PathBuf;
+use std::sync::Arc;
+use std::time::Duration;
+
+use anyhow::Context as _;
+use tokio_util::sync::CancellationToken;
+
+use crate::config::{Cluster, SecretRef};
+use crate::daemon::{self, Clusters, Options, State};
+use crate::git::{Credentials, Secret};
+use crate::trigger::WebhookConfig;
+
+#[derive(Debug, clap::Args)]
+pub struct DaemonArgs {
+    /// The config repo (desired state): any URL git understands.
+    #[arg(long)]
+    pub config_repo: String,
+    #[arg(long, default_value = "main")]
+    pub branch: String,
+    /// Mirrors and local state live here.
+    #[arg(long, default_value = ".gantry")]
+    pub data_dir: PathBuf,
+    /// Address of the HTTP server (webhooks, /healthz, /readyz, /metrics, /api).
+    #[arg(long, default_value = "127.0.0.1:8080")]
+    pub listen: SocketAddr,
+    /// How often the config repo is polled (webhooks make it immediate).
+    #[arg(long, default_value = "30s", value_parser = humantime::parse_duration)]
+    pub poll_interval: Duration,
+    /// How often every app × environment is re-synced to correct drift.
+    #[arg(long, default_value = "5m", value_parser = humantime::parse_duration)]
+    pub drift_interval: Duration,
+    /// Syncs of different app × environments running at once.
+    #[arg(long, default_value_t = 4)]
+    pub parallel: usize,
+    /// Sync every environment to this kubeconfig context instead of each environment's own.
+    #[arg(long, conflicts_with = "plan_only")]
+    pub context: Option<String>,
+    /// Apply nothing: compute and show each app × environment's plan.
+    #[arg(long)]
+    pub plan_only: bool,
+    /// Token for an https config repo: a file or `env://VAR`.
+    #[arg(long, value_name = "SOURCE")]
+    pub git_token: Option<String>,
+    /// Webhook secret `FORGE=SOURCE` (github, gitlab, gitea, harbor; SOURCE a file or
+    /// `env://VAR`). A forge without one is refused (404). Repeatable.
+    #[arg(long = "webhook-secret", value_name = "FORGE=SOURCE")]
+    pub webhook_secrets: Vec<String>,
+}
+
+fn source(text: &str) -> SecretRef {
+    match text.strip_prefix("env://") {
+        Some(var) => SecretRef::Env(var.to_owned()),
+        None => SecretRef::File(text.into()),
+    }
+}
+
+fn webhooks(entries: &[String]) -> anyhow::Result<WebhookConfig> {
+    let mut config = WebhookConfig::default();
+    for entry in entries {
+        let (forge, from) = entry
+            .split_once('=')
+            .with_context(|| format!("--webhook-secret {entry:?}: expected FORGE=SOURCE"))?;
+        let secret = source(from)
+            .read_local()
+            .map_err(|e| anyhow::anyhow!("--webhook-secret {forge}: {e}"))?;
+        let secret = Some(Secret::new(secret.trim()));
+        match forge {
+            "github" => config.github = secret,
+            "gitlab" => config.gitlab = secret,
+            "gitea" => config.gitea = secret,
+            "harbor" => config.harbor = secret,
+            other => anyhow::bail!(
+                "--webhook-secret: unknown forge {other:?} (github, gitlab, gitea, harbor)"
+            ),
+        }
+    }
+    Ok(config)
+}
+
+pub fn run_daemon(args: &DaemonArgs) -> anyhow::Result<()> {
+    let credentials = match &args.git_token {
+        Some(s) => Credentials::token_from(&args.config_repo, &source(s), None)?,
+        None => Credentials::Anonymous,
+    };
+    let webhooks = webhooks(&args.webhook_secrets)?;
+    let runtime = tokio::runtime::Runtime::new().context("cannot start the async runtime")?;
+    runtime.block_on(async {
+        let clusters = if args.plan_only {
+            Clusters::PlanOnly
+        } else if let Some(context) = &args.context {
+            Clusters::Fixed(crate::cluster::connect(&Cluster::Context(context.clone())).await?)
+        } else {
+            Clusters::Kubeconfig
+        };
+        let options = Options {
+            config_repo: args.config_repo.clone(),
+            branch: args.branch.clone(),
+            credentials,
+            data_dir: args.data_dir.clone(),
+            listen: args.listen,
+            poll_interval: args.poll_interval,
+            drift_interval: args.drift_interval,
+            parallel: args.parallel,
+            clusters,
+            webhooks,
+            git_timeout: Duration::from_secs(30),
+        };
+        let tokens = (CancellationToken::new(), CancellationToken::new());
+        tokio::spawn(signals(tokens.0.clone(), tokens.1.clone()));
+        daemon::run(options, Arc::new(State::default()), tokens, None).await?;
+        anyhow::Ok(())
+    })
+}
+
+/// First SIGTERM or Ctrl-C drains; the second aborts running syncs.
+async fn signals(shutdown: CancellationToken, abort: CancellationToken) {
+    for token in [shutdown, abort] {
+        #[cfg(unix)]
+        {
+            let Ok(mut term) =
+                tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate())
+            else {
+                return;
+            };
+            tokio::select! {
+                _ = tokio::signal::ctrl_c() => {}
+                _ = term.recv() => {}
+            }
+        }
+        #[cfg(not(unix))]
+        if tokio::signal::ctrl_c().await.is_err() {
+            return;
+        }
+        token.cancel();
+    }
+}
+
+#[derive(Debug, clap::Args)]
+pub struct StatusArgs {
+    /// The daemon's HTTP address.
+    #[arg(long, default_value = "http://127.0.0.1:8080", env = "GANTRY_SERVER")]
+    pub server: String,
+    /// Only this app.
+    #[arg(long)]
+    pub app: Option<String>,
+}
+
+pub fn run_status(args: &StatusArgs) -> anyhow::Result<()> {
+    let runtime = tokio::runtime::Runtime::new().context("cannot start the async runtime")?;
+    let url = format!("{}/api/v1/apps", args.server.trim_end_matches('/'));
+    let body: serde_json::Value = runtime.block_on(async {
+        let response = reqwest::Client::new()
+            .get(&url)
+            .timeout(Duration::from_secs(10))
+            .send()
+            .await
+            .with_context(|| format!("cannot reach the daemon at {url}"))?
+            .error_for_status()
+            .with_context(|| format!("{url} answered with an error"))?;
+        response
+            .json()
+            .await
+            .with_context(|| format!("{url} did not answer JSON"))
+    })?;
+    print!("{}", status_text(&body, args.app.as_deref()));
+    Ok(())
+}
+
+/// The matrix, then the config repo line and its errors.
+#[must_use]
+pub fn status_text(body: &serde_json::Value, app: Option<&str>) -> String {
+    let field = |v: &serde_json::Value, k: &str| v[k].as_str().unwrap_or("-").to_owned();
+    let mut rows = vec![[
+        "APP".to_string(),
+        "ENV".into(),
+        "REVISION".into(),
+        "HEALTH".into(),
+        "PHASE".into(),
+        "LAST SYNC".into(),
+        "ERROR".into(),
+    ]];
+    for row in body["apps"].as_array().into_iter().flatten() {
+        if app.is_some_and(|a| row["app"] != a) {
+            continue;
+        }
+        let revision = field(row, "revision");
+        rows.push([
+            field(row, "app"),
+            field(row, "env"),
+            revision.get(..12).unwrap_or(&revision).to_owned(),
+            field(row, "health"),
+            field(row, "phase"),
+            field(row, "last_sync"),
+            field(row, "error").lines().next().unwrap_or("-").to_owned(),
+        ]);
+    }
+    let mut out = super::table::render(&rows);
+    let repo = &body["repo"];
+    let good = field(repo, "good");
+    let _ = writeln!(
+        out,
+        "config repo {} ({}): in force {}",
+        field(repo, "url"),
+        field(repo, "branch"),
+        good.get(..12).unwrap_or(&good)
+    );
+    for e in repo["errors"].as_array().into_iter().flatten() {
+        let _ = writeln!(out, "  error: {}", e.as_str().unwrap_or_default());
+    }
+    out
+}

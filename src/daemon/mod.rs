@@ -1,0 +1,318 @@
+//! The continuous loop (all stages; wiring only): watch the config repo, and for every new commit
+//! sync each app × environment whose render changed; re-check everything on the drift interval.
+//!
+//! Input: [`Options`] and two cancellation tokens (drain, abort). Output: clusters kept equal to
+//! the config repo, the HTTP face ([`http::router`]), and status for `gantry status`. The config
+//! is read from each commit's tree (no checkout): a commit whose config does not load changes
+//! nothing — the last good commit stays in force and the errors are reported at `/api/v1/apps`.
+
+pub mod http;
+pub mod state;
+pub mod sync;
+mod workers;
+
+use std::collections::HashMap;
+use std::net::SocketAddr;
+use std::path::{Path, PathBuf};
+use std::sync::Arc;
+use std::sync::atomic::Ordering;
+use std::time::{Duration, Instant};
+
+use tokio::sync::mpsc;
+use tokio_util::sync::CancellationToken;
+use tokio_util::task::TaskTracker;
+
+use crate::config::{self, Cluster, Config};
+use crate::git::{Credentials, Mirror, RepoCache, TreeFs};
+use crate::trigger::{self, TriggerEvent, WebhookConfig};
+pub use state::{Shared, State};
+use sync::Job;
+pub use sync::Target;
+use workers::Workers;
+
+/// Webhook and poll events waiting for the loop. Each event only says "look again", and the loop
+/// coalesces them into one fetch, so a small buffer loses nothing: when it is full, webhooks
+/// answer 503 (the forge redelivers) and the poller waits.
+const EVENT_QUEUE: usize = 64;
+
+#[derive(Debug, thiserror::Error)]
+pub enum DaemonError {
+    #[error("cannot listen on {addr}: {message}")]
+    Listen { addr: SocketAddr, message: String },
+    #[error(transparent)]
+    Git(#[from] crate::git::GitError),
+}
+
+/// Where environments' clusters come from.
+#[derive(Clone)]
+pub enum Clusters {
+    /// Each environment's `cluster:` (kubeconfig context or in-cluster); an unreachable cluster
+    /// makes that environment plan-only until it is reachable.
+    Kubeconfig,
+    /// Every environment syncs to this client (tests, and single-cluster setups).
+    Fixed(kube::Client),
+    /// Plan only, apply nothing.
+    PlanOnly,
+}
+
+pub struct Options {
+    pub config_repo: String,
+    pub branch: String,
+    pub credentials: Credentials,
+    pub data_dir: PathBuf,
+    pub listen: SocketAddr,
+    pub poll_interval: Duration,
+    pub drift_interval: Duration,
+    pub parallel: usize,
+    pub clusters: Clusters,
+    pub webhooks: WebhookConfig,
+    pub git_timeout: Duration,
+}
+
+/// Runs until `shutdown` (drain) fires; `abort` stops running syncs too. Returns the bound
+/// address through `bound` as soon as the HTTP server listens.
+///
+/// # Panics
+///
+/// When a status lock is poisoned, i.e. a sync panicked while writing it.
+pub async fn run(
+    options: Options,
+    state: Shared,
+    (shutdown, abort): (CancellationToken, CancellationToken),
+    bound: Option<tokio::sync::oneshot::Sender<SocketAddr>>,
+) -> Result<(), DaemonError> {
+    let tracker = TaskTracker::new();
+    let cache = RepoCache::new(&options.data_dir.join("git"), options.git_timeout);
+    let mirror = cache.mirror(&options.config_repo, options.credentials.clone())?;
+    {
+        let mut repo = state.repo.write().expect("repo status lock poisoned");
+        repo.url = crate::git::redact_url(&options.config_repo);
+        repo.branch.clone_from(&options.branch);
+    }
+    let (tx, mut rx) = mpsc::channel(EVENT_QUEUE);
+    let app = http::router(
+        Arc::clone(&state),
+        Arc::clone(&mirror),
+        options.branch.clone(),
+        options.webhooks.clone(),
+        tx.clone(),
+    );
+    let listener = tokio::net::TcpListener::bind(options.listen)
+        .await
+        .map_err(|e| DaemonError::Listen {
+            addr: options.listen,
+            message: e.to_string(),
+        })?;
+    let addr = listener.local_addr().map_err(|e| DaemonError::Listen {
+        addr: options.listen,
+        message: e.to_string(),
+    })?;
+    tracing::info!(%addr, repo = %crate::git::redact_url(&options.config_repo), branch = %options.branch, "gantry daemon listening");
+    if let Some(bound) = bound {
+        let _ = bound.send(addr);
+    }
+    let stop = shutdown.clone();
+    tracker.spawn(async move {
+        let served = axum::serve(listener, app)
+            .with_graceful_shutdown(stop.cancelled_owned())
+            .await;
+        if let Err(e) = served {
+            tracing::error!(error = %e, "HTTP server stopped");
+        }
+    });
+    let watch = trigger::poll::Watch {
+        mirror: Arc::clone(&mirror),
+        branches: vec![options.branch.clone()],
+        interval: options.poll_interval,
+    };
+    tracker.spawn(trigger::poll::run(watch, tx, shutdown.clone()));
+    // Leader election arrives with the in-cluster deployment; a lone daemon always leads.
+    state.metrics.leader.set(1);
+
+    let workers = Workers::new(
+        options.parallel,
+        tracker.clone(),
+        (shutdown.clone(), abort),
+        Arc::clone(&state),
+    );
+    let mut looper = Loop {
+        mirror,
+        options,
+        state,
+        workers,
+        targets: HashMap::new(),
+        good: None,
+        seen: None,
+    };
+    looper.pass(false, &shutdown).await;
+    let mut drift = tokio::time::interval(looper.options.drift_interval);
+    drift.tick().await;
+    loop {
+        tokio::select! {
+            () = shutdown.cancelled() => break,
+            event = rx.recv() => {
+                let Some(event) = event else { break };
+                if looper.is_about(&event) {
+                    // Webhook events arrive before any fetch; poll events after one. Fetching
+                    // again is cheap when nothing moved.
+                    looper.pass(false, &shutdown).await;
+                }
+            }
+            _ = drift.tick() => looper.pass(true, &shutdown).await,
+        }
+    }
+    tracing::info!("shutting down: finishing running syncs (a second signal aborts them)");
+    tracker.close();
+    tracker.wait().await;
+    Ok(())
+}
+
+struct Loop {
+    mirror: Arc<Mirror>,
+    options: Options,
+    state: Shared,
+    workers: Workers,
+    targets: HashMap<String, Target>,
+    /// The last commit whose config loaded, with its tree and config.
+    good: Option<(String, Arc<TreeFs>, Arc<Config>)>,
+    seen: Option<String>,
+}
+
+impl Loop {
+    fn is_about(&self, event: &TriggerEvent) -> bool {
+        match event {
+            TriggerEvent::RepoChanged { git_ref, .. } => {
+                event.is_about(self.mirror.url())
+                    && git_ref == &format!("refs/heads/{}", self.options.branch)
+            }
+            TriggerEvent::ImagePushed { .. } => false,
+        }
+    }
+
+    /// Fetches, reads the tip, and queues syncs. `drift`: re-sync every app × environment of the
+    /// last good commit even when nothing changed.
+    async fn pass(&mut self, drift: bool, cancel: &CancellationToken) {
+        let started = Instant::now();
+        if let Err(e) = self.mirror.fetch(cancel).await {
+            tracing::warn!(error = %e, "config repo fetch failed; using what the mirror has");
+        }
+        self.state
+            .metrics
+            .fetch_seconds
+            .observe(started.elapsed().as_secs_f64());
+        let tip = match self.mirror.tip(&self.options.branch) {
+            Ok(Some(tip)) => tip.to_string(),
+            Ok(None) => {
+                tracing::warn!(branch = %self.options.branch, "the config repo has no such branch yet");
+                self.state.ready.store(true, Ordering::Relaxed);
+                return;
+            }
+            Err(e) => {
+                tracing::warn!(error = %e, "cannot read the config repo's branch");
+                return;
+            }
+        };
+        if self.seen.as_deref() != Some(tip.as_str()) {
+            self.seen = Some(tip.clone());
+            self.load(&tip).await;
+        }
+        if let Some((revision, tree, config)) = self.good.clone() {
+            self.dispatch(&revision, &tree, &config, drift).await;
+        }
+        self.state.ready.store(true, Ordering::Relaxed);
+    }
+
+    /// Loads the config at `tip`; on success it becomes the good commit.
+    async fn load(&mut self, tip: &str) {
+        let mirror = Arc::clone(&self.mirror);
+        let id = match gix::ObjectId::from_hex(tip.as_bytes()) {
+            Ok(id) => id,
+            Err(e) => {
+                tracing::error!(tip, error = %e, "not a commit id");
+                return;
+            }
+        };
+        let loaded = tokio::task::spawn_blocking(move || {
+            let tree = mirror.tree(id).map_err(|e| vec![e.to_string()])?;
+            match config::load_from(&tree, Path::new("")) {
+                Ok(c) => Ok((tree, c)),
+                Err(config::ConfigError::Invalid(d)) => {
+                    Err(d.iter().map(ToString::to_string).collect())
+                }
+                Err(e) => Err(vec![e.to_string()]),
+            }
+        })
+        .await
+        .unwrap_or_else(|e| Err(vec![format!("config task failed: {e}")]));
+        let mut repo = self.state.repo.write().expect("repo status lock poisoned");
+        repo.seen = Some(tip.to_owned());
+        match loaded {
+            Ok((tree, config)) => {
+                repo.good = Some(tip.to_owned());
+                repo.errors.clear();
+                self.state.metrics.config_errors.set(0);
+                self.good = Some((tip.to_owned(), Arc::new(tree), Arc::new(config)));
+            }
+            Err(errors) => {
+                for e in &errors {
+                    tracing::error!(commit = %tip, error = %e, "config repo commit does not load; the last good commit stays in force");
+                }
+                self.state
+                    .metrics
+                    .config_errors
+                    .set(i64::try_from(errors.len()).unwrap_or(i64::MAX));
+                repo.errors = errors;
+            }
+        }
+    }
+
+    async fn dispatch(&mut self, revision: &str, tree: &Arc<TreeFs>, config: &Config, drift: bool) {
+        for app in &config.apps {
+            for env_name in &app.environments {
+                let Some(env) = config.environments.iter().find(|e| &e.name == env_name) else {
+                    continue;
+                };
+                let target = self.target(&env.cluster).await;
+                let job = Job {
+                    app: app.name.clone(),
+                    env: env.name.clone(),
+                    namespace: env.namespace.clone(),
+                    overlay: app.overlay_dir(&env.name),
+                    revision: revision.to_owned(),
+                    tree: Arc::clone(tree),
+                    force: drift,
+                };
+                self.workers.submit(job, target);
+            }
+        }
+    }
+
+    /// The target for a cluster, connecting once per cluster name.
+    async fn target(&mut self, cluster: &Cluster) -> Target {
+        let name = match cluster {
+            Cluster::InCluster => config::IN_CLUSTER.to_owned(),
+            Cluster::Context(c) => c.clone(),
+        };
+        if let Some(t) = self.targets.get(&name) {
+            return t.clone();
+        }
+        let target = match &self.options.clusters {
+            Clusters::Fixed(client) => Target::cluster(client.clone()),
+            Clusters::PlanOnly => Target::PlanOnly {
+                reason: "the daemon runs without a cluster (plan only)".into(),
+            },
+            Clusters::Kubeconfig => match crate::cluster::connect(cluster).await {
+                Ok(client) => Target::cluster(client),
+                Err(e) => {
+                    tracing::warn!(cluster = %name, error = %e, "cluster unreachable: planning only");
+                    // Not cached: the next pass tries to connect again.
+                    return Target::PlanOnly {
+                        reason: format!("cluster {name} unreachable: {e}"),
+                    };
+                }
+            },
+        };
+        self.targets.insert(name, target.clone());
+        target
+    }
+}

@@ -1,0 +1,191 @@
+//! What the daemon knows and shows: per app × environment status, the config in force and its
+//! errors, and the metrics. Written by the sync workers, read by the HTTP API.
+//!
+//! None of this is needed to resume after a crash: desired state is in Git, live state on the
+//! cluster, and a restarted daemon rebuilds this table on its first pass.
+
+use std::collections::BTreeMap;
+use std::sync::{Arc, RwLock};
+
+use prometheus_client::encoding::EncodeLabelSet;
+use prometheus_client::metrics::counter::Counter;
+use prometheus_client::metrics::family::Family;
+use prometheus_client::metrics::gauge::Gauge;
+use prometheus_client::metrics::histogram::Histogram;
+use prometheus_client::registry::Registry;
+use serde::Serialize;
+
+use crate::cluster::HealthStatus;
+
+/// One object's outcome in the last sync.
+#[derive(Debug, Clone, Serialize, PartialEq, Eq)]
+pub struct ObjectStatus {
+    pub object: String,
+    /// `created`, `configured`, `unchanged`, `pruned`, or `would apply` / `would prune` in plan mode.
+    pub action: String,
+    pub health: String,
+}
+
+/// The status of one app in one environment.
+#[derive(Debug, Clone, Serialize, Default)]
+pub struct EnvStatus {
+    pub app: String,
+    pub env: String,
+    /// Config repo commit last synced successfully.
+    pub revision: Option<String>,
+    /// `Healthy`, `Progressing`, `Missing`, `Degraded`, or `Unknown` before the first sync.
+    pub health: String,
+    /// RFC 3339 time of the last sync attempt.
+    pub last_sync: Option<String>,
+    /// `synced`, `planned` (no cluster: the plan was computed, nothing applied), `failed`.
+    pub phase: String,
+    pub objects: Vec<ObjectStatus>,
+    /// Why the last attempt failed, with `file:line:col` when the config repo is at fault.
+    pub error: Option<String>,
+    /// Digest of the last render synced; an unchanged render is not synced again until the
+    /// drift interval passes.
+    #[serde(skip)]
+    pub render_digest: Option<String>,
+}
+
+/// The config repo as the daemon last read it.
+#[derive(Debug, Clone, Serialize, Default)]
+pub struct RepoStatus {
+    pub url: String,
+    pub branch: String,
+    /// Tip of the branch last seen.
+    pub seen: Option<String>,
+    /// Last commit whose config loaded; it stays in force while newer commits are broken.
+    pub good: Option<String>,
+    /// Errors of the newest commit, when it did not load (`file:line:col` each).
+    pub errors: Vec<String>,
+}
+
+#[derive(Debug, Clone, Hash, PartialEq, Eq, EncodeLabelSet)]
+pub struct AppEnv {
+    pub app: String,
+    pub env: String,
+}
+
+#[derive(Debug, Clone, Hash, PartialEq, Eq, EncodeLabelSet)]
+pub struct SyncResult {
+    pub app: String,
+    pub env: String,
+    pub result: String,
+}
+
+/// The metrics `/metrics` serves, registered once.
+pub struct Metrics {
+    pub registry: Registry,
+    pub syncs: Family<SyncResult, Counter>,
+    pub sync_seconds: Family<AppEnv, Histogram>,
+    pub applied: Family<AppEnv, Counter>,
+    pub pruned: Family<AppEnv, Counter>,
+    /// 0 healthy, 1 progressing, 2 missing, 3 degraded.
+    pub health: Family<AppEnv, Gauge>,
+    pub fetch_seconds: Histogram,
+    pub queue_depth: Gauge,
+    pub leader: Gauge,
+    pub config_errors: Gauge,
+}
+
+impl Default for Metrics {
+    fn default() -> Self {
+        let mut registry = Registry::with_prefix("gantry");
+        let syncs = Family::<SyncResult, Counter>::default();
+        let sync_seconds = Family::<AppEnv, Histogram>::new_with_constructor(|| {
+            Histogram::new([0.05, 0.1, 0.25, 0.5, 1.0, 2.5, 5.0, 10.0, 30.0, 60.0])
+        });
+        let applied = Family::<AppEnv, Counter>::default();
+        let pruned = Family::<AppEnv, Counter>::default();
+        let health = Family::<AppEnv, Gauge>::default();
+        let fetch_seconds = Histogram::new([0.01, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5, 5.0, 10.0]);
+        let queue_depth = Gauge::default();
+        let leader = Gauge::default();
+        let config_errors = Gauge::default();
+        registry.register(
+            "syncs",
+            "Syncs per app, environment and result",
+            syncs.clone(),
+        );
+        registry.register(
+            "sync_duration_seconds",
+            "Duration of one sync (render, plan, apply, prune, health)",
+            sync_seconds.clone(),
+        );
+        registry.register("objects_applied", "Objects applied", applied.clone());
+        registry.register("objects_pruned", "Objects pruned", pruned.clone());
+        registry.register(
+            "app_health",
+            "Health per app and environment: 0 healthy, 1 progressing, 2 missing, 3 degraded",
+            health.clone(),
+        );
+        registry.register(
+            "git_fetch_duration_seconds",
+            "Duration of config repo fetches",
+            fetch_seconds.clone(),
+        );
+        registry.register(
+            "queue_depth",
+            "Syncs waiting for a worker",
+            queue_depth.clone(),
+        );
+        registry.register(
+            "leader",
+            "1 when this replica is the leader and writes",
+            leader.clone(),
+        );
+        registry.register(
+            "config_errors",
+            "Errors in the newest config repo commit (0 when it loaded)",
+            config_errors.clone(),
+        );
+        Self {
+            registry,
+            syncs,
+            sync_seconds,
+            applied,
+            pruned,
+            health,
+            fetch_seconds,
+            queue_depth,
+            leader,
+            config_errors,
+        }
+    }
+}
+
+impl Metrics {
+    #[must_use]
+    pub fn encode(&self) -> String {
+        let mut out = String::new();
+        // Encoding into a String cannot fail; an error would mean a broken metric name.
+        if let Err(e) = prometheus_client::encoding::text::encode(&mut out, &self.registry) {
+            tracing::error!(error = %e, "cannot encode metrics");
+        }
+        out
+    }
+}
+
+/// Shared between the loop, the workers and the HTTP API.
+#[derive(Default)]
+pub struct State {
+    pub repo: RwLock<RepoStatus>,
+    pub envs: RwLock<BTreeMap<(String, String), EnvStatus>>,
+    pub metrics: Metrics,
+    /// Set once the first pass over the config repo has finished (ready for `/readyz`).
+    pub ready: std::sync::atomic::AtomicBool,
+}
+
+pub type Shared = Arc<State>;
+
+/// The gauge value for a health status.
+#[must_use]
+pub fn health_value(h: HealthStatus) -> i64 {
+    match h {
+        HealthStatus::Healthy => 0,
+        HealthStatus::Progressing => 1,
+        HealthStatus::Missing => 2,
+        HealthStatus::Degraded => 3,
+    }
+}

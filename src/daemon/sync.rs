@@ -1,0 +1,266 @@
+//! One sync of one app in one environment, as the daemon runs it: render from the commit's tree,
+//! skip when nothing changed, plan, apply and prune (or only plan without a cluster), record.
+//!
+//! Input: a [`Job`] (tree, overlay, app, environment, revision) and the environment's
+//! [`Target`]. Output: the [`EnvStatus`] row and metrics. A render error records the error and
+//! touches nothing on the cluster: the last good revision stays applied.
+
+use std::path::PathBuf;
+use std::sync::Arc;
+use std::time::Instant;
+
+use tokio::sync::Mutex;
+use tracing::Instrument as _;
+
+use super::state::{AppEnv, EnvStatus, ObjectStatus, Shared, SyncResult, health_value};
+use crate::cluster::apply::{ApiTable, Applier};
+use crate::cluster::{self, HealthStatus, SyncContext};
+use crate::git::TreeFs;
+use crate::manifest::{self, Reorder};
+
+/// Where an environment's objects go.
+#[derive(Clone)]
+pub enum Target {
+    /// A cluster; discovery is cached across syncs and refreshed on unknown kinds.
+    Cluster {
+        client: kube::Client,
+        table: Arc<Mutex<Option<ApiTable>>>,
+    },
+    /// No cluster reachable or wanted: compute and show the plan, apply nothing.
+    PlanOnly { reason: String },
+}
+
+impl Target {
+    #[must_use]
+    pub fn cluster(client: kube::Client) -> Self {
+        Self::Cluster {
+            client,
+            table: Arc::new(Mutex::new(None)),
+        }
+    }
+}
+
+#[derive(Clone)]
+pub struct Job {
+    pub app: String,
+    pub env: String,
+    pub namespace: String,
+    pub overlay: PathBuf,
+    pub revision: String,
+    pub tree: Arc<TreeFs>,
+    /// Sync even when the render is unchanged (the steady-state drift pass).
+    pub force: bool,
+}
+
+impl Job {
+    #[must_use]
+    pub fn key(&self) -> (String, String) {
+        (self.app.clone(), self.env.clone())
+    }
+}
+
+/// Runs `job` against `target` and records the outcome in `state`.
+///
+/// # Panics
+///
+/// When the status table's lock is poisoned, i.e. another sync panicked while writing it.
+pub async fn run(job: Job, target: Target, state: Shared) {
+    let started = Instant::now();
+    let labels = AppEnv {
+        app: job.app.clone(),
+        env: job.env.clone(),
+    };
+    let span = tracing::info_span!("sync", app = %job.app, env = %job.env, revision = %short(&job.revision));
+    let outcome = attempt(&job, &target, &state).instrument(span).await;
+    let now = chrono::Utc::now().to_rfc3339_opts(chrono::SecondsFormat::Secs, true);
+    let result = match &outcome {
+        Ok(Some(_)) => "success",
+        Ok(None) => return, // unchanged: nothing ran, nothing to record
+        Err(_) => "failure",
+    };
+    state
+        .metrics
+        .syncs
+        .get_or_create(&SyncResult {
+            app: job.app.clone(),
+            env: job.env.clone(),
+            result: result.into(),
+        })
+        .inc();
+    state
+        .metrics
+        .sync_seconds
+        .get_or_create(&labels)
+        .observe(started.elapsed().as_secs_f64());
+    let mut envs = state.envs.write().expect("status table lock poisoned");
+    let row = envs.entry(job.key()).or_insert_with(|| EnvStatus {
+        app: job.app.clone(),
+        env: job.env.clone(),
+        health: "Unknown".into(),
+        ..EnvStatus::default()
+    });
+    row.last_sync = Some(now);
+    match outcome {
+        Ok(Some(done)) => {
+            row.revision = Some(job.revision.clone());
+            row.phase = done.phase.into();
+            row.health = format!("{:?}", done.health);
+            row.objects = done.objects;
+            row.error = done.warning;
+            row.render_digest = Some(done.digest);
+            state
+                .metrics
+                .health
+                .get_or_create(&labels)
+                .set(health_value(done.health));
+            state
+                .metrics
+                .applied
+                .get_or_create(&labels)
+                .inc_by(done.applied);
+            state
+                .metrics
+                .pruned
+                .get_or_create(&labels)
+                .inc_by(done.pruned);
+            tracing::info!(app = %job.app, env = %job.env, revision = %short(&job.revision), phase = %row.phase, health = %row.health, "synced");
+        }
+        Ok(None) => {}
+        Err(message) => {
+            tracing::warn!(app = %job.app, env = %job.env, revision = %short(&job.revision), error = %message, "sync failed");
+            row.phase = "failed".into();
+            row.error = Some(message);
+        }
+    }
+}
+
+struct Done {
+    phase: &'static str,
+    health: HealthStatus,
+    objects: Vec<ObjectStatus>,
+    digest: String,
+    applied: u64,
+    pruned: u64,
+    warning: Option<String>,
+}
+
+/// `Ok(None)`: the render is what was last synced and this is no drift pass.
+async fn attempt(job: &Job, target: &Target, state: &Shared) -> Result<Option<Done>, String> {
+    let tree = Arc::clone(&job.tree);
+    let overlay = job.overlay.clone();
+    let resources =
+        tokio::task::spawn_blocking(move || manifest::render(&*tree, &overlay, Reorder::Legacy))
+            .await
+            .map_err(|e| format!("render task failed: {e}"))?
+            .map_err(|e| e.to_string())?;
+    let digest = crate::artifact::sha256(manifest::to_yaml(&resources).as_bytes());
+    let last = state
+        .envs
+        .read()
+        .expect("status table lock poisoned")
+        .get(&job.key())
+        .and_then(|r| r.render_digest.clone());
+    if !job.force && last.as_deref() == Some(digest.as_str()) {
+        return Ok(None);
+    }
+    let rendered: Vec<_> = resources.into_iter().map(|r| (r.obj, r.origin)).collect();
+    let mut ctx = SyncContext::new(&job.app, &job.env, &job.namespace, &job.revision);
+    ctx.prune = true;
+    match target {
+        Target::PlanOnly { reason } => {
+            let scopes = crate::cluster::Scopes::builtin();
+            let plan = cluster::plan(rendered, &[], &scopes, &ctx).map_err(|e| e.to_string())?;
+            let objects: Vec<ObjectStatus> = plan
+                .objects()
+                .map(|(id, _)| ObjectStatus {
+                    object: id.to_string(),
+                    action: "would apply".into(),
+                    health: "-".into(),
+                })
+                .collect();
+            Ok(Some(Done {
+                phase: "planned",
+                health: HealthStatus::Missing,
+                applied: 0,
+                pruned: 0,
+                objects,
+                digest,
+                warning: Some(format!("not applied: {reason}")),
+            }))
+        }
+        Target::Cluster { client, table } => {
+            let mut cached = table.lock().await;
+            let discovered = match cached.take() {
+                Some(t) => t,
+                None => ApiTable::discover(client)
+                    .await
+                    .map_err(|e| e.to_string())?,
+            };
+            let mut applier = Applier::new(client.clone(), discovered);
+            let result = apply(&mut applier, rendered, &ctx).await;
+            *cached = Some(applier.table);
+            let (rows, health) = result?;
+            let removed = rows
+                .iter()
+                .filter(|r| r.action == cluster::apply::Action::Pruned)
+                .count();
+            let written = u64::try_from(rows.len() - removed).unwrap_or(u64::MAX);
+            let removed = u64::try_from(removed).unwrap_or(u64::MAX);
+            let objects = rows
+                .iter()
+                .map(|r| ObjectStatus {
+                    object: r.id.to_string(),
+                    action: r.action.to_string(),
+                    health: r.live.as_ref().map_or_else(
+                        || "-".into(),
+                        |l| format!("{:?}", cluster::health(Some(l)).status),
+                    ),
+                })
+                .collect();
+            Ok(Some(Done {
+                phase: "synced",
+                health,
+                objects,
+                digest,
+                applied: written,
+                pruned: removed,
+                warning: None,
+            }))
+        }
+    }
+}
+
+async fn apply(
+    applier: &mut Applier,
+    rendered: Vec<(serde_json::Value, String)>,
+    ctx: &SyncContext,
+) -> Result<(Vec<cluster::apply::Row>, HealthStatus), String> {
+    let objects: Vec<&serde_json::Value> = rendered.iter().map(|(o, _)| o).collect();
+    applier.table.learn_crds(objects.iter().copied());
+    applier
+        .table
+        .ensure_kinds(&applier.client, objects.iter().copied())
+        .await
+        .map_err(|e| e.to_string())?;
+    let live = applier
+        .inventory(&ctx.app, &ctx.env)
+        .await
+        .map_err(|e| e.to_string())?;
+    let inventory: Vec<_> = live.values().map(|(l, _)| l.clone()).collect();
+    let plan = cluster::plan(rendered, &inventory, &applier.table.scopes(), ctx)
+        .map_err(|e| e.to_string())?;
+    let rows = applier
+        .sync(&plan, &live)
+        .await
+        .map_err(|e| e.to_string())?;
+    let healths: Vec<_> = rows
+        .iter()
+        .filter_map(|r| r.live.as_ref())
+        .map(|l| cluster::health(Some(l)))
+        .collect();
+    Ok((rows, cluster::aggregate(&healths)))
+}
+
+fn short(revision: &str) -> &str {
+    revision.get(..12).unwrap_or(revision)
+}

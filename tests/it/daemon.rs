@@ -1,0 +1,365 @@
+//! `gantry daemon` end to end in one process: a real git remote, the daemon polling it, and the
+//! cluster at request level — kube's tower-test mock answering as an API server does (discovery,
+//! label-selected LIST, server-side apply PATCH, DELETE) over an in-memory store. Commit →
+//! applied with gantry's labels; change → updated; resource removed → pruned; broken YAML →
+//! nothing pruned, last good revision stays, the error at `/api` with `file:line:col`; a daemon
+//! stopped mid-sync and started again converges to the same state.
+
+use std::collections::BTreeMap;
+use std::net::SocketAddr;
+use std::sync::{Arc, Mutex};
+use std::time::Duration;
+
+use gantry::daemon::{self, Clusters, Options, State};
+use gantry::git::Credentials;
+use gantry::trigger::WebhookConfig;
+use serde_json::{Value, json};
+use tokio_util::sync::CancellationToken;
+
+use crate::cluster_api::mock;
+use crate::harness::git::{Remote, Work};
+
+/// ConfigMaps by (namespace, name), as etcd would hold them.
+type Store = Arc<Mutex<BTreeMap<(String, String), Value>>>;
+
+fn fake_cluster(store: Store) -> kube::Client {
+    let verbs = json!([
+        "create", "delete", "get", "list", "patch", "update", "watch"
+    ]);
+    let rv = Arc::new(Mutex::new(100u64));
+    let (client, _seen) = mock(Box::new(move |req| {
+        let parts: Vec<&str> = req.path.trim_start_matches('/').split('/').collect();
+        let next = || {
+            let mut v = rv.lock().expect("rv");
+            *v += 1;
+            v.to_string()
+        };
+        match (req.method.as_str(), parts.as_slice()) {
+            ("GET", ["api"]) => (
+                200,
+                json!({"kind": "APIVersions", "versions": ["v1"], "serverAddressByClientCIDRs": []}),
+            ),
+            ("GET", ["apis"]) => (
+                200,
+                json!({"kind": "APIGroupList", "apiVersion": "v1", "groups": []}),
+            ),
+            ("GET", ["api", "v1"]) => (
+                200,
+                json!({"kind": "APIResourceList", "groupVersion": "v1",
+                "resources": [{"name": "configmaps", "singularName": "configmap", "namespaced": true, "kind": "ConfigMap", "verbs": verbs}]}),
+            ),
+            ("GET", ["api", "v1", "configmaps"]) => {
+                let selector = req.query.contains("gantry.dev%2Fapp%3Dweb")
+                    && req.query.contains("gantry.dev%2Fenv%3Ddev");
+                let items: Vec<Value> = if selector {
+                    store.lock().expect("store").values().cloned().collect()
+                } else {
+                    Vec::new()
+                };
+                (
+                    200,
+                    json!({"apiVersion": "v1", "kind": "ConfigMapList", "metadata": {"resourceVersion": next()}, "items": items}),
+                )
+            }
+            ("PATCH", ["api", "v1", "namespaces", ns, "configmaps", name]) => {
+                let mut o = req.body.clone();
+                o["metadata"]["uid"] = json!(format!("uid-{name}"));
+                o["metadata"]["resourceVersion"] = json!(next());
+                o["metadata"]["managedFields"] = json!([{"manager": "gantry", "operation": "Apply", "apiVersion": "v1", "fieldsType": "FieldsV1", "fieldsV1": {}}]);
+                store
+                    .lock()
+                    .expect("store")
+                    .insert(((*ns).to_owned(), (*name).to_owned()), o.clone());
+                (200, o)
+            }
+            ("DELETE", ["api", "v1", "namespaces", ns, "configmaps", name]) => {
+                match store
+                    .lock()
+                    .expect("store")
+                    .remove(&((*ns).to_owned(), (*name).to_owned()))
+                {
+                    Some(o) => (200, o),
+                    None => (
+                        404,
+                        json!({"kind": "Status", "apiVersion": "v1", "status": "Failure", "reason": "NotFound", "code": 404}),
+                    ),
+                }
+            }
+            ("GET", ["api", "v1", "namespaces", ns, "configmaps", name]) => {
+                match store
+                    .lock()
+                    .expect("store")
+                    .get(&((*ns).to_owned(), (*name).to_owned()))
+                {
+                    Some(o) => (200, o.clone()),
+                    None => (
+                        404,
+                        json!({"kind": "Status", "apiVersion": "v1", "status": "Failure", "reason": "NotFound", "code": 404}),
+                    ),
+                }
+            }
+            _ => (
+                404,
+                json!({"kind": "Status", "apiVersion": "v1", "status": "Failure", "reason": "NotFound", "code": 404, "message": format!("{} {}", req.method, req.path)}),
+            ),
+        }
+    }));
+    client
+}
+
+const GANTRY_YAML: &str = "apiVersion: gantry.dev/v1alpha1
+kind: Config
+environments:
+  - name: dev
+    namespace: shop-dev
+apps:
+  - name: web
+    image: registry.example.com/shop/web
+    environments: [dev]
+";
+
+fn configmap(name: &str, value: &str) -> String {
+    format!(
+        "apiVersion: v1\nkind: ConfigMap\nmetadata:\n  name: {name}\ndata:\n  value: \"{value}\"\n"
+    )
+}
+
+fn overlay(work: &Work, names: &[&str]) {
+    let resources: Vec<String> = names.iter().map(|n| format!("  - {n}.yaml")).collect();
+    work.write(
+        "apps/web/overlays/dev/kustomization.yaml",
+        &format!("resources:\n{}\n", resources.join("\n")),
+    );
+}
+
+struct Running {
+    addr: SocketAddr,
+    shutdown: CancellationToken,
+    abort: CancellationToken,
+    task: tokio::task::JoinHandle<()>,
+}
+
+async fn start(remote: &Remote, data: &std::path::Path, client: kube::Client) -> Running {
+    let options = Options {
+        config_repo: remote.url(),
+        branch: "main".into(),
+        credentials: Credentials::Anonymous,
+        data_dir: data.to_path_buf(),
+        listen: "127.0.0.1:0".parse().expect("addr"),
+        poll_interval: Duration::from_millis(200),
+        drift_interval: Duration::from_hours(1),
+        parallel: 2,
+        clusters: Clusters::Fixed(client),
+        webhooks: WebhookConfig::default(),
+        git_timeout: Duration::from_secs(20),
+    };
+    let (shutdown, abort) = (CancellationToken::new(), CancellationToken::new());
+    let (tx, rx) = tokio::sync::oneshot::channel();
+    let tokens = (shutdown.clone(), abort.clone());
+    let task = tokio::spawn(async move {
+        daemon::run(options, Arc::new(State::default()), tokens, Some(tx))
+            .await
+            .expect("daemon");
+    });
+    let addr = rx.await.expect("daemon listening");
+    Running {
+        addr,
+        shutdown,
+        abort,
+        task,
+    }
+}
+
+async fn get(addr: SocketAddr, path: &str) -> Value {
+    reqwest::get(format!("http://{addr}{path}"))
+        .await
+        .expect("GET")
+        .json()
+        .await
+        .expect("json")
+}
+
+/// Polls the env's status until `done` holds (10 s at most).
+async fn until(addr: SocketAddr, what: &str, done: impl Fn(&Value) -> bool) -> Value {
+    for _ in 0..100 {
+        let status = get(addr, "/api/v1/apps").await;
+        if done(&status) {
+            return status;
+        }
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+    panic!(
+        "timed out waiting for {what}: {}",
+        get(addr, "/api/v1/apps").await
+    );
+}
+
+fn dev(status: &Value) -> &Value {
+    status["apps"]
+        .as_array()
+        .and_then(|a| a.iter().find(|r| r["env"] == "dev"))
+        .unwrap_or(&Value::Null)
+}
+
+fn names(store: &Store) -> Vec<String> {
+    store
+        .lock()
+        .expect("store")
+        .keys()
+        .map(|(_, n)| n.clone())
+        .collect()
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn commit_change_prune_broken_commit_and_restart_converge() {
+    let remote = Remote::new();
+    let work = remote.clone_work();
+    work.write("gantry.yaml", GANTRY_YAML)
+        .write("apps/web/overlays/dev/a.yaml", &configmap("a", "1"))
+        .write("apps/web/overlays/dev/b.yaml", &configmap("b", "1"));
+    overlay(&work, &["a", "b"]);
+    let first = work.commit_all("web: first deploy");
+    work.push();
+
+    let store: Store = Arc::default();
+    let data = tempfile::tempdir().expect("data dir");
+    let d = start(&remote, data.path(), fake_cluster(Arc::clone(&store))).await;
+    until(d.addr, "first sync", |s| {
+        dev(s)["revision"] == first.as_str()
+    })
+    .await;
+    assert_eq!(names(&store), ["a", "b"]);
+    let a = store.lock().expect("store")[&("shop-dev".into(), "a".into())].clone();
+    assert_eq!(
+        a["metadata"]["labels"]["app.kubernetes.io/managed-by"],
+        "gantry"
+    );
+    assert_eq!(a["metadata"]["labels"]["gantry.dev/app"], "web");
+    assert_eq!(a["metadata"]["labels"]["gantry.dev/env"], "dev");
+    assert_eq!(
+        a["metadata"]["annotations"]["gantry.dev/revision"],
+        first.as_str()
+    );
+    let ready = reqwest::get(format!("http://{}/readyz", d.addr))
+        .await
+        .expect("readyz");
+    assert_eq!(ready.status(), 200);
+
+    // A change updates the object.
+    work.write("apps/web/overlays/dev/a.yaml", &configmap("a", "2"));
+    let second = work.commit_all("web: a=2");
+    work.push();
+    until(d.addr, "change", |s| dev(s)["revision"] == second.as_str()).await;
+    assert_eq!(
+        store.lock().expect("store")[&("shop-dev".into(), "a".into())]["data"]["value"],
+        "2"
+    );
+
+    // Removing a resource prunes it.
+    overlay(&work, &["a"]);
+    let third = work.commit_all("web: drop b");
+    work.push();
+    let status = until(d.addr, "prune", |s| dev(s)["revision"] == third.as_str()).await;
+    assert_eq!(names(&store), ["a"]);
+    assert!(
+        dev(&status)["objects"]
+            .as_array()
+            .expect("objects")
+            .iter()
+            .any(|o| o["action"] == "pruned"),
+        "{status}"
+    );
+
+    broken_commits_change_nothing(d.addr, &work, &store, &third).await;
+
+    restart_converges(d, &remote, data.path(), &store, &work).await;
+}
+
+/// Broken YAML in an overlay, then a broken gantry.yaml: the errors are reported with their
+/// location; nothing is applied or pruned; the last good revision and config stay in force.
+async fn broken_commits_change_nothing(addr: SocketAddr, work: &Work, store: &Store, good: &str) {
+    // Broken YAML: the error is reported with its location; nothing is applied or pruned.
+    work.write(
+        "apps/web/overlays/dev/a.yaml",
+        "apiVersion: v1\nkind: ConfigMap\nmetadata:\n  name: a\ndata: [unclosed\n",
+    );
+    work.commit_all("web: broken");
+    work.push();
+    let status = until(addr, "render error", |s| dev(s)["phase"] == "failed").await;
+    let error = dev(&status)["error"].as_str().expect("error").to_owned();
+    assert!(
+        error.contains("apps/web/overlays/dev/a.yaml:"),
+        "file:line:col expected: {error}"
+    );
+    assert_eq!(
+        dev(&status)["revision"],
+        good,
+        "the last good revision stays"
+    );
+    assert_eq!(names(store), ["a"], "nothing pruned");
+
+    // A broken gantry.yaml: the last good config stays in force, its errors at /api.
+    work.write(
+        "gantry.yaml",
+        &GANTRY_YAML.replace("namespace: shop-dev", "namespace: [shop"),
+    );
+    let broken = work.commit_all("config: broken");
+    work.push();
+    let status = until(addr, "config error", |s| {
+        s["repo"]["seen"] == broken.as_str()
+    })
+    .await;
+    assert!(
+        status["repo"]["errors"][0]
+            .as_str()
+            .is_some_and(|e| e.starts_with("gantry.yaml:")),
+        "{status}"
+    );
+    assert_ne!(status["repo"]["good"], broken.as_str());
+    let metrics = reqwest::get(format!("http://{addr}/metrics"))
+        .await
+        .expect("metrics")
+        .text()
+        .await
+        .expect("text");
+    assert!(
+        metrics.contains(r#"gantry_syncs_total{app="web",env="dev",result="success"} 3"#),
+        "{metrics}"
+    );
+    assert!(metrics.contains("gantry_config_errors 1"), "{metrics}");
+}
+
+/// Fixes both, stops the daemon at once — likely mid-sync — and starts a new one on the same
+/// data dir: it converges to the same state.
+async fn restart_converges(
+    d: Running,
+    remote: &Remote,
+    data: &std::path::Path,
+    store: &Store,
+    work: &Work,
+) {
+    // Fix both, then stop the daemon at once — likely mid-sync — and start a new one.
+    work.write("gantry.yaml", GANTRY_YAML)
+        .write("apps/web/overlays/dev/a.yaml", &configmap("a", "3"))
+        .write("apps/web/overlays/dev/c.yaml", &configmap("c", "1"));
+    overlay(work, &["a", "c"]);
+    let fixed = work.commit_all("web: a=3, add c");
+    work.push();
+    tokio::time::sleep(Duration::from_millis(250)).await;
+    d.shutdown.cancel();
+    d.abort.cancel();
+    d.task.await.expect("daemon stopped");
+
+    let again = start(remote, data, fake_cluster(Arc::clone(store))).await;
+    until(again.addr, "restart converges", |s| {
+        dev(s)["revision"] == fixed.as_str()
+    })
+    .await;
+    assert_eq!(names(store), ["a", "c"]);
+    assert_eq!(
+        store.lock().expect("store")[&("shop-dev".into(), "a".into())]["data"]["value"],
+        "3"
+    );
+    again.shutdown.cancel();
+    again.task.await.expect("daemon stopped");
+}
