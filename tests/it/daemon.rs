@@ -363,3 +363,75 @@ async fn restart_converges(
     again.shutdown.cancel();
     again.task.await.expect("daemon stopped");
 }
+
+/// The harness's real Prometheus scrapes the daemon's `/metrics`; PromQL over gantry's own sync
+/// counter returns the number of syncs. `gantry status` prints the matrix from the same daemon.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn prometheus_scrapes_sync_metrics_and_status_prints_the_matrix() {
+    let remote = Remote::new();
+    let work = remote.clone_work();
+    work.write("gantry.yaml", GANTRY_YAML)
+        .write("apps/web/overlays/dev/a.yaml", &configmap("a", "1"));
+    overlay(&work, &["a"]);
+    work.commit_all("web: first deploy");
+    work.push();
+    let store: Store = Arc::default();
+    let data = tempfile::tempdir().expect("data dir");
+    let d = start(&remote, data.path(), fake_cluster(Arc::clone(&store))).await;
+    until(d.addr, "first sync", |s| dev(s)["phase"] == "synced").await;
+    work.write("apps/web/overlays/dev/a.yaml", &configmap("a", "2"));
+    let second = work.commit_all("web: a=2");
+    work.push();
+    until(d.addr, "second sync", |s| {
+        dev(s)["revision"] == second.as_str()
+    })
+    .await;
+
+    let prometheus = crate::harness::prometheus::Prometheus::start(d.addr.port()).await;
+    let syncs = prometheus
+        .wait_for(
+            r#"gantry_syncs_total{app="web",env="dev",result="success"}"#,
+            Duration::from_secs(30),
+            |v| v >= 2.0,
+        )
+        .await
+        .expect("Prometheus scraped the sync counter");
+    assert!((syncs - 2.0).abs() < f64::EPSILON, "two syncs, got {syncs}");
+    let health = prometheus
+        .query(r#"gantry_app_health{app="web",env="dev"}"#)
+        .await;
+    assert_eq!(health, Some(0.0), "healthy is 0");
+
+    let server = format!("http://{}", d.addr);
+    let out =
+        tokio::task::spawn_blocking(move || crate::cli::gantry(&["status", "--server", &server]))
+            .await
+            .expect("join");
+    let text = crate::cli::text(&out.stdout);
+    assert_eq!(
+        out.status.code(),
+        Some(0),
+        "{}",
+        crate::cli::text(&out.stderr)
+    );
+    let mut lines = text.lines();
+    assert!(
+        lines
+            .next()
+            .is_some_and(|h| h.starts_with("APP  ENV  REVISION      HEALTH   PHASE   LAST SYNC")),
+        "{text}"
+    );
+    let row = lines.next().expect("one row");
+    assert!(
+        row.starts_with(&format!("web  dev  {}  Healthy  synced", &second[..12])),
+        "{text}"
+    );
+    assert!(
+        lines
+            .next()
+            .is_some_and(|l| l.starts_with("config repo file://") && l.ends_with(&second[..12])),
+        "{text}"
+    );
+    d.shutdown.cancel();
+    d.task.await.expect("daemon stopped");
+}
