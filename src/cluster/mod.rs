@@ -5,6 +5,7 @@
 //! the prune set, both prune guards checked) and per-object and per-app [`Health`]. This part is
 //! pure; the part that talks to the API server performs a plan and reads health back.
 
+pub mod admit;
 pub mod apply;
 mod client;
 pub mod diff;

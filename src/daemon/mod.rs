@@ -267,6 +267,7 @@ impl Loop {
     }
 
     async fn dispatch(&mut self, revision: &str, tree: &Arc<TreeFs>, config: &Config, drift: bool) {
+        let policies = Arc::new(config.policies.clone());
         for app in &config.apps {
             for env_name in &app.environments {
                 let Some(env) = config.environments.iter().find(|e| &e.name == env_name) else {
@@ -280,6 +281,7 @@ impl Loop {
                     overlay: app.overlay_dir(&env.name),
                     revision: revision.to_owned(),
                     tree: Arc::clone(tree),
+                    policies: Arc::clone(&policies),
                     force: drift,
                 };
                 self.workers.submit(job, target);

@@ -48,6 +48,8 @@ pub struct Job {
     pub overlay: PathBuf,
     pub revision: String,
     pub tree: Arc<TreeFs>,
+    /// The config's policies; registry and workload rules are checked before anything applies.
+    pub policies: Arc<Vec<crate::config::policy::Policy>>,
     /// Sync even when the render is unchanged (the steady-state drift pass).
     pub force: bool,
 }
@@ -164,70 +166,109 @@ async fn attempt(job: &Job, target: &Target, state: &Shared) -> Result<Option<Do
         return Ok(None);
     }
     let rendered: Vec<_> = resources.into_iter().map(|r| (r.obj, r.origin)).collect();
+    let violations = cluster::admit::admit(&rendered, &job.policies);
+    let refusals: Vec<String> = violations
+        .iter()
+        .filter(|v| v.enforce)
+        .map(ToString::to_string)
+        .collect();
+    if !refusals.is_empty() {
+        return Err(format!(
+            "refused by policy, nothing applied:\n{}",
+            refusals.join("\n")
+        ));
+    }
+    let warnings: Vec<String> = violations.iter().map(ToString::to_string).collect();
+    let warning =
+        (!warnings.is_empty()).then(|| format!("policy warnings:\n{}", warnings.join("\n")));
     let mut ctx = SyncContext::new(&job.app, &job.env, &job.namespace, &job.revision);
     ctx.prune = true;
     match target {
-        Target::PlanOnly { reason } => {
-            let scopes = crate::cluster::Scopes::builtin();
-            let plan = cluster::plan(rendered, &[], &scopes, &ctx).map_err(|e| e.to_string())?;
-            let objects: Vec<ObjectStatus> = plan
-                .objects()
-                .map(|(id, _)| ObjectStatus {
-                    object: id.to_string(),
-                    action: "would apply".into(),
-                    health: "-".into(),
-                })
-                .collect();
-            Ok(Some(Done {
-                phase: "planned",
-                health: HealthStatus::Missing,
-                applied: 0,
-                pruned: 0,
-                objects,
-                digest,
-                warning: Some(format!("not applied: {reason}")),
-            }))
-        }
+        Target::PlanOnly { reason } => plan_only(rendered, &ctx, reason, digest, warning).map(Some),
         Target::Cluster { client, table } => {
-            let mut cached = table.lock().await;
-            let discovered = match cached.take() {
-                Some(t) => t,
-                None => ApiTable::discover(client)
-                    .await
-                    .map_err(|e| e.to_string())?,
-            };
-            let mut applier = Applier::new(client.clone(), discovered);
-            let result = apply(&mut applier, rendered, &ctx).await;
-            *cached = Some(applier.table);
-            let (rows, health) = result?;
-            let removed = rows
-                .iter()
-                .filter(|r| r.action == cluster::apply::Action::Pruned)
-                .count();
-            let written = u64::try_from(rows.len() - removed).unwrap_or(u64::MAX);
-            let removed = u64::try_from(removed).unwrap_or(u64::MAX);
-            let objects = rows
-                .iter()
-                .map(|r| ObjectStatus {
-                    object: r.id.to_string(),
-                    action: r.action.to_string(),
-                    health: r.live.as_ref().map_or_else(
-                        || "-".into(),
-                        |l| format!("{:?}", cluster::health(Some(l)).status),
-                    ),
-                })
-                .collect();
-            Ok(Some(Done {
-                phase: "synced",
-                health,
-                objects,
-                digest,
-                applied: written,
-                pruned: removed,
-                warning: None,
-            }))
+            on_cluster(client, table, rendered, &ctx, digest, warning)
+                .await
+                .map(Some)
         }
     }
+}
+
+fn plan_only(
+    rendered: Vec<(serde_json::Value, String)>,
+    ctx: &SyncContext,
+    reason: &str,
+    digest: String,
+    warning: Option<String>,
+) -> Result<Done, String> {
+    let scopes = crate::cluster::Scopes::builtin();
+    let plan = cluster::plan(rendered, &[], &scopes, ctx).map_err(|e| e.to_string())?;
+    let objects: Vec<ObjectStatus> = plan
+        .objects()
+        .map(|(id, _)| ObjectStatus {
+            object: id.to_string(),
+            action: "would apply".into(),
+            health: "-".into(),
+        })
+        .collect();
+    Ok(Done {
+        phase: "planned",
+        health: HealthStatus::Missing,
+        applied: 0,
+        pruned: 0,
+        objects,
+        digest,
+        warning: Some(match warning {
+            Some(w) => format!("not applied: {reason}\n{w}"),
+            None => format!("not applied: {reason}"),
+        }),
+    })
+}
+
+async fn on_cluster(
+    client: &kube::Client,
+    table: &Mutex<Option<ApiTable>>,
+    rendered: Vec<(serde_json::Value, String)>,
+    ctx: &SyncContext,
+    digest: String,
+    warning: Option<String>,
+) -> Result<Done, String> {
+    let mut cached = table.lock().await;
+    let discovered = match cached.take() {
+        Some(t) => t,
+        None => ApiTable::discover(client)
+            .await
+            .map_err(|e| e.to_string())?,
+    };
+    let mut applier = Applier::new(client.clone(), discovered);
+    let result = apply(&mut applier, rendered, ctx).await;
+    *cached = Some(applier.table);
+    let (rows, health) = result?;
+    let removed = rows
+        .iter()
+        .filter(|r| r.action == cluster::apply::Action::Pruned)
+        .count();
+    let written = u64::try_from(rows.len() - removed).unwrap_or(u64::MAX);
+    let removed = u64::try_from(removed).unwrap_or(u64::MAX);
+    let objects = rows
+        .iter()
+        .map(|r| ObjectStatus {
+            object: r.id.to_string(),
+            action: r.action.to_string(),
+            health: r.live.as_ref().map_or_else(
+                || "-".into(),
+                |l| format!("{:?}", cluster::health(Some(l)).status),
+            ),
+        })
+        .collect();
+    Ok(Done {
+        phase: "synced",
+        health,
+        objects,
+        digest,
+        applied: written,
+        pruned: removed,
+        warning,
+    })
 }
 
 async fn apply(

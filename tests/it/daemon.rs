@@ -435,3 +435,34 @@ async fn prometheus_scrapes_sync_metrics_and_status_prints_the_matrix() {
     d.shutdown.cancel();
     d.task.await.expect("daemon stopped");
 }
+
+/// A workload from a registry the registry policy does not allow is refused before anything is
+/// applied, and the refusal names the object, its file, the container and the policy.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_policy_violation_refuses_the_sync_before_anything_applies() {
+    let remote = Remote::new();
+    let work = remote.clone_work();
+    work.write("gantry.yaml", &format!("{GANTRY_YAML}policies: [policies/registries.yaml]\n"))
+        .write(
+            "policies/registries.yaml",
+            "apiVersion: gantry.dev/v1alpha1\nkind: RegistryPolicy\nspec:\n  allowed: [\"registry.example.com/shop/**\"]\n",
+        )
+        .write("apps/web/overlays/dev/a.yaml", &configmap("a", "1"))
+        .write(
+            "apps/web/overlays/dev/pod.yaml",
+            "apiVersion: v1\nkind: Pod\nmetadata:\n  name: web\nspec:\n  containers:\n    - name: app\n      image: docker.io/library/nginx:1.27\n",
+        );
+    overlay(&work, &["a", "pod"]);
+    work.commit_all("web: an image from elsewhere");
+    work.push();
+    let store: Store = Arc::default();
+    let data = tempfile::tempdir().expect("data dir");
+    let d = start(&remote, data.path(), fake_cluster(Arc::clone(&store))).await;
+    let status = until(d.addr, "refusal", |s| dev(s)["phase"] == "failed").await;
+    let error = dev(&status)["error"].as_str().expect("error");
+    assert!(error.starts_with("refused by policy, nothing applied:\nPod web (apps/web/overlays/dev/pod.yaml): allowed registries: container \"app\" image \"docker.io/library/nginx:1.27\""), "{error}");
+    assert!(error.ends_with("[policies/registries.yaml]"), "{error}");
+    assert!(names(&store).is_empty(), "nothing applied");
+    d.shutdown.cancel();
+    d.task.await.expect("daemon stopped");
+}
