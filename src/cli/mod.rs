@@ -14,6 +14,7 @@ mod scan_gate;
 #[cfg(feature = "sign")]
 mod sign;
 mod table;
+mod up;
 mod validate;
 
 use std::path::PathBuf;
@@ -120,6 +121,10 @@ pub enum Command {
     /// environment whose render changed, re-sync on the drift interval, serve /healthz,
     /// /readyz, /metrics and /api.
     Daemon(daemon::DaemonArgs),
+    /// The quickstart: a throwaway config repo from EXAMPLE, the daemon against it, one commit
+    /// as a user would make it, and the loop shown (plan, or the real sync with --context),
+    /// then history and status.
+    Up(up::UpArgs),
     /// Print a running daemon's app × environment matrix: revision, health, phase, last sync,
     /// error.
     Status(daemon::StatusArgs),
@@ -150,6 +155,7 @@ pub fn run(cli: Cli) -> ExitCode {
         Command::ScanGate(args) => scan_gate::run(&args),
         Command::Daemon(args) => daemon::run_daemon(&args),
         Command::Status(args) => daemon::run_status(&args),
+        Command::Up(args) => up::run(&args),
         Command::Pack(args) => image::run_pack(&args),
         Command::Copy(args) => image::run_copy(&args),
         #[cfg(feature = "sign")]

@@ -24,6 +24,9 @@ pub struct ObjectStatus {
     /// `created`, `configured`, `unchanged`, `pruned`, or `would apply` / `would prune` in plan mode.
     pub action: String,
     pub health: String,
+    /// Without a cluster, for `would configure`: the changed lines against the previous plan.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub diff: Option<String>,
 }
 
 /// The status of one app in one environment.
@@ -46,6 +49,10 @@ pub struct EnvStatus {
     /// drift interval passes.
     #[serde(skip)]
     pub render_digest: Option<String>,
+    /// Without a cluster: each object of the last plan as pretty JSON, standing in for the live
+    /// state the next plan is compared with.
+    #[serde(skip)]
+    pub planned: std::collections::HashMap<String, String>,
 }
 
 /// The config repo as the daemon last read it.

@@ -5,6 +5,7 @@
 //! [`Target`]. Output: the [`EnvStatus`] row and metrics. A render error records the error and
 //! touches nothing on the cluster: the last good revision stays applied.
 
+use std::collections::HashMap;
 use std::path::PathBuf;
 use std::sync::Arc;
 use std::time::Instant;
@@ -77,7 +78,14 @@ pub async fn run(job: Job, target: Target, state: Shared) {
     let now = chrono::Utc::now().to_rfc3339_opts(chrono::SecondsFormat::Secs, true);
     let result = match &outcome {
         Ok(Some(_)) => "success",
-        Ok(None) => return, // unchanged: nothing ran, nothing to record
+        Ok(None) => {
+            // Unchanged render: already in sync at this commit too; nothing ran, no metrics.
+            let mut envs = state.envs.write().expect("status table lock poisoned");
+            if let Some(row) = envs.get_mut(&job.key()) {
+                row.revision = Some(job.revision.clone());
+            }
+            return;
+        }
         Err(_) => "failure",
     };
     state
@@ -106,15 +114,23 @@ pub async fn run(job: Job, target: Target, state: Shared) {
         Ok(Some(done)) => {
             row.revision = Some(job.revision.clone());
             row.phase = done.phase.into();
-            row.health = format!("{:?}", done.health);
+            // Without a cluster nothing live is known.
+            row.health = if done.phase == "planned" {
+                "Unknown".into()
+            } else {
+                format!("{:?}", done.health)
+            };
+            row.planned = done.planned;
             row.objects = done.objects;
             row.error = done.warning;
             row.render_digest = Some(done.digest);
-            state
-                .metrics
-                .health
-                .get_or_create(&labels)
-                .set(health_value(done.health));
+            if done.phase != "planned" {
+                state
+                    .metrics
+                    .health
+                    .get_or_create(&labels)
+                    .set(health_value(done.health));
+            }
             state
                 .metrics
                 .applied
@@ -137,6 +153,7 @@ pub async fn run(job: Job, target: Target, state: Shared) {
 }
 
 struct Done {
+    planned: HashMap<String, String>,
     phase: &'static str,
     health: HealthStatus,
     objects: Vec<ObjectStatus>,
@@ -156,12 +173,13 @@ async fn attempt(job: &Job, target: &Target, state: &Shared) -> Result<Option<Do
             .map_err(|e| format!("render task failed: {e}"))?
             .map_err(|e| e.to_string())?;
     let digest = crate::artifact::sha256(manifest::to_yaml(&resources).as_bytes());
-    let last = state
+    let (last, previous) = state
         .envs
         .read()
         .expect("status table lock poisoned")
         .get(&job.key())
-        .and_then(|r| r.render_digest.clone());
+        .map(|r| (r.render_digest.clone(), r.planned.clone()))
+        .unwrap_or_default();
     if !job.force && last.as_deref() == Some(digest.as_str()) {
         return Ok(None);
     }
@@ -184,7 +202,9 @@ async fn attempt(job: &Job, target: &Target, state: &Shared) -> Result<Option<Do
     let mut ctx = SyncContext::new(&job.app, &job.env, &job.namespace, &job.revision);
     ctx.prune = true;
     match target {
-        Target::PlanOnly { reason } => plan_only(rendered, &ctx, reason, digest, warning).map(Some),
+        Target::PlanOnly { reason } => {
+            plan_only(rendered, &ctx, &previous, reason, digest, warning).map(Some)
+        }
         Target::Cluster { client, table } => {
             on_cluster(client, table, rendered, &ctx, digest, warning)
                 .await
@@ -193,24 +213,56 @@ async fn attempt(job: &Job, target: &Target, state: &Shared) -> Result<Option<Do
     }
 }
 
+/// Without a cluster, the previous plan stands in for the live state: what it applied and the
+/// new render drops is what a sync would prune.
 fn plan_only(
     rendered: Vec<(serde_json::Value, String)>,
     ctx: &SyncContext,
+    previous: &HashMap<String, String>,
     reason: &str,
     digest: String,
     warning: Option<String>,
 ) -> Result<Done, String> {
     let scopes = crate::cluster::Scopes::builtin();
     let plan = cluster::plan(rendered, &[], &scopes, ctx).map_err(|e| e.to_string())?;
-    let objects: Vec<ObjectStatus> = plan
+    let mut planned = HashMap::new();
+    let mut objects: Vec<ObjectStatus> = plan
         .objects()
-        .map(|(id, _)| ObjectStatus {
-            object: id.to_string(),
-            action: "would apply".into(),
-            health: "-".into(),
+        .map(|(id, obj)| {
+            let id = id.to_string();
+            // The revision annotation changes with every commit; it is not a change to show.
+            let mut shown = obj.clone();
+            if let Some(a) = shown["metadata"]["annotations"].as_object_mut() {
+                a.remove(cluster::labels::REVISION);
+            }
+            let text = serde_json::to_string_pretty(&shown).unwrap_or_default();
+            let (action, diff) = match previous.get(&id) {
+                None => ("would create", None),
+                Some(before) if *before == text => ("unchanged", None),
+                Some(before) => ("would configure", Some(changed_lines(before, &text))),
+            };
+            planned.insert(id.clone(), text);
+            ObjectStatus {
+                object: id,
+                action: action.into(),
+                health: "-".into(),
+                diff,
+            }
         })
         .collect();
+    let mut gone: Vec<&String> = previous
+        .keys()
+        .filter(|p| !planned.contains_key(*p))
+        .collect();
+    gone.sort();
+    objects.extend(gone.into_iter().map(|p| ObjectStatus {
+        object: p.clone(),
+        action: "would prune".into(),
+        health: "-".into(),
+        diff: None,
+    }));
     Ok(Done {
+        planned,
         phase: "planned",
         health: HealthStatus::Missing,
         applied: 0,
@@ -258,9 +310,11 @@ async fn on_cluster(
                 || "-".into(),
                 |l| format!("{:?}", cluster::health(Some(l)).status),
             ),
+            diff: None,
         })
         .collect();
     Ok(Done {
+        planned: HashMap::new(),
         phase: "synced",
         health,
         objects,
@@ -300,6 +354,19 @@ async fn apply(
         .map(|l| cluster::health(Some(l)))
         .collect();
     Ok((rows, cluster::aggregate(&healths)))
+}
+
+/// The lines that differ between two renderings of an object, `-`/`+` prefixed.
+fn changed_lines(before: &str, after: &str) -> String {
+    similar::TextDiff::from_lines(before, after)
+        .iter_all_changes()
+        .filter_map(|c| match c.tag() {
+            similar::ChangeTag::Delete => Some(format!("- {}", c.value().trim())),
+            similar::ChangeTag::Insert => Some(format!("+ {}", c.value().trim())),
+            similar::ChangeTag::Equal => None,
+        })
+        .collect::<Vec<_>>()
+        .join("\n")
 }
 
 fn short(revision: &str) -> &str {

@@ -186,3 +186,37 @@ BLOCKED: 3 findings (1C/1H/0M/1L), 1 blocking, 1 waived
         text(&out.stderr)
     );
 }
+
+/// The quickstart's main command: a throwaway config repo, the daemon, a user's commit, the
+/// plan with the exact change, then history and status.
+#[test]
+fn up_runs_the_loop_on_the_quickstart_and_shows_the_plan_history_and_status() {
+    let out = Command::new(env!("CARGO_BIN_EXE_gantry"))
+        .args(["up", quickstart_dir().to_str().expect("utf-8 path")])
+        .env("RUST_LOG", "warn")
+        .output()
+        .expect("run gantry up");
+    let stdout = text(&out.stdout);
+    assert_eq!(
+        out.status.code(),
+        Some(0),
+        "stdout: {stdout}\nstderr: {}",
+        text(&out.stderr)
+    );
+    for expected in [
+        "web/dev (planned):\n  would create    Service shop-dev/web\n  would create    Deployment.apps shop-dev/web\n",
+        "web/dev (planned):\n  unchanged       Service shop-dev/web\n  would configure Deployment.apps shop-dev/web\n      - \"image\": \"harbor.example.com/shop/web:0.1.0\",\n      + \"image\": \"harbor.example.com/shop/web@sha256:4f53cda18c2baa0c0354bb5f9a3ecbe5ed12ab4d8e11ba873c2f11161202b945\",\n",
+        "deploy  web  dev  harbor.example.com/shop/web@sha256:4f53cda18c2b",
+        "APP  ENV      REVISION      HEALTH   PHASE    LAST SYNC",
+    ] {
+        assert!(
+            stdout.contains(expected),
+            "missing {expected:?} in:\n{stdout}"
+        );
+    }
+    assert_eq!(
+        stdout.matches("  Unknown  planned  ").count(),
+        6,
+        "six app × environments: {stdout}"
+    );
+}

@@ -1,0 +1,239 @@
+//! `gantry up EXAMPLE`: the quickstart. A throwaway config repo made from the example (a local
+//! bare remote and a working clone), the daemon started against it, one overlay change committed
+//! the way a user would, and the loop shown: detection, render, and the plan per app ×
+//! environment (or the real sync with `--context`); then `gantry history` and `gantry status`.
+
+use std::path::{Path, PathBuf};
+use std::process::Command;
+use std::sync::Arc;
+use std::time::{Duration, Instant};
+
+use anyhow::Context as _;
+use tokio_util::sync::CancellationToken;
+
+use crate::config::Cluster;
+use crate::daemon::{self, Clusters, Options, State};
+use crate::git::Credentials;
+use crate::trigger::WebhookConfig;
+
+/// The digest the quickstart deploys to dev: any well-formed digest does, nothing is pulled.
+const NEW_DIGEST: &str = "sha256:4f53cda18c2baa0c0354bb5f9a3ecbe5ed12ab4d8e11ba873c2f11161202b945";
+
+#[derive(Debug, clap::Args)]
+pub struct UpArgs {
+    /// Example config repo to start from.
+    #[arg(default_value = "examples/quickstart")]
+    pub example: PathBuf,
+    /// Sync for real to this kubeconfig context; without it, nothing is applied and the plan
+    /// is shown.
+    #[arg(long)]
+    pub context: Option<String>,
+    /// Keep the throwaway repositories (their path is printed).
+    #[arg(long)]
+    pub keep: bool,
+}
+
+fn git(dir: &Path, args: &[&str]) -> anyhow::Result<String> {
+    let out = Command::new("git")
+        .args(args)
+        .current_dir(dir)
+        .env("GIT_CONFIG_GLOBAL", "/dev/null")
+        .env("GIT_AUTHOR_NAME", "Quinn Quickstart")
+        .env("GIT_AUTHOR_EMAIL", "quinn@example.com")
+        .env("GIT_COMMITTER_NAME", "Quinn Quickstart")
+        .env("GIT_COMMITTER_EMAIL", "quinn@example.com")
+        .output()
+        .context("cannot run git (apt-get install git)")?;
+    anyhow::ensure!(
+        out.status.success(),
+        "git {}: {}",
+        args.join(" "),
+        String::from_utf8_lossy(&out.stderr).trim()
+    );
+    Ok(String::from_utf8_lossy(&out.stdout).trim().to_owned())
+}
+
+fn copy_dir(from: &Path, to: &Path) -> anyhow::Result<()> {
+    std::fs::create_dir_all(to).with_context(|| format!("cannot create {}", to.display()))?;
+    for entry in
+        std::fs::read_dir(from).with_context(|| format!("cannot read {}", from.display()))?
+    {
+        let entry = entry?;
+        let target = to.join(entry.file_name());
+        if entry.file_type()?.is_dir() {
+            copy_dir(&entry.path(), &target)?;
+        } else {
+            std::fs::copy(entry.path(), &target)
+                .with_context(|| format!("cannot copy {}", entry.path().display()))?;
+        }
+    }
+    Ok(())
+}
+
+pub fn run(args: &UpArgs) -> anyhow::Result<()> {
+    let config = crate::config::load(&args.example).map_err(anyhow::Error::from)?;
+    let pairs = config.apps.iter().map(|a| a.environments.len()).sum();
+    let root = std::env::temp_dir().join(format!("gantry-up-{}", std::process::id()));
+    let result = up(args, &root, pairs);
+    if args.keep {
+        println!("kept {}", root.display());
+    } else {
+        let _ = std::fs::remove_dir_all(&root);
+    }
+    result
+}
+
+fn up(args: &UpArgs, root: &Path, pairs: usize) -> anyhow::Result<()> {
+    let remote = root.join("config.git");
+    let work = root.join("work");
+    std::fs::create_dir_all(&remote)?;
+    git(
+        &remote,
+        &["init", "--bare", "--quiet", "--initial-branch=main"],
+    )?;
+    copy_dir(&args.example, &work)?;
+    git(&work, &["init", "--quiet", "--initial-branch=main"])?;
+    git(&work, &["add", "--all"])?;
+    git(
+        &work,
+        &[
+            "commit",
+            "--quiet",
+            "--no-gpg-sign",
+            "-m",
+            "quickstart: the example config repo",
+        ],
+    )?;
+    let url = format!("file://{}", remote.display());
+    git(&work, &["push", "--quiet", &url, "HEAD:main"])?;
+    println!("== config repo {url} (working clone {})", work.display());
+
+    let runtime = tokio::runtime::Runtime::new().context("cannot start the async runtime")?;
+    runtime.block_on(async {
+        let clusters = match &args.context {
+            Some(c) => Clusters::Fixed(crate::cluster::connect(&Cluster::Context(c.clone())).await?),
+            None => Clusters::PlanOnly,
+        };
+        let options = Options {
+            config_repo: url.clone(),
+            branch: "main".into(),
+            credentials: Credentials::Anonymous,
+            data_dir: root.join("data"),
+            listen: "127.0.0.1:0".parse().context("listen address")?,
+            poll_interval: Duration::from_millis(250),
+            drift_interval: Duration::from_hours(1),
+            parallel: 4,
+            clusters,
+            webhooks: WebhookConfig::default(),
+            git_timeout: Duration::from_secs(20),
+        };
+        let state = Arc::new(State::default());
+        let (shutdown, abort) = (CancellationToken::new(), CancellationToken::new());
+        let (tx, rx) = tokio::sync::oneshot::channel();
+        let task = tokio::spawn(daemon::run(options, Arc::clone(&state), (shutdown.clone(), abort), Some(tx)));
+        let addr = rx.await.context("the daemon did not start")?;
+        println!("== daemon on http://{addr}, watching main every 250 ms");
+
+        let first = git(&work, &["rev-parse", "HEAD"])?;
+        settle(&state, &first, pairs).await?;
+        println!("== first pass at {}: every app × environment rendered", &first[..12]);
+        print!("{}", plans(&state, None));
+
+        super::edit::set_image(
+            &work.join("apps/web/overlays/dev"),
+            &format!("harbor.example.com/shop/web=harbor.example.com/shop/web@{NEW_DIGEST}"),
+        )?;
+        let trailers = format!(
+            "Gantry-Action: deploy\nGantry-App: web\nGantry-Env: dev\nGantry-Image: harbor.example.com/shop/web@{NEW_DIGEST}"
+        );
+        git(&work, &["commit", "--quiet", "--no-gpg-sign", "-am", "web: deploy the new build to dev", "-m", &trailers])?;
+        let pushed = Instant::now();
+        git(&work, &["push", "--quiet", &url, "HEAD:main"])?;
+        let second = git(&work, &["rev-parse", "HEAD"])?;
+        println!("== pushed {} (web → dev, a new digest), as a user would", &second[..12]);
+        settle(&state, &second, pairs).await?;
+        println!(
+            "== detected and rendered in {} ms; web/dev at {}:",
+            pushed.elapsed().as_millis(),
+            &second[..12]
+        );
+        print!("{}", plans(&state, Some(("web", "dev"))));
+
+        println!("== gantry history");
+        super::history::run(&super::history::Args {
+            repo: work.clone(),
+            rev: "HEAD".into(),
+            app: None,
+            env: None,
+            action: None,
+            since: None,
+            output: super::OutputArg::Table,
+        })?;
+        println!("== gantry status");
+        let body: serde_json::Value = reqwest::get(format!("http://{addr}/api/v1/apps"))
+            .await
+            .context("cannot reach the daemon")?
+            .json()
+            .await
+            .context("the daemon did not answer JSON")?;
+        print!("{}", super::daemon::status_text(&body, None));
+        shutdown.cancel();
+        task.await.context("daemon task")??;
+        anyhow::Ok(())
+    })
+}
+
+/// Waits until all `pairs` app × environments have been handled at `revision` (30 s at most).
+async fn settle(state: &State, revision: &str, pairs: usize) -> anyhow::Result<()> {
+    let deadline = Instant::now() + Duration::from_secs(30);
+    loop {
+        let seen = state
+            .repo
+            .read()
+            .expect("repo status lock poisoned")
+            .seen
+            .clone();
+        let done = seen.as_deref() == Some(revision)
+            && state.ready.load(std::sync::atomic::Ordering::Relaxed)
+            && {
+                let envs = state.envs.read().expect("status table lock poisoned");
+                envs.len() == pairs
+                    && envs
+                        .values()
+                        .all(|e| e.revision.as_deref() == Some(revision) || e.phase == "failed")
+            };
+        if done {
+            return Ok(());
+        }
+        anyhow::ensure!(
+            Instant::now() < deadline,
+            "the daemon did not handle {revision} within 30 s"
+        );
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
+}
+
+/// Each app × environment's plan (or sync result), object by object.
+fn plans(state: &State, only: Option<(&str, &str)>) -> String {
+    use std::fmt::Write as _;
+    let envs = state.envs.read().expect("status table lock poisoned");
+    let mut out = String::new();
+    for row in envs.values() {
+        if only.is_some_and(|(a, e)| row.app != a || row.env != e) {
+            continue;
+        }
+        let _ = writeln!(out, "{}/{} ({}):", row.app, row.env, row.phase);
+        for o in &row.objects {
+            let _ = writeln!(out, "  {:<15} {}", o.action, o.object);
+            for line in o.diff.iter().flat_map(|d| d.lines()) {
+                let _ = writeln!(out, "      {line}");
+            }
+        }
+        if let Some(e) = &row.error {
+            for line in e.lines() {
+                let _ = writeln!(out, "  note: {line}");
+            }
+        }
+    }
+    out
+}
