@@ -5,106 +5,23 @@
 //! nothing pruned, last good revision stays, the error at `/api` with `file:line:col`; a daemon
 //! stopped mid-sync and started again converges to the same state.
 
-use std::collections::BTreeMap;
 use std::net::SocketAddr;
-use std::sync::{Arc, Mutex};
+use std::sync::Arc;
 use std::time::Duration;
 
 use gantry::daemon::{self, Clusters, Options, State};
 use gantry::git::Credentials;
 use gantry::trigger::WebhookConfig;
-use serde_json::{Value, json};
+use serde_json::Value;
 use tokio_util::sync::CancellationToken;
 
-use crate::cluster_api::mock;
 use crate::harness::git::{Remote, Work};
 
 /// ConfigMaps by (namespace, name), as etcd would hold them.
-type Store = Arc<Mutex<BTreeMap<(String, String), Value>>>;
+type Store = crate::fake_cluster::Store;
 
 fn fake_cluster(store: Store) -> kube::Client {
-    let verbs = json!([
-        "create", "delete", "get", "list", "patch", "update", "watch"
-    ]);
-    let rv = Arc::new(Mutex::new(100u64));
-    let (client, _seen) = mock(Box::new(move |req| {
-        let parts: Vec<&str> = req.path.trim_start_matches('/').split('/').collect();
-        let next = || {
-            let mut v = rv.lock().expect("rv");
-            *v += 1;
-            v.to_string()
-        };
-        match (req.method.as_str(), parts.as_slice()) {
-            ("GET", ["api"]) => (
-                200,
-                json!({"kind": "APIVersions", "versions": ["v1"], "serverAddressByClientCIDRs": []}),
-            ),
-            ("GET", ["apis"]) => (
-                200,
-                json!({"kind": "APIGroupList", "apiVersion": "v1", "groups": []}),
-            ),
-            ("GET", ["api", "v1"]) => (
-                200,
-                json!({"kind": "APIResourceList", "groupVersion": "v1",
-                "resources": [{"name": "configmaps", "singularName": "configmap", "namespaced": true, "kind": "ConfigMap", "verbs": verbs}]}),
-            ),
-            ("GET", ["api", "v1", "configmaps"]) => {
-                let selector = req.query.contains("gantry.dev%2Fapp%3Dweb")
-                    && req.query.contains("gantry.dev%2Fenv%3Ddev");
-                let items: Vec<Value> = if selector {
-                    store.lock().expect("store").values().cloned().collect()
-                } else {
-                    Vec::new()
-                };
-                (
-                    200,
-                    json!({"apiVersion": "v1", "kind": "ConfigMapList", "metadata": {"resourceVersion": next()}, "items": items}),
-                )
-            }
-            ("PATCH", ["api", "v1", "namespaces", ns, "configmaps", name]) => {
-                let mut o = req.body.clone();
-                o["metadata"]["uid"] = json!(format!("uid-{name}"));
-                o["metadata"]["resourceVersion"] = json!(next());
-                o["metadata"]["managedFields"] = json!([{"manager": "gantry", "operation": "Apply", "apiVersion": "v1", "fieldsType": "FieldsV1", "fieldsV1": {}}]);
-                store
-                    .lock()
-                    .expect("store")
-                    .insert(((*ns).to_owned(), (*name).to_owned()), o.clone());
-                (200, o)
-            }
-            ("DELETE", ["api", "v1", "namespaces", ns, "configmaps", name]) => {
-                match store
-                    .lock()
-                    .expect("store")
-                    .remove(&((*ns).to_owned(), (*name).to_owned()))
-                {
-                    Some(o) => (200, o),
-                    None => (
-                        404,
-                        json!({"kind": "Status", "apiVersion": "v1", "status": "Failure", "reason": "NotFound", "code": 404}),
-                    ),
-                }
-            }
-            ("GET", ["api", "v1", "namespaces", ns, "configmaps", name]) => {
-                match store
-                    .lock()
-                    .expect("store")
-                    .get(&((*ns).to_owned(), (*name).to_owned()))
-                {
-                    Some(o) => (200, o.clone()),
-                    None => (
-                        404,
-                        json!({"kind": "Status", "apiVersion": "v1", "status": "Failure", "reason": "NotFound", "code": 404}),
-                    ),
-                }
-            }
-            _ => (
-                404,
-                json!({"kind": "Status", "apiVersion": "v1", "status": "Failure", "reason": "NotFound", "code": 404, "message": format!("{} {}", req.method, req.path)}),
-            ),
-        }
-    }));
-    client
+    crate::fake_cluster::fake_cluster(store, Arc::default())
 }
 
 const GANTRY_YAML: &str = "apiVersion: gantry.dev/v1alpha1

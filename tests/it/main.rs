@@ -8,6 +8,8 @@ mod cluster_health;
 mod cluster_plan;
 mod daemon;
 mod edit;
+#[path = "../support/fake_cluster.rs"]
+mod fake_cluster;
 mod git;
 mod git_auth;
 mod harbor_scan;
