@@ -108,6 +108,7 @@ async fn start(
     drift: Duration,
 ) -> Running {
     let options = Options {
+        leader: None,
         config_repo: url.to_owned(),
         branch: "main".into(),
         credentials: Credentials::Anonymous,
@@ -163,8 +164,9 @@ async fn settled(state: &State, n: usize) {
 async fn webhook_latency() {
     let (_dir, url, work) = config_repo(1, 2);
     let data = tempfile::tempdir().expect("data dir");
-    let patches = fake_cluster::Patches::default();
-    let client = fake_cluster::fake_cluster(fake_cluster::Store::default(), Arc::clone(&patches));
+    let cluster = fake_cluster::Cluster::default();
+    let patches = Arc::clone(&cluster.patches);
+    let client = cluster.client();
     // Polling off (an hour): only the webhook can trigger the sync.
     let d = start(
         &url,
@@ -255,9 +257,9 @@ fn cpu_seconds() -> f64 {
 async fn scale() {
     let (_dir, url, _work) = config_repo(100, 10);
     let data = tempfile::tempdir().expect("data dir");
-    let store = fake_cluster::Store::default();
-    let patches = fake_cluster::Patches::default();
-    let client = fake_cluster::fake_cluster(Arc::clone(&store), Arc::clone(&patches));
+    let cluster = fake_cluster::Cluster::default();
+    let (store, patches) = (Arc::clone(&cluster.store), Arc::clone(&cluster.patches));
+    let client = cluster.client();
     let drift = Duration::from_secs(20);
     let started = Instant::now();
     let d = start(&url, data.path(), client, Duration::from_secs(30), drift).await;

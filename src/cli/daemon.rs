@@ -45,6 +45,16 @@ pub struct DaemonArgs {
     /// Token for an https config repo: a file or `env://VAR`.
     #[arg(long, value_name = "SOURCE")]
     pub git_token: Option<String>,
+    /// Elect one leader among replicas with a coordination.k8s.io Lease (in the cluster of
+    /// `--context`, else the one gantry runs in); only the leader syncs.
+    #[arg(long, env = "GANTRY_LEADER_ELECT")]
+    pub leader_elect: bool,
+    /// Namespace of the Lease; default `POD_NAMESPACE`, else the service account's, else `gantry`.
+    #[arg(long)]
+    pub lease_namespace: Option<String>,
+    /// Seconds a lease stays valid without renewal: the longest a takeover waits.
+    #[arg(long, default_value_t = 15)]
+    pub lease_duration: u64,
     /// Webhook secret `FORGE=SOURCE` (github, gitlab, gitea, harbor; SOURCE a file or
     /// `env://VAR`). A forge without one is refused (404). Repeatable.
     #[arg(long = "webhook-secret", value_name = "FORGE=SOURCE")]
@@ -96,7 +106,24 @@ pub fn run_daemon(args: &DaemonArgs) -> anyhow::Result<()> {
         } else {
             Clusters::Kubeconfig
         };
+        let leader = if args.leader_elect {
+            let cluster = match &args.context {
+                Some(c) => Cluster::Context(c.clone()),
+                None => Cluster::InCluster,
+            };
+            Some(daemon::Leader {
+                client: crate::cluster::connect(&cluster).await?,
+                namespace: lease_namespace(args.lease_namespace.as_deref()),
+                lease: "gantry".into(),
+                identity: identity(),
+                duration: args.lease_duration,
+                grace: (args.lease_duration / 3).max(1),
+            })
+        } else {
+            None
+        };
         let options = Options {
+            leader,
             config_repo: args.config_repo.clone(),
             branch: args.branch.clone(),
             credentials,
@@ -113,6 +140,25 @@ pub fn run_daemon(args: &DaemonArgs) -> anyhow::Result<()> {
         tokio::spawn(signals(tokens.0.clone(), tokens.1.clone()));
         daemon::run(options, Arc::new(State::default()), tokens, None).await?;
         anyhow::Ok(())
+    })
+}
+
+fn lease_namespace(flag: Option<&str>) -> String {
+    flag.map(str::to_owned)
+        .or_else(|| std::env::var("POD_NAMESPACE").ok())
+        .or_else(|| {
+            std::fs::read_to_string("/var/run/secrets/kubernetes.io/serviceaccount/namespace")
+                .ok()
+                .map(|s| s.trim().to_owned())
+        })
+        .unwrap_or_else(|| "gantry".into())
+}
+
+/// `POD_NAME` (set from the downward API in manifests/), else host name and process id.
+fn identity() -> String {
+    std::env::var("POD_NAME").unwrap_or_else(|_| {
+        let host = std::fs::read_to_string("/etc/hostname").unwrap_or_default();
+        format!("{}-{}", host.trim(), std::process::id())
     })
 }
 

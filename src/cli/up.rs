@@ -115,6 +115,7 @@ fn up(args: &UpArgs, root: &Path, pairs: usize) -> anyhow::Result<()> {
             None => Clusters::PlanOnly,
         };
         let options = Options {
+            leader: None,
             config_repo: url.clone(),
             branch: "main".into(),
             credentials: Credentials::Anonymous,

@@ -41,6 +41,8 @@ pub enum DaemonError {
     Listen { addr: SocketAddr, message: String },
     #[error(transparent)]
     Git(#[from] crate::git::GitError),
+    #[error("leader election: {0}")]
+    Lease(String),
 }
 
 /// Where environments' clusters come from.
@@ -55,6 +57,21 @@ pub enum Clusters {
     PlanOnly,
 }
 
+/// Leader election: replicas share one coordination.k8s.io Lease; only its holder syncs.
+#[derive(Clone)]
+pub struct Leader {
+    pub client: kube::Client,
+    pub namespace: String,
+    pub lease: String,
+    /// Unique per replica, e.g. the pod name.
+    pub identity: String,
+    /// Seconds the lease stays valid after its last renewal: a follower takes over within this
+    /// long after the leader stops renewing.
+    pub duration: u64,
+    /// Seconds before expiry at which the leader renews.
+    pub grace: u64,
+}
+
 pub struct Options {
     pub config_repo: String,
     pub branch: String,
@@ -67,6 +84,8 @@ pub struct Options {
     pub clusters: Clusters,
     pub webhooks: WebhookConfig,
     pub git_timeout: Duration,
+    /// `None`: a lone daemon, always the leader.
+    pub leader: Option<Leader>,
 }
 
 /// Runs until `shutdown` (drain) fires; `abort` stops running syncs too. Returns the bound
@@ -97,37 +116,24 @@ pub async fn run(
         options.webhooks.clone(),
         tx.clone(),
     );
-    let listener = tokio::net::TcpListener::bind(options.listen)
-        .await
-        .map_err(|e| DaemonError::Listen {
-            addr: options.listen,
-            message: e.to_string(),
-        })?;
-    let addr = listener.local_addr().map_err(|e| DaemonError::Listen {
-        addr: options.listen,
-        message: e.to_string(),
-    })?;
+    let addr = serve(app, options.listen, &tracker, &shutdown).await?;
     tracing::info!(%addr, repo = %crate::git::redact_url(&options.config_repo), branch = %options.branch, "gantry daemon listening");
     if let Some(bound) = bound {
         let _ = bound.send(addr);
     }
-    let stop = shutdown.clone();
-    tracker.spawn(async move {
-        let served = axum::serve(listener, app)
-            .with_graceful_shutdown(stop.cancelled_owned())
-            .await;
-        if let Err(e) = served {
-            tracing::error!(error = %e, "HTTP server stopped");
-        }
-    });
     let watch = trigger::poll::Watch {
         mirror: Arc::clone(&mirror),
         branches: vec![options.branch.clone()],
         interval: options.poll_interval,
     };
     tracker.spawn(trigger::poll::run(watch, tx, shutdown.clone()));
-    // Leader election arrives with the in-cluster deployment; a lone daemon always leads.
-    state.metrics.leader.set(1);
+    let mut leadership = if let Some(l) = &options.leader {
+        Some(elect(l).await?)
+    } else {
+        state.leader.store(true, Ordering::Relaxed);
+        state.metrics.leader.set(1);
+        None
+    };
 
     let workers = Workers::new(
         options.parallel,
@@ -159,12 +165,63 @@ pub async fn run(
                 }
             }
             _ = drift.tick() => looper.pass(true, &shutdown).await,
+            changed = async { leadership.as_mut().expect("guarded").changed().await }, if leadership.is_some() => {
+                let leading = changed.is_ok() && leadership.as_ref().is_some_and(|rx| *rx.borrow());
+                if changed.is_err() {
+                    tracing::error!("leader election stopped; following from now on");
+                    leadership = None;
+                }
+                looper.lead(leading, &shutdown).await;
+            }
         }
     }
+    // Dropping the receiver releases the lease, so a follower takes over at once.
+    drop(leadership);
     tracing::info!("shutting down: finishing running syncs (a second signal aborts them)");
     tracker.close();
     tracker.wait().await;
     Ok(())
+}
+
+/// Binds `addr` and serves `app` on the tracker until `shutdown`; returns the bound address.
+async fn serve(
+    app: axum::Router,
+    addr: SocketAddr,
+    tracker: &TaskTracker,
+    shutdown: &CancellationToken,
+) -> Result<SocketAddr, DaemonError> {
+    let fail = |e: std::io::Error| DaemonError::Listen {
+        addr,
+        message: e.to_string(),
+    };
+    let listener = tokio::net::TcpListener::bind(addr).await.map_err(fail)?;
+    let bound = listener.local_addr().map_err(fail)?;
+    let stop = shutdown.clone();
+    tracker.spawn(async move {
+        let served = axum::serve(listener, app)
+            .with_graceful_shutdown(stop.cancelled_owned())
+            .await;
+        if let Err(e) = served {
+            tracing::error!(error = %e, "HTTP server stopped");
+        }
+    });
+    Ok(bound)
+}
+
+/// Starts the lease manager; the receiver says whether this replica leads.
+async fn elect(l: &Leader) -> Result<tokio::sync::watch::Receiver<bool>, DaemonError> {
+    let manager = kube_lease_manager::LeaseManagerBuilder::new(l.client.clone(), &l.lease)
+        .with_namespace(&l.namespace)
+        .with_identity(&l.identity)
+        .with_duration(l.duration)
+        .with_grace(l.grace)
+        .with_field_manager(format!("gantry-{}", l.identity))
+        .build()
+        .await
+        .map_err(|e| DaemonError::Lease(e.to_string()))?;
+    let (rx, _task) = manager.watch().await;
+    tracing::info!(lease = %l.lease, namespace = %l.namespace, identity = %l.identity, "leader election started");
+    Ok(rx)
 }
 
 struct Loop {
@@ -179,6 +236,17 @@ struct Loop {
 }
 
 impl Loop {
+    /// Records a leadership change; a new leader re-syncs everything, since the old one may
+    /// have stopped mid-sync.
+    async fn lead(&mut self, leading: bool, cancel: &CancellationToken) {
+        self.state.leader.store(leading, Ordering::Relaxed);
+        self.state.metrics.leader.set(i64::from(leading));
+        tracing::info!(leading, "leadership changed");
+        if leading {
+            self.pass(true, cancel).await;
+        }
+    }
+
     fn is_about(&self, event: &TriggerEvent) -> bool {
         match event {
             TriggerEvent::RepoChanged { git_ref, .. } => {
@@ -216,7 +284,11 @@ impl Loop {
             self.seen = Some(tip.clone());
             self.load(&tip).await;
         }
-        if let Some((revision, tree, config)) = self.good.clone() {
+        // Followers read and validate like the leader (so they are ready to take over) but
+        // only the leader writes to clusters.
+        if let Some((revision, tree, config)) = self.good.clone()
+            && self.state.leader.load(Ordering::Relaxed)
+        {
             self.dispatch(&revision, &tree, &config, drift).await;
         }
         self.state.ready.store(true, Ordering::Relaxed);

@@ -182,6 +182,8 @@ pub struct State {
     pub metrics: Metrics,
     /// Set once the first pass over the config repo has finished (ready for `/readyz`).
     pub ready: std::sync::atomic::AtomicBool,
+    /// This replica holds the lease (always, without leader election); only the leader syncs.
+    pub leader: std::sync::atomic::AtomicBool,
 }
 
 pub type Shared = Arc<State>;

@@ -76,7 +76,10 @@ impl Workers {
                 let Ok(_permit) = this.permits.acquire().await else {
                     break;
                 };
-                if this.shutdown.is_cancelled() {
+                // Leadership lost while this job waited: the new leader does it.
+                if this.shutdown.is_cancelled()
+                    || !this.state.leader.load(std::sync::atomic::Ordering::Relaxed)
+                {
                     break;
                 }
                 tokio::select! {

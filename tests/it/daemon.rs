@@ -21,7 +21,11 @@ use crate::harness::git::{Remote, Work};
 type Store = crate::fake_cluster::Store;
 
 fn fake_cluster(store: Store) -> kube::Client {
-    crate::fake_cluster::fake_cluster(store, Arc::default())
+    crate::fake_cluster::Cluster {
+        store,
+        ..crate::fake_cluster::Cluster::default()
+    }
+    .client()
 }
 
 const GANTRY_YAML: &str = "apiVersion: gantry.dev/v1alpha1
@@ -57,7 +61,17 @@ struct Running {
 }
 
 async fn start(remote: &Remote, data: &std::path::Path, client: kube::Client) -> Running {
+    start_with(remote, data, client, None).await
+}
+
+async fn start_with(
+    remote: &Remote,
+    data: &std::path::Path,
+    client: kube::Client,
+    leader: Option<gantry::daemon::Leader>,
+) -> Running {
     let options = Options {
+        leader,
         config_repo: remote.url(),
         branch: "main".into(),
         credentials: Credentials::Anonymous,
@@ -382,4 +396,114 @@ async fn a_policy_violation_refuses_the_sync_before_anything_applies() {
     assert!(names(&store).is_empty(), "nothing applied");
     d.shutdown.cancel();
     d.task.await.expect("daemon stopped");
+}
+
+fn leader(cluster: &crate::fake_cluster::Cluster, identity: &str) -> gantry::daemon::Leader {
+    gantry::daemon::Leader {
+        client: cluster.client(),
+        namespace: "gantry".into(),
+        lease: "gantry".into(),
+        identity: identity.into(),
+        duration: 2,
+        grace: 1,
+    }
+}
+
+async fn is_leader(addr: SocketAddr) -> bool {
+    let metrics = reqwest::get(format!("http://{addr}/metrics"))
+        .await
+        .expect("metrics")
+        .text()
+        .await
+        .expect("text");
+    metrics.lines().any(|l| l == "gantry_leader 1")
+}
+
+/// Two replicas share a Lease: one leads and syncs, the other stays ready and writes nothing;
+/// when the leader stops, the follower takes over within the lease duration and syncs the next
+/// commit.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn one_leader_syncs_and_a_follower_takes_over_within_the_lease_duration() {
+    let remote = Remote::new();
+    let work = remote.clone_work();
+    work.write("gantry.yaml", GANTRY_YAML)
+        .write("apps/web/overlays/dev/a.yaml", &configmap("a", "1"));
+    overlay(&work, &["a"]);
+    work.commit_all("web: first deploy");
+    work.push();
+    let cluster = crate::fake_cluster::Cluster::default();
+    let (data_a, data_b) = (
+        tempfile::tempdir().expect("dir"),
+        tempfile::tempdir().expect("dir"),
+    );
+    let a = start_with(
+        &remote,
+        data_a.path(),
+        cluster.client(),
+        Some(leader(&cluster, "replica-a")),
+    )
+    .await;
+    until(a.addr, "a leads and syncs", |s| dev(s)["phase"] == "synced").await;
+    let b = start_with(
+        &remote,
+        data_b.path(),
+        cluster.client(),
+        Some(leader(&cluster, "replica-b")),
+    )
+    .await;
+    let ready = reqwest::get(format!("http://{}/readyz", b.addr))
+        .await
+        .expect("readyz");
+    for _ in 0..50 {
+        if ready.status() == 200 {
+            break;
+        }
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+    assert!(
+        is_leader(a.addr).await && !is_leader(b.addr).await,
+        "a leads, b follows"
+    );
+    tokio::time::sleep(Duration::from_secs(3)).await;
+    assert!(
+        !is_leader(b.addr).await,
+        "b stays a follower while a renews"
+    );
+    let b_status = get(b.addr, "/api/v1/apps").await;
+    assert_eq!(
+        b_status["apps"],
+        serde_json::json!([]),
+        "the follower never synced"
+    );
+    assert!(
+        b_status["repo"]["good"].is_string(),
+        "the follower read the config: {b_status}"
+    );
+    let patches_before = cluster.patches.lock().expect("patches").len();
+
+    a.shutdown.cancel();
+    a.task.await.expect("a stopped");
+    let stopped = std::time::Instant::now();
+    while !is_leader(b.addr).await {
+        assert!(
+            stopped.elapsed() < Duration::from_secs(3),
+            "b did not take over within the 2 s lease (+1 s)"
+        );
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
+    println!("takeover after {:?}", stopped.elapsed());
+    work.write("apps/web/overlays/dev/a.yaml", &configmap("a", "2"));
+    let second = work.commit_all("web: a=2");
+    work.push();
+    until(b.addr, "the new leader syncs", |s| {
+        dev(s)["revision"] == second.as_str()
+    })
+    .await;
+    assert!(cluster.patches.lock().expect("patches").len() > patches_before);
+    assert_eq!(
+        cluster.store.lock().expect("store")[&("shop-dev".into(), "a".into())]["data"]["value"],
+        "2"
+    );
+    b.shutdown.cancel();
+    b.task.await.expect("b stopped");
 }

@@ -1,7 +1,10 @@
 //! An in-memory stand-in for the Kubernetes API at request level (kube's tower-test mock),
-//! answering as an API server does for what gantry's sync uses on ConfigMaps: discovery,
-//! label-selected LIST, server-side apply PATCH, GET and DELETE. Shared by the daemon tests
-//! and the daemon benchmark (`#[path]`-included).
+//! answering as an API server does for what gantry uses: on ConfigMaps discovery, label-selected
+//! LIST, server-side apply PATCH, GET and DELETE; on coordination.k8s.io Leases GET, POST and
+//! PATCH with server-side apply's conflict rule for `spec.holderIdentity` (an apply without
+//! force by another field manager that would change it answers 409 Conflict), which is what
+//! leader election relies on. Clients made from one [`Cluster`] share its state, as replicas
+//! share an API server. Shared by the daemon tests and bench (`#[path]`-included).
 
 use std::collections::BTreeMap;
 use std::sync::{Arc, Mutex};
@@ -14,8 +17,122 @@ use serde_json::{Value, json};
 /// ConfigMaps by (namespace, name), as etcd would hold them.
 pub type Store = Arc<Mutex<BTreeMap<(String, String), Value>>>;
 
-/// When each PATCH arrived, for latency measurements.
+/// When each ConfigMap PATCH arrived, for latency measurements.
 pub type Patches = Arc<Mutex<Vec<Instant>>>;
+
+/// Leases by (namespace, name), with the field manager owning `spec.holderIdentity`.
+pub type Leases = Arc<Mutex<BTreeMap<(String, String), (Value, Option<String>)>>>;
+
+fn conflict(message: &str) -> (u16, Value) {
+    (
+        409,
+        json!({"kind": "Status", "apiVersion": "v1", "status": "Failure", "reason": "Conflict", "code": 409, "message": message}),
+    )
+}
+
+fn query_param<'a>(query: &'a str, key: &str) -> Option<&'a str> {
+    query
+        .split('&')
+        .find_map(|p| p.strip_prefix(key)?.strip_prefix('='))
+}
+
+/// The Lease endpoints: create, read, and apply or strategic-merge patches of `spec`.
+fn lease(leases: &Leases, request: &LeaseRequest<'_>) -> (u16, Value) {
+    let mut leases = leases.lock().expect("leases");
+    let key = (
+        request.namespace.to_owned(),
+        request.name.unwrap_or_default().to_owned(),
+    );
+    match (request.method, request.name) {
+        ("POST", None) => {
+            let name = request.body["metadata"]["name"]
+                .as_str()
+                .unwrap_or_default()
+                .to_owned();
+            let key = (request.namespace.to_owned(), name);
+            if leases.contains_key(&key) {
+                return (
+                    409,
+                    json!({"kind": "Status", "apiVersion": "v1", "status": "Failure", "reason": "AlreadyExists", "code": 409}),
+                );
+            }
+            let mut o = request.body.clone();
+            o["apiVersion"] = json!("coordination.k8s.io/v1");
+            o["kind"] = json!("Lease");
+            o["metadata"]["namespace"] = json!(request.namespace);
+            o["metadata"]["resourceVersion"] = json!("1");
+            leases.insert(key, (o.clone(), None));
+            (201, o)
+        }
+        ("GET", Some(_)) => match leases.get(&key) {
+            Some((o, _)) => (200, o.clone()),
+            None => not_found("lease"),
+        },
+        ("PATCH", Some(_)) => {
+            let Some((o, owner)) = leases.get_mut(&key) else {
+                return not_found("lease");
+            };
+            let manager = query_param(request.query, "fieldManager")
+                .unwrap_or("unknown")
+                .to_owned();
+            let apply = request.content_type.starts_with("application/apply-patch");
+            let force = query_param(request.query, "force") == Some("true");
+            let spec = request.body["spec"]
+                .as_object()
+                .cloned()
+                .unwrap_or_default();
+            if let Some(holder) = spec.get("holderIdentity") {
+                let taken = owner.as_ref().is_some_and(|m| *m != manager);
+                if apply && !force && taken && o["spec"]["holderIdentity"] != *holder {
+                    return conflict(
+                        "Apply failed with 1 conflict: conflict with another manager: .spec.holderIdentity",
+                    );
+                }
+                *owner = (!holder.is_null()).then(|| manager.clone());
+            }
+            if !o["spec"].is_object() {
+                o["spec"] = json!({});
+            }
+            for (k, v) in spec {
+                if v.is_null() {
+                    o["spec"].as_object_mut().expect("spec").remove(&k);
+                } else {
+                    o["spec"][k] = v;
+                }
+            }
+            let rv: u64 = o["metadata"]["resourceVersion"]
+                .as_str()
+                .and_then(|v| v.parse().ok())
+                .unwrap_or(1);
+            o["metadata"]["resourceVersion"] = json!((rv + 1).to_string());
+            (200, o.clone())
+        }
+        _ => not_found("lease request"),
+    }
+}
+
+struct LeaseRequest<'a> {
+    method: &'a str,
+    namespace: &'a str,
+    name: Option<&'a str>,
+    query: &'a str,
+    content_type: &'a str,
+    body: &'a Value,
+}
+
+/// One API server's state; every [`Cluster::client`] talks to the same objects.
+#[derive(Clone, Default)]
+pub struct Cluster {
+    pub store: Store,
+    pub leases: Leases,
+    pub patches: Patches,
+}
+
+impl Cluster {
+    pub fn client(&self) -> kube::Client {
+        serve(self.clone())
+    }
+}
 
 fn not_found(what: &str) -> (u16, Value) {
     (
@@ -120,26 +237,56 @@ fn answer(
     }
 }
 
-/// A client whose requests the fake answers from `store`; PATCH arrival times go to `patches`.
-pub fn fake_cluster(store: Store, patches: Patches) -> kube::Client {
+fn serve(cluster: Cluster) -> kube::Client {
     let (service, mut handle) = tower_test::mock::pair::<Request<Body>, Response<Body>>();
     tokio::spawn(async move {
         let mut rv = 100;
         while let Some((request, send)) = handle.next_request().await {
             let (parts, body) = request.into_parts();
             let bytes = body.collect_bytes().await.expect("request body");
-            let body: Value = serde_json::from_slice(&bytes).unwrap_or(Value::Null);
-            if parts.method == "PATCH" {
-                patches.lock().expect("patches").push(Instant::now());
-            }
-            let (status, reply) = answer(
-                &store,
-                &mut rv,
-                parts.method.as_str(),
-                parts.uri.path(),
-                parts.uri.query().unwrap_or_default(),
-                &body,
-            );
+            let body: Value = serde_json::from_slice(&bytes)
+                .or_else(|_| serde_saphyr::from_slice(&bytes))
+                .unwrap_or(Value::Null);
+            let path = parts.uri.path();
+            let query = parts.uri.query().unwrap_or_default();
+            let lease_path: Vec<&str> = path
+                .strip_prefix("/apis/coordination.k8s.io/v1/namespaces/")
+                .map(|rest| rest.split('/').collect())
+                .unwrap_or_default();
+            let (status, reply) = if let [namespace, "leases", name @ ..] = lease_path.as_slice() {
+                let content_type = parts
+                    .headers
+                    .get("content-type")
+                    .and_then(|v| v.to_str().ok())
+                    .unwrap_or_default();
+                lease(
+                    &cluster.leases,
+                    &LeaseRequest {
+                        method: parts.method.as_str(),
+                        namespace,
+                        name: name.first().copied(),
+                        query,
+                        content_type,
+                        body: &body,
+                    },
+                )
+            } else {
+                if parts.method == "PATCH" {
+                    cluster
+                        .patches
+                        .lock()
+                        .expect("patches")
+                        .push(Instant::now());
+                }
+                answer(
+                    &cluster.store,
+                    &mut rv,
+                    parts.method.as_str(),
+                    path,
+                    query,
+                    &body,
+                )
+            };
             send.send_response(
                 Response::builder()
                     .status(status)
