@@ -16,6 +16,7 @@ mod harbor_scan;
 mod harness;
 mod history;
 mod image_cli;
+mod manifests;
 mod pack;
 mod registry;
 mod registry_auth;

@@ -1,0 +1,138 @@
+//! `manifests/`, gantry deploying itself: it renders with gantry's own renderer, passes every
+//! workload rule gantry enforces, runs two replicas with probes on the daemon's routes, grants
+//! what leader election and Events need, and its arguments parse with today's CLI.
+
+use std::path::Path;
+
+use clap::Parser as _;
+use gantry::cluster::admit::admit;
+use gantry::config::policy::{Policy, PolicySpec, WorkloadPolicy};
+use gantry::manifest::{DiskFs, Reorder, render};
+use serde_json::Value;
+
+fn rendered() -> Vec<Value> {
+    let root = Path::new(env!("CARGO_MANIFEST_DIR"));
+    let fs = DiskFs::new(root).expect("repo root");
+    render(&fs, Path::new("manifests"), Reorder::Legacy)
+        .expect("manifests render")
+        .into_iter()
+        .map(|r| r.obj)
+        .collect()
+}
+
+fn find<'a>(objects: &'a [Value], kind: &str, name: &str) -> &'a Value {
+    objects
+        .iter()
+        .find(|o| o["kind"] == kind && o["metadata"]["name"] == name)
+        .unwrap_or_else(|| panic!("no {kind} {name}"))
+}
+
+#[test]
+fn manifests_render_and_pass_every_workload_rule() {
+    let objects = rendered();
+    let kinds: Vec<&str> = objects.iter().filter_map(|o| o["kind"].as_str()).collect();
+    assert_eq!(
+        kinds,
+        [
+            "Namespace",
+            "ServiceAccount",
+            "Role",
+            "ClusterRole",
+            "RoleBinding",
+            "ClusterRoleBinding",
+            "Service",
+            "Deployment"
+        ]
+    );
+    let strict = Policy {
+        file: "strict".into(),
+        spec: PolicySpec::Workloads(WorkloadPolicy {
+            run_as_non_root: true,
+            disallow_privileged: true,
+            disallow_privilege_escalation: true,
+            disallow_host_namespaces: true,
+            require_resources: true,
+            disallow_latest_tag: true,
+            read_only_root_filesystem: true,
+            ..WorkloadPolicy::default()
+        }),
+    };
+    let with_origin: Vec<(Value, String)> = objects
+        .iter()
+        .map(|o| (o.clone(), "manifests".into()))
+        .collect();
+    let violations = admit(&with_origin, &[strict]);
+    assert!(violations.is_empty(), "{violations:#?}");
+
+    let d = find(&objects, "Deployment", "gantry");
+    assert_eq!(d["metadata"]["namespace"], "gantry");
+    assert_eq!(d["spec"]["replicas"], 2);
+    let c = &d["spec"]["template"]["spec"]["containers"][0];
+    assert_eq!(c["image"], "ghcr.io/gantry-dev/gantry:0.1.0");
+    assert_eq!(c["livenessProbe"]["httpGet"]["path"], "/healthz");
+    assert_eq!(c["readinessProbe"]["httpGet"]["path"], "/readyz");
+    assert_eq!(c["securityContext"]["capabilities"]["drop"][0], "ALL");
+}
+
+#[test]
+fn the_deployment_arguments_parse_with_the_cli() {
+    let objects = rendered();
+    let c = &find(&objects, "Deployment", "gantry")["spec"]["template"]["spec"]["containers"][0];
+    let mut argv = vec!["gantry".to_owned()];
+    argv.extend(c["args"].as_array().expect("args").iter().map(|a| {
+        a.as_str().expect("string arg").replace(
+            "$(GANTRY_CONFIG_REPO)",
+            "https://git.example.com/config.git",
+        )
+    }));
+    let cli = gantry::cli::Cli::try_parse_from(&argv).unwrap_or_else(|e| panic!("{argv:?}: {e}"));
+    assert!(
+        format!("{:?}", cli.command).contains("leader_elect: true"),
+        "{:?}",
+        cli.command
+    );
+}
+
+#[test]
+fn rbac_covers_leases_events_and_the_applied_kinds() {
+    let objects = rendered();
+    let rules = |kind: &str, name: &str| {
+        find(&objects, kind, name)["rules"]
+            .as_array()
+            .expect("rules")
+            .clone()
+    };
+    let grants = |rules: &[Value], group: &str, resource: &str, verb: &str| {
+        rules.iter().any(|r| {
+            let has = |k: &str, v: &str| r[k].as_array().is_some_and(|a| a.iter().any(|x| x == v));
+            has("apiGroups", group) && has("resources", resource) && has("verbs", verb)
+        })
+    };
+    let leader = rules("Role", "gantry-leader-election");
+    for verb in ["get", "create", "patch", "update"] {
+        assert!(
+            grants(&leader, "coordination.k8s.io", "leases", verb),
+            "leases {verb}"
+        );
+    }
+    let cluster = rules("ClusterRole", "gantry");
+    assert!(grants(&cluster, "events.k8s.io", "events", "create"));
+    for (group, resource) in [
+        ("", "configmaps"),
+        ("apps", "deployments"),
+        ("", "services"),
+    ] {
+        for verb in ["get", "list", "watch", "patch", "delete"] {
+            assert!(
+                grants(&cluster, group, resource, verb),
+                "{group}/{resource} {verb}"
+            );
+        }
+    }
+    assert!(
+        !cluster.iter().any(|r| r["resources"]
+            .as_array()
+            .is_some_and(|a| a.iter().any(|x| x == "*"))),
+        "no wildcards"
+    );
+}
