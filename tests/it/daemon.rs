@@ -507,3 +507,82 @@ async fn one_leader_syncs_and_a_follower_takes_over_within_the_lease_duration() 
     b.shutdown.cancel();
     b.task.await.expect("b stopped");
 }
+
+/// The same loop against the real API server of the envtest harness (SKIP without
+/// `GANTRY_KUBE_ASSETS`): apply with labels, change, prune, broken YAML prunes nothing.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn against_the_envtest_api_server() {
+    let Some(env) = crate::harness::envtest::Envtest::start().await else {
+        return;
+    };
+    let cms: kube::Api<k8s_openapi::api::core::v1::ConfigMap> =
+        kube::Api::namespaced(env.client.clone(), "shop-dev");
+    let names = || async {
+        let list = cms
+            .list(&kube::api::ListParams::default().labels("gantry.dev/app=web,gantry.dev/env=dev"))
+            .await
+            .expect("list");
+        let mut n: Vec<String> = list
+            .items
+            .into_iter()
+            .filter_map(|c| c.metadata.name)
+            .collect();
+        n.sort();
+        n
+    };
+    let remote = Remote::new();
+    let work = remote.clone_work();
+    work.write("gantry.yaml", GANTRY_YAML)
+        .write(
+            "apps/web/overlays/dev/ns.yaml",
+            "apiVersion: v1\nkind: Namespace\nmetadata:\n  name: shop-dev\n",
+        )
+        .write("apps/web/overlays/dev/a.yaml", &configmap("a", "1"))
+        .write("apps/web/overlays/dev/b.yaml", &configmap("b", "1"));
+    overlay(&work, &["ns", "a", "b"]);
+    let first = work.commit_all("web: first deploy");
+    work.push();
+    let data = tempfile::tempdir().expect("data dir");
+    let d = start(&remote, data.path(), env.client.clone()).await;
+    until(d.addr, "first sync", |s| {
+        dev(s)["revision"] == first.as_str()
+    })
+    .await;
+    assert_eq!(names().await, ["a", "b"]);
+    let a = cms.get("a").await.expect("a");
+    assert_eq!(
+        a.metadata
+            .labels
+            .as_ref()
+            .and_then(|l| l.get("app.kubernetes.io/managed-by"))
+            .map(String::as_str),
+        Some("gantry")
+    );
+
+    work.write("apps/web/overlays/dev/a.yaml", &configmap("a", "2"));
+    overlay(&work, &["ns", "a"]);
+    let second = work.commit_all("web: a=2, drop b");
+    work.push();
+    until(d.addr, "change and prune", |s| {
+        dev(s)["revision"] == second.as_str()
+    })
+    .await;
+    assert_eq!(names().await, ["a"]);
+    assert_eq!(
+        cms.get("a")
+            .await
+            .expect("a")
+            .data
+            .and_then(|d| d.get("value").cloned())
+            .as_deref(),
+        Some("2")
+    );
+
+    work.write("apps/web/overlays/dev/a.yaml", "data: [unclosed\n");
+    work.commit_all("web: broken");
+    work.push();
+    until(d.addr, "render error", |s| dev(s)["phase"] == "failed").await;
+    assert_eq!(names().await, ["a"], "nothing pruned");
+    d.shutdown.cancel();
+    d.task.await.expect("daemon stopped");
+}
