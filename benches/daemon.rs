@@ -109,6 +109,7 @@ async fn start(
 ) -> Running {
     let options = Options {
         leader: None,
+        events: None,
         config_repo: url.to_owned(),
         branch: "main".into(),
         credentials: Credentials::Anonymous,

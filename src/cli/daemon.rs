@@ -122,8 +122,34 @@ pub fn run_daemon(args: &DaemonArgs) -> anyhow::Result<()> {
         } else {
             None
         };
+        // In a pod (POD_NAME, POD_NAMESPACE from the downward API), config errors also become
+        // Events regarding the pod, next to the leader election's client.
+        let events = match (
+            &leader,
+            std::env::var("POD_NAME"),
+            std::env::var("POD_NAMESPACE"),
+        ) {
+            (Some(l), Ok(pod), Ok(namespace)) => Some(daemon::Events {
+                recorder: kube::runtime::events::Recorder::new(
+                    l.client.clone(),
+                    kube::runtime::events::Reporter {
+                        controller: "gantry".into(),
+                        instance: Some(pod.clone()),
+                    },
+                ),
+                regarding: k8s_openapi::api::core::v1::ObjectReference {
+                    api_version: Some("v1".into()),
+                    kind: Some("Pod".into()),
+                    name: Some(pod),
+                    namespace: Some(namespace),
+                    ..Default::default()
+                },
+            }),
+            _ => None,
+        };
         let options = Options {
             leader,
+            events,
             config_repo: args.config_repo.clone(),
             branch: args.branch.clone(),
             credentials,

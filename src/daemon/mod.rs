@@ -72,6 +72,13 @@ pub struct Leader {
     pub grace: u64,
 }
 
+/// Where config errors are published as Kubernetes Events (e.g. regarding gantry's own pod).
+#[derive(Clone)]
+pub struct Events {
+    pub recorder: kube::runtime::events::Recorder,
+    pub regarding: k8s_openapi::api::core::v1::ObjectReference,
+}
+
 pub struct Options {
     pub config_repo: String,
     pub branch: String,
@@ -86,6 +93,8 @@ pub struct Options {
     pub git_timeout: Duration,
     /// `None`: a lone daemon, always the leader.
     pub leader: Option<Leader>,
+    /// `None`: config errors go to the log and `/api` only.
+    pub events: Option<Events>,
 }
 
 /// Runs until `shutdown` (drain) fires; `abort` stops running syncs too. Returns the bound
@@ -181,6 +190,28 @@ pub async fn run(
     tracker.close();
     tracker.wait().await;
     Ok(())
+}
+
+/// Publishes a config error as a Warning Event; the Events API caps notes at 1 KiB.
+async fn publish(events: Events, mut note: String) {
+    if note.len() > 1024 {
+        let cut = (0..=1021)
+            .rev()
+            .find(|i| note.is_char_boundary(*i))
+            .unwrap_or(0);
+        note.truncate(cut);
+        note.push('…');
+    }
+    let event = kube::runtime::events::Event {
+        type_: kube::runtime::events::EventType::Warning,
+        reason: "ConfigInvalid".into(),
+        note: Some(note),
+        action: "LoadConfig".into(),
+        secondary: None,
+    };
+    if let Err(e) = events.recorder.publish(&event, &events.regarding).await {
+        tracing::warn!(error = %e, "cannot publish the config error as an Event");
+    }
 }
 
 /// Binds `addr` and serves `app` on the tracker until `shutdown`; returns the bound address.
@@ -328,6 +359,17 @@ impl Loop {
             Err(errors) => {
                 for e in &errors {
                     tracing::error!(commit = %tip, error = %e, "config repo commit does not load; the last good commit stays in force");
+                }
+                if let Some(events) = self.options.events.clone() {
+                    let note = format!(
+                        "config repo commit {} does not load; {} stays in force: {}",
+                        &tip[..tip.len().min(12)],
+                        repo.good
+                            .as_deref()
+                            .map_or("nothing", |g| &g[..g.len().min(12)]),
+                        errors.join("; ")
+                    );
+                    tokio::spawn(publish(events, note));
                 }
                 self.state
                     .metrics

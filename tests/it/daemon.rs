@@ -61,7 +61,7 @@ struct Running {
 }
 
 async fn start(remote: &Remote, data: &std::path::Path, client: kube::Client) -> Running {
-    start_with(remote, data, client, None).await
+    start_with(remote, data, client, None, None).await
 }
 
 async fn start_with(
@@ -69,9 +69,11 @@ async fn start_with(
     data: &std::path::Path,
     client: kube::Client,
     leader: Option<gantry::daemon::Leader>,
+    events: Option<gantry::daemon::Events>,
 ) -> Running {
     let options = Options {
         leader,
+        events,
         config_repo: remote.url(),
         branch: "main".into(),
         credentials: Credentials::Anonymous,
@@ -441,6 +443,7 @@ async fn one_leader_syncs_and_a_follower_takes_over_within_the_lease_duration() 
         data_a.path(),
         cluster.client(),
         Some(leader(&cluster, "replica-a")),
+        None,
     )
     .await;
     until(a.addr, "a leads and syncs", |s| dev(s)["phase"] == "synced").await;
@@ -449,6 +452,7 @@ async fn one_leader_syncs_and_a_follower_takes_over_within_the_lease_duration() 
         data_b.path(),
         cluster.client(),
         Some(leader(&cluster, "replica-b")),
+        None,
     )
     .await;
     let ready = reqwest::get(format!("http://{}/readyz", b.addr))
@@ -583,6 +587,60 @@ async fn against_the_envtest_api_server() {
     work.push();
     until(d.addr, "render error", |s| dev(s)["phase"] == "failed").await;
     assert_eq!(names().await, ["a"], "nothing pruned");
+    d.shutdown.cancel();
+    d.task.await.expect("daemon stopped");
+}
+
+/// A broken gantry.yaml becomes a Warning Event regarding gantry's pod, with the errors located.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_config_error_is_published_as_a_kubernetes_event() {
+    let remote = Remote::new();
+    let work = remote.clone_work();
+    work.write(
+        "gantry.yaml",
+        &GANTRY_YAML.replace("namespace: shop-dev", "namespace: [shop"),
+    )
+    .write("apps/web/overlays/dev/a.yaml", &configmap("a", "1"));
+    overlay(&work, &["a"]);
+    work.commit_all("config: broken from the start");
+    work.push();
+    let cluster = crate::fake_cluster::Cluster::default();
+    let client = cluster.client();
+    let events = gantry::daemon::Events {
+        recorder: kube::runtime::events::Recorder::new(
+            client.clone(),
+            kube::runtime::events::Reporter {
+                controller: "gantry".into(),
+                instance: Some("gantry-0".into()),
+            },
+        ),
+        regarding: k8s_openapi::api::core::v1::ObjectReference {
+            api_version: Some("v1".into()),
+            kind: Some("Pod".into()),
+            name: Some("gantry-0".into()),
+            namespace: Some("gantry".into()),
+            ..Default::default()
+        },
+    };
+    let data = tempfile::tempdir().expect("data dir");
+    let d = start_with(&remote, data.path(), client, None, Some(events)).await;
+    let mut published = None;
+    for _ in 0..100 {
+        published = cluster.events.lock().expect("events").first().cloned();
+        if published.is_some() {
+            break;
+        }
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
+    let event = published.expect("an Event was posted");
+    assert_eq!(event["reason"], "ConfigInvalid");
+    assert_eq!(event["type"], "Warning");
+    assert_eq!(event["regarding"]["name"], "gantry-0");
+    let note = event["note"].as_str().expect("note");
+    assert!(
+        note.contains("does not load; nothing stays in force: gantry.yaml:"),
+        "{note}"
+    );
     d.shutdown.cancel();
     d.task.await.expect("daemon stopped");
 }

@@ -3,7 +3,7 @@
 //! LIST, server-side apply PATCH, GET and DELETE; on coordination.k8s.io Leases GET, POST and
 //! PATCH with server-side apply's conflict rule for `spec.holderIdentity` (an apply without
 //! force by another field manager that would change it answers 409 Conflict), which is what
-//! leader election relies on. Clients made from one [`Cluster`] share its state, as replicas
+//! leader election relies on; Events are recorded. Clients made from one [`Cluster`] share its state, as replicas
 //! share an API server. Shared by the daemon tests and bench (`#[path]`-included).
 
 use std::collections::BTreeMap;
@@ -126,6 +126,8 @@ pub struct Cluster {
     pub store: Store,
     pub leases: Leases,
     pub patches: Patches,
+    /// Events created through `events.k8s.io/v1`, in order.
+    pub events: Arc<Mutex<Vec<Value>>>,
 }
 
 impl Cluster {
@@ -253,7 +255,13 @@ fn serve(cluster: Cluster) -> kube::Client {
                 .strip_prefix("/apis/coordination.k8s.io/v1/namespaces/")
                 .map(|rest| rest.split('/').collect())
                 .unwrap_or_default();
-            let (status, reply) = if let [namespace, "leases", name @ ..] = lease_path.as_slice() {
+            let is_event = parts.method == "POST"
+                && path.starts_with("/apis/events.k8s.io/v1/namespaces/")
+                && path.ends_with("/events");
+            let (status, reply) = if is_event {
+                cluster.events.lock().expect("events").push(body.clone());
+                (201, body.clone())
+            } else if let [namespace, "leases", name @ ..] = lease_path.as_slice() {
                 let content_type = parts
                     .headers
                     .get("content-type")
