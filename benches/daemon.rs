@@ -110,6 +110,7 @@ async fn start(
     let options = Options {
         leader: None,
         events: None,
+        store: None,
         config_repo: url.to_owned(),
         branch: "main".into(),
         credentials: Credentials::Anonymous,

@@ -11,4 +11,5 @@ pub mod config;
 pub mod daemon;
 pub mod git;
 pub mod manifest;
+pub mod store;
 pub mod trigger;

@@ -128,6 +128,8 @@ pub enum Command {
     /// Print a running daemon's app × environment matrix: revision, health, phase, last sync,
     /// error.
     Status(daemon::StatusArgs),
+    /// Print the custom resource definitions of group `gantry.dev` (as in `manifests/crds/`).
+    Crds,
     /// Validate a config repo checkout and print its apps × environments.
     Validate {
         /// Config repo directory (holds gantry.yaml).
@@ -156,6 +158,10 @@ pub fn run(cli: Cli) -> ExitCode {
         Command::Daemon(args) => daemon::run_daemon(&args),
         Command::Status(args) => daemon::run_status(&args),
         Command::Up(args) => up::run(&args),
+        Command::Crds => {
+            print!("{}", crate::store::crds_yaml());
+            Ok(())
+        }
         Command::Pack(args) => image::run_pack(&args),
         Command::Copy(args) => image::run_copy(&args),
         #[cfg(feature = "sign")]

@@ -117,6 +117,7 @@ fn up(args: &UpArgs, root: &Path, pairs: usize) -> anyhow::Result<()> {
         let options = Options {
             leader: None,
             events: None,
+        store: None,
             config_repo: url.clone(),
             branch: "main".into(),
             credentials: Credentials::Anonymous,

@@ -95,6 +95,9 @@ pub struct Options {
     pub leader: Option<Leader>,
     /// `None`: config errors go to the log and `/api` only.
     pub events: Option<Events>,
+    /// Where sync records survive restarts; `None` keeps them in memory only (they are
+    /// rebuilt by the first pass anyway: Git and the cluster hold what is needed to resume).
+    pub store: Option<Arc<dyn crate::store::StateStore>>,
 }
 
 /// Runs until `shutdown` (drain) fires; `abort` stops running syncs too. Returns the bound
@@ -116,6 +119,10 @@ pub async fn run(
         let mut repo = state.repo.write().expect("repo status lock poisoned");
         repo.url = crate::git::redact_url(&options.config_repo);
         repo.branch.clone_from(&options.branch);
+    }
+    if let Some(store) = &options.store {
+        restore(&state, store.as_ref()).await;
+        let _ = state.store.set(Arc::clone(store));
     }
     let (tx, mut rx) = mpsc::channel(EVENT_QUEUE);
     let app = http::router(
@@ -190,6 +197,21 @@ pub async fn run(
     tracker.close();
     tracker.wait().await;
     Ok(())
+}
+
+/// Shows the stored records at `/api` until the first pass replaces them.
+async fn restore(state: &State, store: &dyn crate::store::StateStore) {
+    match store.load().await {
+        Ok(records) => {
+            let mut envs = state.envs.write().expect("status table lock poisoned");
+            for r in records {
+                let row = state::EnvStatus::restored(r);
+                envs.insert((row.app.clone(), row.env.clone()), row);
+            }
+            tracing::info!(records = envs.len(), "sync records restored");
+        }
+        Err(e) => tracing::warn!(error = %e, "cannot load the sync records; starting empty"),
+    }
 }
 
 /// Publishes a config error as a Warning Event; the Events API caps notes at 1 KiB.

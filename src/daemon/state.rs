@@ -184,6 +184,45 @@ pub struct State {
     pub ready: std::sync::atomic::AtomicBool,
     /// This replica holds the lease (always, without leader election); only the leader syncs.
     pub leader: std::sync::atomic::AtomicBool,
+    /// Where sync records survive restarts, when configured.
+    pub store: std::sync::OnceLock<Arc<dyn crate::store::StateStore>>,
+}
+
+impl EnvStatus {
+    /// The durable part of this row.
+    #[must_use]
+    pub fn record(&self) -> crate::store::SyncRecord {
+        crate::store::SyncRecord {
+            spec: crate::store::AppSyncSpec {
+                app: self.app.clone(),
+                env: self.env.clone(),
+            },
+            status: crate::store::AppSyncStatus {
+                revision: self.revision.clone(),
+                health: self.health.clone(),
+                phase: self.phase.clone(),
+                last_sync: self.last_sync.clone(),
+                error: self.error.clone(),
+                objects: u32::try_from(self.objects.len()).unwrap_or(u32::MAX),
+            },
+        }
+    }
+
+    /// A row restored from a stored record; its objects and render digest come with the next
+    /// sync, which therefore always runs.
+    #[must_use]
+    pub fn restored(r: crate::store::SyncRecord) -> Self {
+        Self {
+            app: r.spec.app,
+            env: r.spec.env,
+            revision: r.status.revision,
+            health: r.status.health,
+            last_sync: r.status.last_sync,
+            phase: r.status.phase,
+            error: r.status.error,
+            ..Self::default()
+        }
+    }
 }
 
 pub type Shared = Arc<State>;

@@ -102,53 +102,62 @@ pub async fn run(job: Job, target: Target, state: Shared) {
         .sync_seconds
         .get_or_create(&labels)
         .observe(started.elapsed().as_secs_f64());
-    let mut envs = state.envs.write().expect("status table lock poisoned");
-    let row = envs.entry(job.key()).or_insert_with(|| EnvStatus {
-        app: job.app.clone(),
-        env: job.env.clone(),
-        health: "Unknown".into(),
-        ..EnvStatus::default()
-    });
-    row.last_sync = Some(now);
-    match outcome {
-        Ok(Some(done)) => {
-            row.revision = Some(job.revision.clone());
-            row.phase = done.phase.into();
-            // Without a cluster nothing live is known.
-            row.health = if done.phase == "planned" {
-                "Unknown".into()
-            } else {
-                format!("{:?}", done.health)
-            };
-            row.planned = done.planned;
-            row.objects = done.objects;
-            row.error = done.warning;
-            row.render_digest = Some(done.digest);
-            if done.phase != "planned" {
+    // The status lock is released before the store is awaited.
+    let record = {
+        let mut envs = state.envs.write().expect("status table lock poisoned");
+        let row = envs.entry(job.key()).or_insert_with(|| EnvStatus {
+            app: job.app.clone(),
+            env: job.env.clone(),
+            health: "Unknown".into(),
+            ..EnvStatus::default()
+        });
+        row.last_sync = Some(now);
+        match outcome {
+            Ok(Some(done)) => {
+                row.revision = Some(job.revision.clone());
+                row.phase = done.phase.into();
+                // Without a cluster nothing live is known.
+                row.health = if done.phase == "planned" {
+                    "Unknown".into()
+                } else {
+                    format!("{:?}", done.health)
+                };
+                row.planned = done.planned;
+                row.objects = done.objects;
+                row.error = done.warning;
+                row.render_digest = Some(done.digest);
+                if done.phase != "planned" {
+                    state
+                        .metrics
+                        .health
+                        .get_or_create(&labels)
+                        .set(health_value(done.health));
+                }
                 state
                     .metrics
-                    .health
+                    .applied
                     .get_or_create(&labels)
-                    .set(health_value(done.health));
+                    .inc_by(done.applied);
+                state
+                    .metrics
+                    .pruned
+                    .get_or_create(&labels)
+                    .inc_by(done.pruned);
+                tracing::info!(app = %job.app, env = %job.env, revision = %short(&job.revision), phase = %row.phase, health = %row.health, "synced");
             }
-            state
-                .metrics
-                .applied
-                .get_or_create(&labels)
-                .inc_by(done.applied);
-            state
-                .metrics
-                .pruned
-                .get_or_create(&labels)
-                .inc_by(done.pruned);
-            tracing::info!(app = %job.app, env = %job.env, revision = %short(&job.revision), phase = %row.phase, health = %row.health, "synced");
+            Ok(None) => {}
+            Err(message) => {
+                tracing::warn!(app = %job.app, env = %job.env, revision = %short(&job.revision), error = %message, "sync failed");
+                row.phase = "failed".into();
+                row.error = Some(message);
+            }
         }
-        Ok(None) => {}
-        Err(message) => {
-            tracing::warn!(app = %job.app, env = %job.env, revision = %short(&job.revision), error = %message, "sync failed");
-            row.phase = "failed".into();
-            row.error = Some(message);
-        }
+        row.record()
+    };
+    if let Some(store) = state.store.get()
+        && let Err(e) = store.save(&record).await
+    {
+        tracing::warn!(app = %job.app, env = %job.env, error = %e, "cannot save the sync record");
     }
 }
 

@@ -71,7 +71,10 @@ async fn start_with(
     leader: Option<gantry::daemon::Leader>,
     events: Option<gantry::daemon::Events>,
 ) -> Running {
+    let store =
+        gantry::store::local::LocalStore::open(&data.join("state.redb")).expect("state store");
     let options = Options {
+        store: Some(Arc::new(Arc::new(store))),
         leader,
         events,
         config_repo: remote.url(),
@@ -295,6 +298,18 @@ async fn restart_converges(
     );
     again.shutdown.cancel();
     again.task.await.expect("daemon stopped");
+    // The sync record outlives the process, in the data dir's redb file.
+    let records = {
+        use gantry::store::StateStore as _;
+        let local = Arc::new(
+            gantry::store::local::LocalStore::open(&data.join("state.redb")).expect("reopen"),
+        );
+        local.load().await.expect("load")
+    };
+    assert_eq!(records.len(), 1);
+    assert_eq!(records[0].spec.app, "web");
+    assert_eq!(records[0].status.revision.as_deref(), Some(fixed.as_str()));
+    assert_eq!(records[0].status.phase, "synced");
 }
 
 /// The harness's real Prometheus scrapes the daemon's `/metrics`; PromQL over gantry's own sync

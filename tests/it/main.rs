@@ -25,5 +25,6 @@ mod render_fields;
 mod scan_gate;
 #[cfg(feature = "sign")]
 mod sign;
+mod store;
 mod validate;
 mod webhook;

@@ -35,6 +35,7 @@ fn manifests_render_and_pass_every_workload_rule() {
         kinds,
         [
             "Namespace",
+            "CustomResourceDefinition",
             "ServiceAccount",
             "Role",
             "ClusterRole",
@@ -115,6 +116,16 @@ fn rbac_covers_leases_events_and_the_applied_kinds() {
             "leases {verb}"
         );
     }
+    for verb in ["get", "list", "create", "patch"] {
+        assert!(
+            grants(&leader, "gantry.dev", "appsyncs", verb),
+            "appsyncs {verb}"
+        );
+        assert!(
+            grants(&leader, "gantry.dev", "appsyncs/status", verb),
+            "appsyncs/status {verb}"
+        );
+    }
     let cluster = rules("ClusterRole", "gantry");
     assert!(grants(&cluster, "events.k8s.io", "events", "create"));
     for (group, resource) in [
@@ -134,5 +145,17 @@ fn rbac_covers_leases_events_and_the_applied_kinds() {
             .as_array()
             .is_some_and(|a| a.iter().any(|x| x == "*"))),
         "no wildcards"
+    );
+}
+
+/// The checked-in CRDs are what the Rust types generate: regenerate with
+/// `cargo run -- crds > manifests/crds/appsync.yaml` when this fails.
+#[test]
+fn checked_in_crds_match_the_rust_types() {
+    let path = Path::new(env!("CARGO_MANIFEST_DIR")).join("manifests/crds/appsync.yaml");
+    let checked_in = std::fs::read_to_string(&path).expect("manifests/crds/appsync.yaml");
+    assert!(
+        checked_in == gantry::store::crds_yaml(),
+        "manifests/crds/appsync.yaml drifted from src/store/mod.rs; run `cargo run -- crds > manifests/crds/appsync.yaml`"
     );
 }

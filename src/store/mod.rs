@@ -1,0 +1,111 @@
+//! The `StateStore` (all stages): durable run state where a restarted or newly elected daemon
+//! finds it. Today it holds each app × environment's last sync; pipeline runs, rollout phases
+//! and promotions join it with their stages.
+//!
+//! Input: [`SyncRecord`]s from the daemon. Output: the same records after a restart. Two
+//! implementations behind one trait: [`local::LocalStore`] (an embedded redb file under the data
+//! dir) and [`cluster::ClusterStore`] (`AppSync` custom resources of group `gantry.dev`, so etcd
+//! keeps them and `kubectl get appsyncs` shows them).
+
+pub mod cluster;
+pub mod local;
+
+use futures::future::BoxFuture;
+use kube::CustomResource;
+use schemars::JsonSchema;
+use serde::{Deserialize, Serialize};
+
+#[derive(Debug, thiserror::Error)]
+pub enum StoreError {
+    #[error("state file {path}: {message}")]
+    Local { path: String, message: String },
+    #[error("AppSync {name} in namespace {namespace}: {message}")]
+    Cluster {
+        namespace: String,
+        name: String,
+        message: String,
+    },
+}
+
+/// One app in one environment, as last synced.
+#[derive(
+    CustomResource, Serialize, Deserialize, Clone, Debug, Default, PartialEq, Eq, JsonSchema,
+)]
+#[kube(
+    group = "gantry.dev",
+    version = "v1alpha1",
+    kind = "AppSync",
+    namespaced,
+    status = "AppSyncStatus",
+    shortname = "as",
+    printcolumn = r#"{"name":"App","type":"string","jsonPath":".spec.app"}"#,
+    printcolumn = r#"{"name":"Env","type":"string","jsonPath":".spec.env"}"#,
+    printcolumn = r#"{"name":"Revision","type":"string","jsonPath":".status.revision"}"#,
+    printcolumn = r#"{"name":"Health","type":"string","jsonPath":".status.health"}"#,
+    printcolumn = r#"{"name":"Phase","type":"string","jsonPath":".status.phase"}"#,
+    printcolumn = r#"{"name":"Last Sync","type":"date","jsonPath":".status.lastSync"}"#
+)]
+pub struct AppSyncSpec {
+    pub app: String,
+    pub env: String,
+}
+
+#[derive(Serialize, Deserialize, Clone, Debug, Default, PartialEq, Eq, JsonSchema)]
+#[serde(rename_all = "camelCase")]
+pub struct AppSyncStatus {
+    /// Config repo commit last synced.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub revision: Option<String>,
+    /// Healthy, Progressing, Missing, Degraded or Unknown.
+    #[serde(default)]
+    pub health: String,
+    /// synced, planned or failed.
+    #[serde(default)]
+    pub phase: String,
+    /// RFC 3339 time of the last attempt.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub last_sync: Option<String>,
+    /// Why the last attempt failed.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub error: Option<String>,
+    /// Objects in the last sync.
+    #[serde(default)]
+    pub objects: u32,
+}
+
+/// A stored record: which app × environment, and its status.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct SyncRecord {
+    pub spec: AppSyncSpec,
+    pub status: AppSyncStatus,
+}
+
+impl SyncRecord {
+    /// The name records are stored under: `<app>-<env>`, a valid Kubernetes name since both
+    /// parts are DNS labels.
+    #[must_use]
+    pub fn name(&self) -> String {
+        format!("{}-{}", self.spec.app, self.spec.env)
+    }
+}
+
+/// Durable state; held as `Arc<dyn StateStore>`.
+pub trait StateStore: Send + Sync {
+    fn save<'a>(&'a self, record: &'a SyncRecord) -> BoxFuture<'a, Result<(), StoreError>>;
+    fn load(&self) -> BoxFuture<'_, Result<Vec<SyncRecord>, StoreError>>;
+}
+
+/// The CRDs of group `gantry.dev` as YAML, as checked in under `manifests/crds/`.
+///
+/// # Panics
+///
+/// Never in practice: a derived CRD always serialises to JSON.
+#[must_use]
+pub fn crds_yaml() -> String {
+    use kube::CustomResourceExt as _;
+    let crd = serde_json::to_value(AppSync::crd()).expect("a CRD serialises to JSON");
+    format!(
+        "# Generated from src/store/mod.rs by `gantry crds`; a test fails when they differ.\n{}",
+        crate::manifest::to_yaml(&[crate::manifest::Resource::new(crd, "crd")])
+    )
+}
