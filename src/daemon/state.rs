@@ -88,6 +88,7 @@ pub struct Metrics {
     pub sync_seconds: Family<AppEnv, Histogram>,
     pub applied: Family<AppEnv, Counter>,
     pub pruned: Family<AppEnv, Counter>,
+    pub drift_corrections: Family<AppEnv, Counter>,
     /// 0 healthy, 1 progressing, 2 missing, 3 degraded.
     pub health: Family<AppEnv, Gauge>,
     pub fetch_seconds: Histogram,
@@ -105,6 +106,7 @@ impl Default for Metrics {
         });
         let applied = Family::<AppEnv, Counter>::default();
         let pruned = Family::<AppEnv, Counter>::default();
+        let drift_corrections = Family::<AppEnv, Counter>::default();
         let health = Family::<AppEnv, Gauge>::default();
         let fetch_seconds = Histogram::new([0.01, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5, 5.0, 10.0]);
         let queue_depth = Gauge::default();
@@ -122,6 +124,11 @@ impl Default for Metrics {
         );
         registry.register("objects_applied", "Objects applied", applied.clone());
         registry.register("objects_pruned", "Objects pruned", pruned.clone());
+        registry.register(
+            "drift_corrections",
+            "Objects a drift pass changed back although their render had not changed",
+            drift_corrections.clone(),
+        );
         registry.register(
             "app_health",
             "Health per app and environment: 0 healthy, 1 progressing, 2 missing, 3 degraded",
@@ -153,6 +160,7 @@ impl Default for Metrics {
             sync_seconds,
             applied,
             pruned,
+            drift_corrections,
             health,
             fetch_seconds,
             queue_depth,

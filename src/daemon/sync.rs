@@ -143,6 +143,11 @@ pub async fn run(job: Job, target: Target, state: Shared) {
                     .pruned
                     .get_or_create(&labels)
                     .inc_by(done.pruned);
+                state
+                    .metrics
+                    .drift_corrections
+                    .get_or_create(&labels)
+                    .inc_by(done.corrected);
                 tracing::info!(app = %job.app, env = %job.env, revision = %short(&job.revision), phase = %row.phase, health = %row.health, "synced");
             }
             Ok(None) => {}
@@ -162,6 +167,8 @@ pub async fn run(job: Job, target: Target, state: Shared) {
 }
 
 struct Done {
+    /// Objects a drift pass changed although the render had not: drift that was corrected.
+    corrected: u64,
     planned: HashMap<String, String>,
     phase: &'static str,
     health: HealthStatus,
@@ -189,7 +196,8 @@ async fn attempt(job: &Job, target: &Target, state: &Shared) -> Result<Option<Do
         .get(&job.key())
         .map(|r| (r.render_digest.clone(), r.planned.clone()))
         .unwrap_or_default();
-    if !job.force && last.as_deref() == Some(digest.as_str()) {
+    let unchanged = last.as_deref() == Some(digest.as_str());
+    if !job.force && unchanged {
         return Ok(None);
     }
     let rendered: Vec<_> = resources.into_iter().map(|r| (r.obj, r.origin)).collect();
@@ -215,9 +223,16 @@ async fn attempt(job: &Job, target: &Target, state: &Shared) -> Result<Option<Do
             plan_only(rendered, &ctx, &previous, reason, digest, warning).map(Some)
         }
         Target::Cluster { client, table } => {
-            on_cluster(client, table, rendered, &ctx, digest, warning)
-                .await
-                .map(Some)
+            let mut done = on_cluster(client, table, rendered, &ctx, digest, warning).await?;
+            if unchanged {
+                // Same render as the last sync: whatever the apply changed had drifted.
+                done.corrected = done
+                    .objects
+                    .iter()
+                    .filter(|o| o.action == "configured" || o.action == "created")
+                    .count() as u64;
+            }
+            Ok(Some(done))
         }
     }
 }
@@ -271,6 +286,7 @@ fn plan_only(
         diff: None,
     }));
     Ok(Done {
+        corrected: 0,
         planned,
         phase: "planned",
         health: HealthStatus::Missing,
@@ -323,6 +339,7 @@ async fn on_cluster(
         })
         .collect();
     Ok(Done {
+        corrected: 0,
         planned: HashMap::new(),
         phase: "synced",
         health,

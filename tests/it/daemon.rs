@@ -71,6 +71,26 @@ async fn start_with(
     leader: Option<gantry::daemon::Leader>,
     events: Option<gantry::daemon::Events>,
 ) -> Running {
+    start_drifting(
+        remote,
+        data,
+        client,
+        (leader, events),
+        Duration::from_hours(1),
+    )
+    .await
+}
+
+async fn start_drifting(
+    remote: &Remote,
+    data: &std::path::Path,
+    client: kube::Client,
+    (leader, events): (
+        Option<gantry::daemon::Leader>,
+        Option<gantry::daemon::Events>,
+    ),
+    drift_interval: Duration,
+) -> Running {
     let store =
         gantry::store::local::LocalStore::open(&data.join("state.redb")).expect("state store");
     let options = Options {
@@ -83,7 +103,7 @@ async fn start_with(
         data_dir: data.to_path_buf(),
         listen: "127.0.0.1:0".parse().expect("addr"),
         poll_interval: Duration::from_millis(200),
-        drift_interval: Duration::from_hours(1),
+        drift_interval,
         parallel: 2,
         clusters: Clusters::Fixed(client),
         webhooks: WebhookConfig::default(),
@@ -655,6 +675,61 @@ async fn a_config_error_is_published_as_a_kubernetes_event() {
     assert!(
         note.contains("does not load; nothing stays in force: gantry.yaml:"),
         "{note}"
+    );
+    d.shutdown.cancel();
+    d.task.await.expect("daemon stopped");
+}
+
+/// Another manager changes a synced object; the next drift pass takes it back and counts it.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_drift_pass_takes_back_a_changed_object_and_counts_it() {
+    let remote = Remote::new();
+    let work = remote.clone_work();
+    work.write("gantry.yaml", GANTRY_YAML)
+        .write("apps/web/overlays/dev/a.yaml", &configmap("a", "1"))
+        .write("apps/web/overlays/dev/b.yaml", &configmap("b", "1"));
+    overlay(&work, &["a", "b"]);
+    work.commit_all("web: first deploy");
+    work.push();
+    let cluster = crate::fake_cluster::Cluster::default();
+    let data = tempfile::tempdir().expect("data dir");
+    let d = start_drifting(
+        &remote,
+        data.path(),
+        cluster.client(),
+        (None, None),
+        Duration::from_millis(700),
+    )
+    .await;
+    until(d.addr, "first sync", |s| dev(s)["phase"] == "synced").await;
+    cluster
+        .store
+        .lock()
+        .expect("store")
+        .get_mut(&("shop-dev".into(), "a".into()))
+        .expect("a")["data"]["value"] = "edited by hand".into();
+    let key = ("shop-dev".to_owned(), "a".to_owned());
+    for _ in 0..100 {
+        if cluster.store.lock().expect("store")[&key]["data"]["value"] == "1" {
+            break;
+        }
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
+    assert_eq!(
+        cluster.store.lock().expect("store")[&key]["data"]["value"],
+        "1",
+        "the drift pass restored it"
+    );
+    tokio::time::sleep(Duration::from_millis(1500)).await;
+    let metrics = reqwest::get(format!("http://{}/metrics", d.addr))
+        .await
+        .expect("metrics")
+        .text()
+        .await
+        .expect("text");
+    assert!(
+        metrics.contains(r#"gantry_drift_corrections_total{app="web",env="dev"} 1"#),
+        "one object corrected, the untouched one and later passes not counted: {metrics}"
     );
     d.shutdown.cancel();
     d.task.await.expect("daemon stopped");
