@@ -10,8 +10,10 @@
 //! The API server stand-in runs in this process, so RSS and CPU include it: upper bounds for
 //! gantry's own. Needs `git` on PATH.
 
+mod common;
 #[path = "../tests/support/fake_cluster.rs"]
 mod fake_cluster;
+use common::git;
 
 use std::fmt::Write as _;
 use std::net::SocketAddr;
@@ -27,25 +29,6 @@ use hmac::{Hmac, Mac as _};
 use tokio_util::sync::CancellationToken;
 
 const SECRET: &str = "bench-webhook-secret";
-
-fn git(dir: &Path, args: &[&str]) -> String {
-    let out = Command::new("git")
-        .args(args)
-        .current_dir(dir)
-        .env("GIT_CONFIG_GLOBAL", "/dev/null")
-        .env("GIT_AUTHOR_NAME", "bench")
-        .env("GIT_AUTHOR_EMAIL", "bench@example.com")
-        .env("GIT_COMMITTER_NAME", "bench")
-        .env("GIT_COMMITTER_EMAIL", "bench@example.com")
-        .output()
-        .expect("run git");
-    assert!(
-        out.status.success(),
-        "git {args:?}: {}",
-        String::from_utf8_lossy(&out.stderr)
-    );
-    String::from_utf8_lossy(&out.stdout).trim().to_owned()
-}
 
 /// A config repo with `apps` apps in dev, staging and prod, `objects` ConfigMaps each; returns
 /// (temp dir, remote URL, working clone).
@@ -195,7 +178,7 @@ async fn webhook_latency() {
         .expect("write");
         git(&work, &["commit", "--quiet", "-am", &format!("change {i}")]);
         git(&work, &["push", "--quiet", &url, "HEAD:main"]);
-        let after = git(&work, &["rev-parse", "HEAD"]);
+        let after = git(&work, &["rev-parse", "HEAD"]).trim().to_owned();
         let body = serde_json::json!({"ref": "refs/heads/main", "after": after, "repository": {"clone_url": url}}).to_string();
         let mut mac = Hmac::<sha2::Sha256>::new_from_slice(SECRET.as_bytes()).expect("key");
         mac.update(body.as_bytes());
@@ -236,8 +219,9 @@ async fn webhook_latency() {
     d.shutdown.cancel();
 }
 
-fn rss_mib() -> f64 {
-    let status = std::fs::read_to_string("/proc/self/status").expect("/proc/self/status");
+/// `VmRSS` of `/proc/<pid>/status`, in MiB.
+fn rss_mib(pid: &str) -> f64 {
+    let status = std::fs::read_to_string(format!("/proc/{pid}/status")).expect("/proc status");
     let kib: f64 = status
         .lines()
         .find_map(|l| l.strip_prefix("VmRSS:"))
@@ -274,7 +258,7 @@ async fn scale() {
     tokio::time::sleep(Duration::from_secs(3)).await;
     println!(
         "  idle RSS after the first sync: {:.1} MiB (target ≤ 50 MiB; includes the in-process API server and its 3,000 objects)",
-        rss_mib()
+        rss_mib("self")
     );
 
     // One drift pass: every app × environment re-synced (3,000 server-side applies).
@@ -352,15 +336,9 @@ async fn process_rss() {
         tokio::time::sleep(Duration::from_millis(100)).await;
     }
     tokio::time::sleep(Duration::from_secs(3)).await;
-    let status = std::fs::read_to_string(format!("/proc/{}/status", child.id())).expect("status");
-    let kib: f64 = status
-        .lines()
-        .find_map(|l| l.strip_prefix("VmRSS:"))
-        .and_then(|v| v.trim().trim_end_matches("kB").trim().parse().ok())
-        .expect("VmRSS");
+    let mib = rss_mib(&child.id().to_string());
     println!(
-        "  idle RSS of the gantry daemon process (plan-only, 300 app × environments, 3,000 objects planned): {:.1} MiB (target ≤ 50 MiB)",
-        kib / 1024.0
+        "  idle RSS of the gantry daemon process (plan-only, 300 app × environments, 3,000 objects planned): {mib:.1} MiB (target ≤ 50 MiB)"
     );
     let _ = child.kill();
     let _ = child.wait();

@@ -1,4 +1,5 @@
-//! `gantry daemon` end to end in one process: a real git remote, the daemon polling it, and the
+//! `gantry daemon` end to end in one process: a real git remote (served by `git daemon` on
+//! 127.0.0.1 in the main scenario), the daemon polling it, and the
 //! cluster at request level — kube's tower-test mock answering as an API server does (discovery,
 //! label-selected LIST, server-side apply PATCH, DELETE) over an in-memory store. Commit →
 //! applied with gantry's labels; change → updated; resource removed → pruned; broken YAML →
@@ -53,6 +54,24 @@ fn overlay(work: &Work, names: &[&str]) {
     );
 }
 
+/// A remote whose first commit deploys ConfigMaps `names` (value "1") for web in dev; returns
+/// it, its working clone and the commit.
+fn deployed(names: &[&str]) -> (Remote, Work, String) {
+    let remote = Remote::new();
+    let work = remote.clone_work();
+    work.write("gantry.yaml", GANTRY_YAML);
+    for n in names {
+        work.write(
+            &format!("apps/web/overlays/dev/{n}.yaml"),
+            &configmap(n, "1"),
+        );
+    }
+    overlay(&work, names);
+    let first = work.commit_all("web: first deploy");
+    work.push();
+    (remote, work, first)
+}
+
 struct Running {
     addr: SocketAddr,
     shutdown: CancellationToken,
@@ -60,29 +79,22 @@ struct Running {
     task: tokio::task::JoinHandle<()>,
 }
 
-async fn start(remote: &Remote, data: &std::path::Path, client: kube::Client) -> Running {
-    start_with(remote, data, client, None, None).await
+async fn start(url: &str, data: &std::path::Path, client: kube::Client) -> Running {
+    start_with(url, data, client, None, None).await
 }
 
 async fn start_with(
-    remote: &Remote,
+    url: &str,
     data: &std::path::Path,
     client: kube::Client,
     leader: Option<gantry::daemon::Leader>,
     events: Option<gantry::daemon::Events>,
 ) -> Running {
-    start_drifting(
-        remote,
-        data,
-        client,
-        (leader, events),
-        Duration::from_hours(1),
-    )
-    .await
+    start_drifting(url, data, client, (leader, events), Duration::from_hours(1)).await
 }
 
 async fn start_drifting(
-    remote: &Remote,
+    url: &str,
     data: &std::path::Path,
     client: kube::Client,
     (leader, events): (
@@ -97,7 +109,7 @@ async fn start_drifting(
         store: Some(Arc::new(Arc::new(store))),
         leader,
         events,
-        config_repo: remote.url(),
+        config_repo: url.to_owned(),
         branch: "main".into(),
         credentials: Credentials::Anonymous,
         data_dir: data.to_path_buf(),
@@ -168,18 +180,12 @@ fn names(store: &Store) -> Vec<String> {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn commit_change_prune_broken_commit_and_restart_converge() {
-    let remote = Remote::new();
-    let work = remote.clone_work();
-    work.write("gantry.yaml", GANTRY_YAML)
-        .write("apps/web/overlays/dev/a.yaml", &configmap("a", "1"))
-        .write("apps/web/overlays/dev/b.yaml", &configmap("b", "1"));
-    overlay(&work, &["a", "b"]);
-    let first = work.commit_all("web: first deploy");
-    work.push();
-
+    let (remote, work, first) = deployed(&["a", "b"]);
+    // The remote served over git:// on 127.0.0.1, the network path forges use minus TLS.
+    let served = remote.serve();
     let store: Store = Arc::default();
     let data = tempfile::tempdir().expect("data dir");
-    let d = start(&remote, data.path(), fake_cluster(Arc::clone(&store))).await;
+    let d = start(&served.url(), data.path(), fake_cluster(Arc::clone(&store))).await;
     until(d.addr, "first sync", |s| {
         dev(s)["revision"] == first.as_str()
     })
@@ -228,7 +234,7 @@ async fn commit_change_prune_broken_commit_and_restart_converge() {
 
     broken_commits_change_nothing(d.addr, &work, &store, &third).await;
 
-    restart_converges(d, &remote, data.path(), &store, &work).await;
+    restart_converges(d, &served.url(), data.path(), &store, &work).await;
 }
 
 /// Broken YAML in an overlay, then a broken gantry.yaml: the errors are reported with their
@@ -289,7 +295,7 @@ async fn broken_commits_change_nothing(addr: SocketAddr, work: &Work, store: &St
 /// data dir: it converges to the same state.
 async fn restart_converges(
     d: Running,
-    remote: &Remote,
+    url: &str,
     data: &std::path::Path,
     store: &Store,
     work: &Work,
@@ -306,7 +312,7 @@ async fn restart_converges(
     d.abort.cancel();
     d.task.await.expect("daemon stopped");
 
-    let again = start(remote, data, fake_cluster(Arc::clone(store))).await;
+    let again = start(url, data, fake_cluster(Arc::clone(store))).await;
     until(again.addr, "restart converges", |s| {
         dev(s)["revision"] == fixed.as_str()
     })
@@ -336,16 +342,10 @@ async fn restart_converges(
 /// counter returns the number of syncs. `gantry status` prints the matrix from the same daemon.
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn prometheus_scrapes_sync_metrics_and_status_prints_the_matrix() {
-    let remote = Remote::new();
-    let work = remote.clone_work();
-    work.write("gantry.yaml", GANTRY_YAML)
-        .write("apps/web/overlays/dev/a.yaml", &configmap("a", "1"));
-    overlay(&work, &["a"]);
-    work.commit_all("web: first deploy");
-    work.push();
+    let (remote, work, _) = deployed(&["a"]);
     let store: Store = Arc::default();
     let data = tempfile::tempdir().expect("data dir");
-    let d = start(&remote, data.path(), fake_cluster(Arc::clone(&store))).await;
+    let d = start(&remote.url(), data.path(), fake_cluster(Arc::clone(&store))).await;
     until(d.addr, "first sync", |s| dev(s)["phase"] == "synced").await;
     work.write("apps/web/overlays/dev/a.yaml", &configmap("a", "2"));
     let second = work.commit_all("web: a=2");
@@ -425,7 +425,7 @@ async fn a_policy_violation_refuses_the_sync_before_anything_applies() {
     work.push();
     let store: Store = Arc::default();
     let data = tempfile::tempdir().expect("data dir");
-    let d = start(&remote, data.path(), fake_cluster(Arc::clone(&store))).await;
+    let d = start(&remote.url(), data.path(), fake_cluster(Arc::clone(&store))).await;
     let status = until(d.addr, "refusal", |s| dev(s)["phase"] == "failed").await;
     let error = dev(&status)["error"].as_str().expect("error");
     assert!(error.starts_with("refused by policy, nothing applied:\nPod web (apps/web/overlays/dev/pod.yaml): allowed registries: container \"app\" image \"docker.io/library/nginx:1.27\""), "{error}");
@@ -461,20 +461,14 @@ async fn is_leader(addr: SocketAddr) -> bool {
 /// commit.
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn one_leader_syncs_and_a_follower_takes_over_within_the_lease_duration() {
-    let remote = Remote::new();
-    let work = remote.clone_work();
-    work.write("gantry.yaml", GANTRY_YAML)
-        .write("apps/web/overlays/dev/a.yaml", &configmap("a", "1"));
-    overlay(&work, &["a"]);
-    work.commit_all("web: first deploy");
-    work.push();
+    let (remote, work, _) = deployed(&["a"]);
     let cluster = crate::fake_cluster::Cluster::default();
     let (data_a, data_b) = (
         tempfile::tempdir().expect("dir"),
         tempfile::tempdir().expect("dir"),
     );
     let a = start_with(
-        &remote,
+        &remote.url(),
         data_a.path(),
         cluster.client(),
         Some(leader(&cluster, "replica-a")),
@@ -483,7 +477,7 @@ async fn one_leader_syncs_and_a_follower_takes_over_within_the_lease_duration() 
     .await;
     until(a.addr, "a leads and syncs", |s| dev(s)["phase"] == "synced").await;
     let b = start_with(
-        &remote,
+        &remote.url(),
         data_b.path(),
         cluster.client(),
         Some(leader(&cluster, "replica-b")),
@@ -582,7 +576,7 @@ async fn against_the_envtest_api_server() {
     let first = work.commit_all("web: first deploy");
     work.push();
     let data = tempfile::tempdir().expect("data dir");
-    let d = start(&remote, data.path(), env.client.clone()).await;
+    let d = start(&remote.url(), data.path(), env.client.clone()).await;
     until(d.addr, "first sync", |s| {
         dev(s)["revision"] == first.as_str()
     })
@@ -658,7 +652,7 @@ async fn a_config_error_is_published_as_a_kubernetes_event() {
         },
     };
     let data = tempfile::tempdir().expect("data dir");
-    let d = start_with(&remote, data.path(), client, None, Some(events)).await;
+    let d = start_with(&remote.url(), data.path(), client, None, Some(events)).await;
     let mut published = None;
     for _ in 0..100 {
         published = cluster.events.lock().expect("events").first().cloned();
@@ -683,18 +677,11 @@ async fn a_config_error_is_published_as_a_kubernetes_event() {
 /// Another manager changes a synced object; the next drift pass takes it back and counts it.
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_drift_pass_takes_back_a_changed_object_and_counts_it() {
-    let remote = Remote::new();
-    let work = remote.clone_work();
-    work.write("gantry.yaml", GANTRY_YAML)
-        .write("apps/web/overlays/dev/a.yaml", &configmap("a", "1"))
-        .write("apps/web/overlays/dev/b.yaml", &configmap("b", "1"));
-    overlay(&work, &["a", "b"]);
-    work.commit_all("web: first deploy");
-    work.push();
+    let (remote, _work, _) = deployed(&["a", "b"]);
     let cluster = crate::fake_cluster::Cluster::default();
     let data = tempfile::tempdir().expect("data dir");
     let d = start_drifting(
-        &remote,
+        &remote.url(),
         data.path(),
         cluster.client(),
         (None, None),
