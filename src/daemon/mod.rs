@@ -166,7 +166,7 @@ pub async fn run(
         good: None,
         seen: None,
     };
-    looper.pass(false, &shutdown).await;
+    looper.pass(false, true, &shutdown).await;
     let mut drift = tokio::time::interval(looper.options.drift_interval);
     drift.tick().await;
     loop {
@@ -175,12 +175,12 @@ pub async fn run(
             event = rx.recv() => {
                 let Some(event) = event else { break };
                 if looper.is_about(&event) {
-                    // Webhook events arrive before any fetch; poll events after one. Fetching
-                    // again is cheap when nothing moved.
-                    looper.pass(false, &shutdown).await;
+                    // The poller fetched before it reported; a webhook arrives before any fetch.
+                    let fetched = matches!(event, TriggerEvent::RepoChanged { from: trigger::Forge::Poll, .. });
+                    looper.pass(false, !fetched, &shutdown).await;
                 }
             }
-            _ = drift.tick() => looper.pass(true, &shutdown).await,
+            _ = drift.tick() => looper.pass(true, true, &shutdown).await,
             changed = async { leadership.as_mut().expect("guarded").changed().await }, if leadership.is_some() => {
                 let leading = changed.is_ok() && leadership.as_ref().is_some_and(|rx| *rx.borrow());
                 if changed.is_err() {
@@ -296,7 +296,7 @@ impl Loop {
         self.state.metrics.leader.set(i64::from(leading));
         tracing::info!(leading, "leadership changed");
         if leading {
-            self.pass(true, cancel).await;
+            self.pass(true, true, cancel).await;
         }
     }
 
@@ -310,17 +310,19 @@ impl Loop {
         }
     }
 
-    /// Fetches, reads the tip, and queues syncs. `drift`: re-sync every app × environment of the
-    /// last good commit even when nothing changed.
-    async fn pass(&mut self, drift: bool, cancel: &CancellationToken) {
-        let started = Instant::now();
-        if let Err(e) = self.mirror.fetch(cancel).await {
-            tracing::warn!(error = %e, "config repo fetch failed; using what the mirror has");
+    /// Fetches (unless the caller just did), reads the tip, and queues syncs. `drift`: re-sync
+    /// every app × environment of the last good commit even when nothing changed.
+    async fn pass(&mut self, drift: bool, fetch: bool, cancel: &CancellationToken) {
+        if fetch {
+            let started = Instant::now();
+            if let Err(e) = self.mirror.fetch(cancel).await {
+                tracing::warn!(error = %e, "config repo fetch failed; using what the mirror has");
+            }
+            self.state
+                .metrics
+                .fetch_seconds
+                .observe(started.elapsed().as_secs_f64());
         }
-        self.state
-            .metrics
-            .fetch_seconds
-            .observe(started.elapsed().as_secs_f64());
         let tip = match self.mirror.tip(&self.options.branch) {
             Ok(Some(tip)) => tip.to_string(),
             Ok(None) => {

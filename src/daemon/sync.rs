@@ -357,7 +357,6 @@ async fn apply(
     ctx: &SyncContext,
 ) -> Result<(Vec<cluster::apply::Row>, HealthStatus), String> {
     let objects: Vec<&serde_json::Value> = rendered.iter().map(|(o, _)| o).collect();
-    applier.table.learn_crds(objects.iter().copied());
     applier
         .table
         .ensure_kinds(&applier.client, objects.iter().copied())

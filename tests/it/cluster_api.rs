@@ -7,56 +7,23 @@ use std::sync::{Arc, Mutex};
 
 use gantry::cluster::apply::{Action, ApiTable, Applier};
 use gantry::cluster::{LiveObject, ObjectId, SyncContext, plan};
-use http::{Request, Response};
-use kube::client::Body;
 use kube::core::ApiResource;
 use serde_json::{Value, json};
 
-/// One request as the API server saw it.
-#[derive(Debug, Clone)]
-pub struct Seen {
-    pub method: String,
-    pub path: String,
-    pub query: String,
-    pub content_type: String,
-    pub body: Value,
-}
+pub use crate::fake_cluster::Seen;
 
 pub type Answer = Box<dyn FnMut(&Seen) -> (u16, Value) + Send>;
 
 /// A mock API server: records every request and answers with `answer`.
 pub fn mock(mut answer: Answer) -> (kube::Client, Arc<Mutex<Vec<Seen>>>) {
-    let (service, mut handle) = tower_test::mock::pair::<Request<Body>, Response<Body>>();
     let seen = Arc::new(Mutex::new(Vec::new()));
     let log = Arc::clone(&seen);
-    tokio::spawn(async move {
-        while let Some((request, send)) = handle.next_request().await {
-            let (parts, body) = request.into_parts();
-            let bytes = body.collect_bytes().await.expect("request body");
-            let s = Seen {
-                method: parts.method.to_string(),
-                path: parts.uri.path().to_string(),
-                query: parts.uri.query().unwrap_or_default().to_string(),
-                content_type: parts
-                    .headers
-                    .get("content-type")
-                    .and_then(|v| v.to_str().ok())
-                    .unwrap_or_default()
-                    .to_string(),
-                body: serde_json::from_slice(&bytes).unwrap_or(Value::Null),
-            };
-            let (status, reply) = answer(&s);
-            log.lock().expect("log").push(s);
-            send.send_response(
-                Response::builder()
-                    .status(status)
-                    .header("content-type", "application/json")
-                    .body(Body::from(serde_json::to_vec(&reply).expect("json")))
-                    .expect("response"),
-            );
-        }
+    let client = crate::fake_cluster::respond(move |s| {
+        let reply = answer(s);
+        log.lock().expect("log").push(s.clone());
+        reply
     });
-    (kube::Client::new(service, "default"), seen)
+    (client, seen)
 }
 
 /// What an API server returns for a server-side apply: the object with server fields added.

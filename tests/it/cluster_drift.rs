@@ -111,55 +111,38 @@ fn desired(name: &str) -> Value {
 
 /// An API server holding an edited ConfigMap, an untouched one, and nothing else.
 fn heal_server() -> (kube::Client, Seen) {
-    let (service, mut handle) = tower_test::mock::pair::<
-        http::Request<kube::client::Body>,
-        http::Response<kube::client::Body>,
-    >();
     let seen: Seen = Arc::default();
     let log = Arc::clone(&seen);
-    tokio::spawn(async move {
-        while let Some((request, send)) = handle.next_request().await {
-            let (parts, body) = request.into_parts();
-            let body: Value = serde_json::from_slice(&body.collect_bytes().await.expect("body"))
-                .unwrap_or(Value::Null);
-            let path = parts.uri.path().to_string();
-            let (status, reply) = match (parts.method.as_str(), path.as_str()) {
-                ("GET", "/api/v1/namespaces/shop-dev/configmaps/web-config") => {
-                    (200, edited_configmap())
-                }
-                ("GET", "/api/v1/namespaces/shop-dev/configmaps/untouched") => (
-                    200,
-                    json!({"apiVersion": "v1", "kind": "ConfigMap",
-                    "metadata": {"name": "untouched", "namespace": "shop-dev", "managedFields": [{"manager": "gantry", "operation": "Apply", "fieldsV1": {"f:data": {"f:X": {}}}}]}}),
-                ),
-                ("GET", _) => (
-                    404,
-                    json!({"kind": "Status", "apiVersion": "v1", "status": "Failure", "reason": "NotFound", "code": 404, "message": "not found"}),
-                ),
-                ("PATCH", _) => {
-                    let mut o = body.clone();
-                    o["metadata"]["uid"] = json!("5d1b");
-                    o["metadata"]["managedFields"] = json!([{"manager": "gantry", "operation": "Apply", "fieldsV1": {"f:data": {"f:A": {}, "f:B": {}}}}]);
-                    (200, o)
-                }
-                _ => (201, body.clone()),
-            };
-            log.lock().expect("log").push((
-                parts.method.to_string(),
-                format!("{path}?{}", parts.uri.query().unwrap_or_default()),
-                body,
-            ));
-            send.send_response(
-                http::Response::builder()
-                    .status(status)
-                    .body(kube::client::Body::from(
-                        serde_json::to_vec(&reply).expect("json"),
-                    ))
-                    .expect("response"),
-            );
-        }
+    let client = crate::fake_cluster::respond(move |req| {
+        let reply = match (req.method.as_str(), req.path.as_str()) {
+            ("GET", "/api/v1/namespaces/shop-dev/configmaps/web-config") => {
+                (200, edited_configmap())
+            }
+            ("GET", "/api/v1/namespaces/shop-dev/configmaps/untouched") => (
+                200,
+                json!({"apiVersion": "v1", "kind": "ConfigMap",
+                "metadata": {"name": "untouched", "namespace": "shop-dev", "managedFields": [{"manager": "gantry", "operation": "Apply", "fieldsV1": {"f:data": {"f:X": {}}}}]}}),
+            ),
+            ("GET", _) => (
+                404,
+                json!({"kind": "Status", "apiVersion": "v1", "status": "Failure", "reason": "NotFound", "code": 404, "message": "not found"}),
+            ),
+            ("PATCH", _) => {
+                let mut o = req.body.clone();
+                o["metadata"]["uid"] = json!("5d1b");
+                o["metadata"]["managedFields"] = json!([{"manager": "gantry", "operation": "Apply", "fieldsV1": {"f:data": {"f:A": {}, "f:B": {}}}}]);
+                (200, o)
+            }
+            _ => (201, req.body.clone()),
+        };
+        log.lock().expect("log").push((
+            req.method.clone(),
+            format!("{}?{}", req.path, req.query),
+            req.body.clone(),
+        ));
+        reply
     });
-    (kube::Client::new(service, "default"), seen)
+    (client, seen)
 }
 
 #[tokio::test]

@@ -255,62 +255,40 @@ fn answer(
     }
 }
 
-fn serve(cluster: Cluster) -> kube::Client {
+/// One request as the API server saw it.
+#[derive(Debug, Clone)]
+pub struct Seen {
+    pub method: String,
+    pub path: String,
+    pub query: String,
+    pub content_type: String,
+    /// JSON (or YAML, for apply patches); `null` when empty.
+    pub body: Value,
+}
+
+/// A client whose every request `answer` answers with (status, JSON body): the tower-test
+/// loop every request-level test server here shares.
+pub fn respond(mut answer: impl FnMut(&Seen) -> (u16, Value) + Send + 'static) -> kube::Client {
     let (service, mut handle) = tower_test::mock::pair::<Request<Body>, Response<Body>>();
     tokio::spawn(async move {
-        let mut rv = 100;
         while let Some((request, send)) = handle.next_request().await {
             let (parts, body) = request.into_parts();
             let bytes = body.collect_bytes().await.expect("request body");
-            let body: Value = serde_json::from_slice(&bytes)
-                .or_else(|_| serde_saphyr::from_slice(&bytes))
-                .unwrap_or(Value::Null);
-            let path = parts.uri.path();
-            let query = parts.uri.query().unwrap_or_default();
-            let lease_path: Vec<&str> = path
-                .strip_prefix("/apis/coordination.k8s.io/v1/namespaces/")
-                .map(|rest| rest.split('/').collect())
-                .unwrap_or_default();
-            let is_event = parts.method == "POST"
-                && path.starts_with("/apis/events.k8s.io/v1/namespaces/")
-                && path.ends_with("/events");
-            let (status, reply) = if is_event {
-                cluster.events.lock().expect("events").push(body.clone());
-                (201, body.clone())
-            } else if let [namespace, "leases", name @ ..] = lease_path.as_slice() {
-                let content_type = parts
+            let seen = Seen {
+                method: parts.method.to_string(),
+                path: parts.uri.path().to_owned(),
+                query: parts.uri.query().unwrap_or_default().to_owned(),
+                content_type: parts
                     .headers
                     .get("content-type")
                     .and_then(|v| v.to_str().ok())
-                    .unwrap_or_default();
-                lease(
-                    &cluster.leases,
-                    &LeaseRequest {
-                        method: parts.method.as_str(),
-                        namespace,
-                        name: name.first().copied(),
-                        query,
-                        content_type,
-                        body: &body,
-                    },
-                )
-            } else {
-                if parts.method == "PATCH" {
-                    cluster
-                        .patches
-                        .lock()
-                        .expect("patches")
-                        .push(Instant::now());
-                }
-                answer(
-                    &cluster.store,
-                    &mut rv,
-                    parts.method.as_str(),
-                    path,
-                    query,
-                    &body,
-                )
+                    .unwrap_or_default()
+                    .to_owned(),
+                body: serde_json::from_slice(&bytes)
+                    .or_else(|_| serde_saphyr::from_slice(&bytes))
+                    .unwrap_or(Value::Null),
             };
+            let (status, reply) = answer(&seen);
             send.send_response(
                 Response::builder()
                     .status(status)
@@ -321,4 +299,54 @@ fn serve(cluster: Cluster) -> kube::Client {
         }
     });
     kube::Client::new(service, "default")
+}
+
+fn serve(cluster: Cluster) -> kube::Client {
+    let mut rv = 100;
+    respond(move |req| {
+        let lease_path: Vec<&str> = req
+            .path
+            .strip_prefix("/apis/coordination.k8s.io/v1/namespaces/")
+            .map(|rest| rest.split('/').collect())
+            .unwrap_or_default();
+        let is_event = req.method == "POST"
+            && req.path.starts_with("/apis/events.k8s.io/v1/namespaces/")
+            && req.path.ends_with("/events");
+        if is_event {
+            cluster
+                .events
+                .lock()
+                .expect("events")
+                .push(req.body.clone());
+            (201, req.body.clone())
+        } else if let [namespace, "leases", name @ ..] = lease_path.as_slice() {
+            lease(
+                &cluster.leases,
+                &LeaseRequest {
+                    method: &req.method,
+                    namespace,
+                    name: name.first().copied(),
+                    query: &req.query,
+                    content_type: &req.content_type,
+                    body: &req.body,
+                },
+            )
+        } else {
+            if req.method == "PATCH" {
+                cluster
+                    .patches
+                    .lock()
+                    .expect("patches")
+                    .push(Instant::now());
+            }
+            answer(
+                &cluster.store,
+                &mut rv,
+                &req.method,
+                &req.path,
+                &req.query,
+                &req.body,
+            )
+        }
+    })
 }

@@ -185,17 +185,12 @@ impl Registry {
             .to_oci()
     }
 
-    /// Makes sure later blob calls (which take no credentials) are authenticated for `r`.
-    async fn login(
-        &self,
-        r: &Reference,
-        op: oci_client::RegistryOperation,
-    ) -> Result<(), RegistryError> {
+    /// Registers `r`'s credentials for the blob calls, which take none. Tokens are fetched
+    /// lazily, once per repository and operation, and cached by oci-client: no request here.
+    async fn authorize(&self, r: &Reference) {
         self.client
-            .auth(r, &self.auth(r), op)
-            .await
-            .map(drop)
-            .map_err(|e| fail(r, "authenticate", &e))
+            .store_auth_if_needed(r.resolve_registry(), &self.auth(r))
+            .await;
     }
 
     /// Tag (or digest) → manifest digest, by `HEAD` where the registry answers with the digest.
@@ -215,6 +210,22 @@ impl Registry {
         }
     }
 
+    /// The manifest `r` points to, or `None` when there is none (one request either way).
+    pub async fn manifest_if_exists(
+        &self,
+        r: &Reference,
+    ) -> Result<Option<RawManifest>, RegistryError> {
+        match self
+            .client
+            .pull_manifest_raw(r, &self.auth(r), MANIFEST_TYPES)
+            .await
+        {
+            Ok((bytes, digest)) => Self::raw(r, bytes, digest).map(Some),
+            Err(e) if is_not_found(&e) => Ok(None),
+            Err(e) => Err(fail(r, "pull manifest", &e)),
+        }
+    }
+
     /// The manifest `r` points to, byte for byte.
     pub async fn manifest(&self, r: &Reference) -> Result<RawManifest, RegistryError> {
         let (bytes, digest) = self
@@ -222,6 +233,10 @@ impl Registry {
             .pull_manifest_raw(r, &self.auth(r), MANIFEST_TYPES)
             .await
             .map_err(|e| fail(r, "pull manifest", &e))?;
+        Self::raw(r, bytes, digest)
+    }
+
+    fn raw(r: &Reference, bytes: Bytes, digest: String) -> Result<RawManifest, RegistryError> {
         let json: Value =
             serde_json::from_slice(&bytes).map_err(|e| RegistryError::BadManifest {
                 reference: r.whole(),
@@ -243,7 +258,7 @@ impl Registry {
 
     /// A whole blob, verified against its digest.
     pub async fn blob(&self, r: &Reference, digest: &str) -> Result<Vec<u8>, RegistryError> {
-        self.login(r, oci_client::RegistryOperation::Pull).await?;
+        self.authorize(r).await;
         let mut out = Vec::new();
         self.client
             .pull_blob(r, digest, &mut out)
@@ -253,7 +268,7 @@ impl Registry {
     }
 
     pub async fn blob_exists(&self, r: &Reference, digest: &str) -> Result<bool, RegistryError> {
-        self.login(r, oci_client::RegistryOperation::Pull).await?;
+        self.authorize(r).await;
         self.client
             .blob_exists(r, digest)
             .await
@@ -267,7 +282,7 @@ impl Registry {
         data: impl Into<Bytes>,
         digest: &str,
     ) -> Result<bool, RegistryError> {
-        self.login(r, oci_client::RegistryOperation::Push).await?;
+        self.authorize(r).await;
         if self.blob_exists(r, digest).await? {
             return Ok(false);
         }
@@ -285,9 +300,8 @@ impl Registry {
         to: &Reference,
         digest: &str,
     ) -> Result<(), RegistryError> {
-        self.login(from, oci_client::RegistryOperation::Pull)
-            .await?;
-        self.login(to, oci_client::RegistryOperation::Push).await?;
+        self.authorize(from).await;
+        self.authorize(to).await;
         let source = self
             .client
             .pull_blob_stream(from, digest)
@@ -313,7 +327,7 @@ impl Registry {
     ) -> Result<String, RegistryError> {
         let bytes: Bytes = bytes.into();
         let digest = crate::artifact::sha256(&bytes);
-        self.login(r, oci_client::RegistryOperation::Push).await?;
+        self.authorize(r).await;
         let content_type = media_type.parse().map_err(|_| RegistryError::BadManifest {
             reference: r.whole(),
             message: format!("media type {media_type:?} is not a valid header value"),
@@ -336,8 +350,7 @@ impl Registry {
         if target.resolve_registry() != source.resolve_registry() {
             return Ok(false);
         }
-        self.login(target, oci_client::RegistryOperation::Push)
-            .await?;
+        self.authorize(target).await;
         match self.client.mount_blob(target, source, digest).await {
             Ok(()) => Ok(true),
             Err(e) => {

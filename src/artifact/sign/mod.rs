@@ -131,10 +131,9 @@ async fn existing_layers(
     registry: &Registry,
     sig_ref: &Reference,
 ) -> Result<Vec<Value>, SignError> {
-    if !registry.exists(sig_ref).await? {
+    let Some(manifest) = registry.manifest_if_exists(sig_ref).await? else {
         return Ok(Vec::new());
-    }
-    let manifest = registry.manifest(sig_ref).await?;
+    };
     Ok(manifest
         .json
         .get("layers")

@@ -132,13 +132,12 @@ pub async fn verify(
         registry.resolve(image).await?
     };
     let sig_ref = super::signature_ref(image, &digest);
-    if !registry.exists(&sig_ref).await? {
+    let Some(manifest) = registry.manifest_if_exists(&sig_ref).await? else {
         return Ok(Verdict::Refused(Refusal::Unsigned {
             image: whole,
             signature_ref: sig_ref.whole(),
         }));
-    }
-    let manifest = registry.manifest(&sig_ref).await?;
+    };
     let layers = manifest
         .json
         .get("layers")
