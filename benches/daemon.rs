@@ -91,6 +91,7 @@ async fn start(
     drift: Duration,
 ) -> Running {
     let options = Options {
+        images: gantry::daemon::images::ImageAccess::default(),
         leader: None,
         events: None,
         store: None,

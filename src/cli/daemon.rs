@@ -49,9 +49,15 @@ pub struct DaemonArgs {
     /// `--context`, else the one gantry runs in); only the leader syncs.
     #[arg(long, env = "GANTRY_LEADER_ELECT")]
     pub leader_elect: bool,
-    /// Namespace of the Lease; default `POD_NAMESPACE`, else the service account's, else `gantry`.
-    #[arg(long)]
-    pub lease_namespace: Option<String>,
+    /// gantry's own namespace: the Lease, the `AppSync` records, and the Secrets that
+    /// `gantry.yaml` and `policies/` name (registry credentials, `secret:` signature keys). Default
+    /// `POD_NAMESPACE`, else the service account's, else `gantry`.
+    #[arg(long, alias = "lease-namespace")]
+    pub namespace: Option<String>,
+    /// A registry (`host:port`) reached over plain HTTP when verifying signatures; loopback
+    /// registries always are. Repeatable.
+    #[arg(long = "insecure-registry", value_name = "HOST")]
+    pub insecure_registries: Vec<String>,
     /// Seconds a lease stays valid without renewal: the longest a takeover waits.
     #[arg(long, default_value_t = 15)]
     pub lease_duration: u64,
@@ -113,7 +119,7 @@ pub fn run_daemon(args: &DaemonArgs) -> anyhow::Result<()> {
             };
             Some(daemon::Leader {
                 client: crate::cluster::connect(&cluster).await?,
-                namespace: lease_namespace(args.lease_namespace.as_deref()),
+                namespace: own_namespace(args.namespace.as_deref()),
                 lease: "gantry".into(),
                 identity: identity(),
                 duration: args.lease_duration,
@@ -158,7 +164,21 @@ pub fn run_daemon(args: &DaemonArgs) -> anyhow::Result<()> {
                 &args.data_dir.join("state.redb"),
             )?)),
         };
+        // Signature keys and registry credentials held in Secrets are read from the cluster
+        // gantry runs in (or `--context`'s); without one, only files and env vars work.
+        let kube = match (&leader, &clusters) {
+            (Some(l), _) => Some(l.client.clone()),
+            (None, Clusters::Fixed(client)) => Some(client.clone()),
+            (None, Clusters::Kubeconfig) => kube::Client::try_default().await.ok(),
+            (None, Clusters::PlanOnly) => None,
+        };
+        let images = daemon::images::ImageAccess {
+            namespace: own_namespace(args.namespace.as_deref()),
+            kube,
+            insecure: args.insecure_registries.clone(),
+        };
         let options = Options {
+            images,
             store: Some(store),
             leader,
             events,
@@ -181,7 +201,7 @@ pub fn run_daemon(args: &DaemonArgs) -> anyhow::Result<()> {
     })
 }
 
-fn lease_namespace(flag: Option<&str>) -> String {
+fn own_namespace(flag: Option<&str>) -> String {
     flag.map(str::to_owned)
         .or_else(|| std::env::var("POD_NAMESPACE").ok())
         .or_else(|| {

@@ -135,6 +135,7 @@ pub fn run_verify(args: &VerifyArgs) -> anyhow::Result<()> {
             let kube = cluster_for(secrets).await?;
             let keys = KeyContext {
                 base: &base,
+                tree: None,
                 namespace: &args.namespace,
                 kube: kube.as_ref(),
             };

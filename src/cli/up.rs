@@ -115,6 +115,7 @@ fn up(args: &UpArgs, root: &Path, pairs: usize) -> anyhow::Result<()> {
             None => Clusters::PlanOnly,
         };
         let options = Options {
+            images: image_access(&clusters),
             leader: None,
             events: None,
         store: None,
@@ -239,4 +240,17 @@ fn plans(state: &State, only: Option<(&str, &str)>) -> String {
         }
     }
     out
+}
+
+/// With `--context`, `secret:` signature keys are read from that cluster's `gantry` namespace;
+/// plan-only verifies nothing.
+fn image_access(clusters: &Clusters) -> daemon::images::ImageAccess {
+    daemon::images::ImageAccess {
+        namespace: "gantry".into(),
+        kube: match clusters {
+            Clusters::Fixed(client) => Some(client.clone()),
+            _ => None,
+        },
+        insecure: Vec::new(),
+    }
 }

@@ -95,6 +95,36 @@ pub fn admit(objects: &[(Value, String)], policies: &[Policy]) -> Vec<Violation>
     out
 }
 
+/// A container image a rendered workload runs.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct ImageUse {
+    pub image: String,
+    /// `Kind namespace/name` or `Kind name`.
+    pub object: String,
+    pub origin: String,
+    pub container: String,
+}
+
+/// Every container image of every rendered workload, in render order.
+#[must_use]
+pub fn workload_images(objects: &[(Value, String)]) -> Vec<ImageUse> {
+    let mut out = Vec::new();
+    for (o, origin) in objects {
+        let Some(pod) = pod_spec(o) else { continue };
+        for c in containers(pod) {
+            if let Some(image) = c["image"].as_str() {
+                out.push(ImageUse {
+                    image: image.to_owned(),
+                    object: describe(o),
+                    origin: origin.clone(),
+                    container: c["name"].as_str().unwrap_or("?").to_owned(),
+                });
+            }
+        }
+    }
+    out
+}
+
 fn describe(o: &Value) -> String {
     let kind = o["kind"].as_str().unwrap_or("?");
     let name = o["metadata"]["name"].as_str().unwrap_or("?");

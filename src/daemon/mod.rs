@@ -7,6 +7,7 @@
 //! nothing — the last good commit stays in force and the errors are reported at `/api/v1/apps`.
 
 pub mod http;
+pub mod images;
 pub mod state;
 pub mod sync;
 mod workers;
@@ -98,6 +99,8 @@ pub struct Options {
     /// Where sync records survive restarts; `None` keeps them in memory only (they are
     /// rebuilt by the first pass anyway: Git and the cluster hold what is needed to resume).
     pub store: Option<Arc<dyn crate::store::StateStore>>,
+    /// Registry access and Secrets for signature verification.
+    pub images: images::ImageAccess,
 }
 
 /// Runs until `shutdown` (drain) fires; `abort` stops running syncs too. Returns the bound
@@ -158,6 +161,7 @@ pub async fn run(
         Arc::clone(&state),
     );
     let mut looper = Loop {
+        verifier: Arc::new(images::Verifier::new(options.images.clone())),
         mirror,
         options,
         state,
@@ -283,6 +287,7 @@ struct Loop {
     state: Shared,
     workers: Workers,
     targets: HashMap<String, Target>,
+    verifier: Arc<images::Verifier>,
     /// The last commit whose config loaded, with its tree and config.
     good: Option<(String, Arc<TreeFs>, Arc<Config>)>,
     seen: Option<String>,
@@ -406,6 +411,7 @@ impl Loop {
 
     async fn dispatch(&mut self, revision: &str, tree: &Arc<TreeFs>, config: &Config, drift: bool) {
         let policies = Arc::new(config.policies.clone());
+        let registry = config.registry.clone().map(Arc::new);
         for app in &config.apps {
             for env_name in &app.environments {
                 let Some(env) = config.environments.iter().find(|e| &e.name == env_name) else {
@@ -420,6 +426,8 @@ impl Loop {
                     revision: revision.to_owned(),
                     tree: Arc::clone(tree),
                     policies: Arc::clone(&policies),
+                    registry: registry.clone(),
+                    verifier: Arc::clone(&self.verifier),
                     force: drift,
                 };
                 self.workers.submit(job, target);

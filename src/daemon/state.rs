@@ -45,8 +45,8 @@ pub struct EnvStatus {
     pub objects: Vec<ObjectStatus>,
     /// Why the last attempt failed, with `file:line:col` when the config repo is at fault.
     pub error: Option<String>,
-    /// Digest of the last render synced; an unchanged render is not synced again until the
-    /// drift interval passes.
+    /// Digest of the last sync's inputs (render, namespace, policy files); unchanged inputs are
+    /// not synced again until the drift interval passes.
     #[serde(skip)]
     pub render_digest: Option<String>,
     /// Without a cluster: each object of the last plan as pretty JSON, standing in for the live

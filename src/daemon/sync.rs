@@ -13,11 +13,12 @@ use std::time::Instant;
 use tokio::sync::Mutex;
 use tracing::Instrument as _;
 
+use super::images::{Admission, Verifier};
 use super::state::{AppEnv, EnvStatus, ObjectStatus, Shared, SyncResult, health_value};
 use crate::cluster::apply::{ApiTable, Applier};
 use crate::cluster::{self, HealthStatus, SyncContext};
 use crate::git::TreeFs;
-use crate::manifest::{self, Reorder};
+use crate::manifest::{self, Fs as _, Reorder};
 
 /// Where an environment's objects go.
 #[derive(Clone)]
@@ -49,8 +50,12 @@ pub struct Job {
     pub overlay: PathBuf,
     pub revision: String,
     pub tree: Arc<TreeFs>,
-    /// The config's policies; registry and workload rules are checked before anything applies.
+    /// The config's policies: registry, workload and signature rules are checked before
+    /// anything applies.
     pub policies: Arc<Vec<crate::config::policy::Policy>>,
+    /// The config's registry: its credentials are used to verify signatures.
+    pub registry: Option<Arc<crate::config::Registry>>,
+    pub verifier: Arc<Verifier>,
     /// Sync even when the render is unchanged (the steady-state drift pass).
     pub force: bool,
 }
@@ -188,7 +193,7 @@ async fn attempt(job: &Job, target: &Target, state: &Shared) -> Result<Option<Do
             .await
             .map_err(|e| format!("render task failed: {e}"))?
             .map_err(|e| e.to_string())?;
-    let digest = crate::artifact::sha256(manifest::to_yaml(&resources).as_bytes());
+    let digest = inputs_digest(job, &manifest::to_yaml(&resources));
     let (last, previous) = state
         .envs
         .read()
@@ -201,21 +206,16 @@ async fn attempt(job: &Job, target: &Target, state: &Shared) -> Result<Option<Do
         return Ok(None);
     }
     let rendered: Vec<_> = resources.into_iter().map(|r| (r.obj, r.origin)).collect();
-    let violations = cluster::admit::admit(&rendered, &job.policies);
-    let refusals: Vec<String> = violations
-        .iter()
-        .filter(|v| v.enforce)
-        .map(ToString::to_string)
-        .collect();
-    if !refusals.is_empty() {
-        return Err(format!(
-            "refused by policy, nothing applied:\n{}",
-            refusals.join("\n")
-        ));
-    }
-    let warnings: Vec<String> = violations.iter().map(ToString::to_string).collect();
-    let warning =
-        (!warnings.is_empty()).then(|| format!("policy warnings:\n{}", warnings.join("\n")));
+    let warning = job
+        .verifier
+        .admit(Admission {
+            rendered: &rendered,
+            policies: &job.policies,
+            tree: &job.tree,
+            registry: job.registry.as_deref(),
+            plan_only: matches!(target, Target::PlanOnly { .. }),
+        })
+        .await?;
     let mut ctx = SyncContext::new(&job.app, &job.env, &job.namespace, &job.revision);
     ctx.prune = true;
     match target {
@@ -235,6 +235,23 @@ async fn attempt(job: &Job, target: &Target, state: &Shared) -> Result<Option<Do
             Ok(Some(done))
         }
     }
+}
+
+/// What decides a sync besides the commit id: the render, the target namespace and the policy
+/// files. A commit that changes none of them needs no sync; one that only tightens a policy
+/// does, so that the running objects are admitted again.
+fn inputs_digest(job: &Job, render: &str) -> String {
+    let mut inputs = render.as_bytes().to_vec();
+    inputs.extend_from_slice(b"\0namespace: ");
+    inputs.extend_from_slice(job.namespace.as_bytes());
+    for p in job.policies.iter() {
+        inputs.extend_from_slice(b"\0policy: ");
+        inputs.extend_from_slice(p.file.to_string_lossy().as_bytes());
+        inputs.push(0);
+        // The config loaded from this tree, so its policy files are there.
+        inputs.extend(job.tree.read(&p.file).unwrap_or_default());
+    }
+    crate::artifact::sha256(&inputs)
 }
 
 /// Without a cluster, the previous plan stands in for the live state: what it applied and the

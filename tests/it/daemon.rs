@@ -21,7 +21,7 @@ use crate::harness::git::{Remote, Work};
 /// ConfigMaps by (namespace, name), as etcd would hold them.
 type Store = crate::fake_cluster::Store;
 
-fn fake_cluster(store: Store) -> kube::Client {
+pub(crate) fn fake_cluster(store: Store) -> kube::Client {
     crate::fake_cluster::Cluster {
         store,
         ..crate::fake_cluster::Cluster::default()
@@ -29,7 +29,7 @@ fn fake_cluster(store: Store) -> kube::Client {
     .client()
 }
 
-const GANTRY_YAML: &str = "apiVersion: gantry.dev/v1alpha1
+pub(crate) const GANTRY_YAML: &str = "apiVersion: gantry.dev/v1alpha1
 kind: Config
 environments:
   - name: dev
@@ -46,7 +46,7 @@ fn configmap(name: &str, value: &str) -> String {
     )
 }
 
-fn overlay(work: &Work, names: &[&str]) {
+pub(crate) fn overlay(work: &Work, names: &[&str]) {
     let resources: Vec<String> = names.iter().map(|n| format!("  - {n}.yaml")).collect();
     work.write(
         "apps/web/overlays/dev/kustomization.yaml",
@@ -72,14 +72,14 @@ fn deployed(names: &[&str]) -> (Remote, Work, String) {
     (remote, work, first)
 }
 
-struct Running {
-    addr: SocketAddr,
-    shutdown: CancellationToken,
+pub(crate) struct Running {
+    pub(crate) addr: SocketAddr,
+    pub(crate) shutdown: CancellationToken,
     abort: CancellationToken,
-    task: tokio::task::JoinHandle<()>,
+    pub(crate) task: tokio::task::JoinHandle<()>,
 }
 
-async fn start(url: &str, data: &std::path::Path, client: kube::Client) -> Running {
+pub(crate) async fn start(url: &str, data: &std::path::Path, client: kube::Client) -> Running {
     start_with(url, data, client, None, None).await
 }
 
@@ -93,7 +93,7 @@ async fn start_with(
     start_drifting(url, data, client, (leader, events), Duration::from_hours(1)).await
 }
 
-async fn start_drifting(
+pub(crate) async fn start_drifting(
     url: &str,
     data: &std::path::Path,
     client: kube::Client,
@@ -106,6 +106,7 @@ async fn start_drifting(
     let store =
         gantry::store::local::LocalStore::open(&data.join("state.redb")).expect("state store");
     let options = Options {
+        images: gantry::daemon::images::ImageAccess::default(),
         store: Some(Arc::new(Arc::new(store))),
         leader,
         events,
@@ -148,7 +149,7 @@ async fn get(addr: SocketAddr, path: &str) -> Value {
 }
 
 /// Polls the env's status until `done` holds (10 s at most).
-async fn until(addr: SocketAddr, what: &str, done: impl Fn(&Value) -> bool) -> Value {
+pub(crate) async fn until(addr: SocketAddr, what: &str, done: impl Fn(&Value) -> bool) -> Value {
     for _ in 0..100 {
         let status = get(addr, "/api/v1/apps").await;
         if done(&status) {
@@ -162,7 +163,7 @@ async fn until(addr: SocketAddr, what: &str, done: impl Fn(&Value) -> bool) -> V
     );
 }
 
-fn dev(status: &Value) -> &Value {
+pub(crate) fn dev(status: &Value) -> &Value {
     status["apps"]
         .as_array()
         .and_then(|a| a.iter().find(|r| r["env"] == "dev"))

@@ -7,6 +7,8 @@ mod cluster_envtest;
 mod cluster_health;
 mod cluster_plan;
 mod daemon;
+#[cfg(feature = "sign")]
+mod daemon_images;
 mod edit;
 #[path = "../support/fake_cluster.rs"]
 mod fake_cluster;

@@ -148,6 +148,50 @@ fn rbac_covers_leases_events_and_the_applied_kinds() {
     );
 }
 
+/// gantry reads exactly the Secrets the example config names, by name, and nothing else.
+#[test]
+fn the_role_reads_only_the_secrets_the_example_config_names() {
+    use gantry::config::SecretRef;
+    use gantry::config::policy::PolicySpec;
+    let config = gantry::config::load(std::path::Path::new("examples/quickstart")).expect("config");
+    let mut named: Vec<String> = config
+        .registry
+        .iter()
+        .filter_map(|r| r.credentials.clone())
+        .chain(config.policies.iter().flat_map(|p| match &p.spec {
+            PolicySpec::Signatures(s) => s.rules.iter().flat_map(|r| r.keys.clone()).collect(),
+            _ => Vec::new(),
+        }))
+        .filter_map(|s| match s {
+            SecretRef::Secret(name) => Some(name),
+            _ => None,
+        })
+        .collect();
+    named.sort();
+    let objects = rendered();
+    let role = find(&objects, "Role", "gantry-leader-election");
+    let secrets: Vec<&Value> = role["rules"]
+        .as_array()
+        .expect("rules")
+        .iter()
+        .filter(|r| {
+            r["resources"]
+                .as_array()
+                .is_some_and(|a| a.iter().any(|x| x == "secrets"))
+        })
+        .collect();
+    assert_eq!(secrets.len(), 1, "{secrets:?}");
+    assert_eq!(secrets[0]["verbs"], serde_json::json!(["get"]));
+    let mut granted: Vec<String> = secrets[0]["resourceNames"]
+        .as_array()
+        .expect("resourceNames")
+        .iter()
+        .map(|n| n.as_str().expect("name").to_owned())
+        .collect();
+    granted.sort();
+    assert_eq!(granted, named);
+}
+
 /// The checked-in CRDs are what the Rust types generate: regenerate with
 /// `cargo run -- crds > manifests/crds/appsync.yaml` when this fails.
 #[test]

@@ -257,6 +257,7 @@ async fn the_policy_picks_keys_by_image_glob_and_refuses_images_no_rule_covers()
     };
     let keys = KeyContext {
         base: repo.path(),
+        tree: None,
         namespace: "gantry",
         kube: None,
     };
@@ -366,6 +367,7 @@ async fn keys_from_kubernetes_secrets_sign_and_verify() {
     };
     let keys = KeyContext {
         base: std::path::Path::new("."),
+        tree: None,
         namespace: "gantry",
         kube: Some(&kube),
     };

@@ -1,5 +1,5 @@
 //! An in-memory stand-in for the Kubernetes API at request level (kube's tower-test mock),
-//! answering as an API server does for what gantry uses: on ConfigMaps discovery, label-selected
+//! answering as an API server does for what gantry uses: on ConfigMaps and Pods discovery, label-selected
 //! LIST, server-side apply PATCH, GET and DELETE; on coordination.k8s.io Leases GET, POST and
 //! PATCH with server-side apply's conflict rule for `spec.holderIdentity` (an apply without
 //! force by another field manager that would change it answers 409 Conflict), which is what
@@ -123,7 +123,10 @@ struct LeaseRequest<'a> {
 /// One API server's state; every [`Cluster::client`] talks to the same objects.
 #[derive(Clone, Default)]
 pub struct Cluster {
+    /// ConfigMaps.
     pub store: Store,
+    /// Pods (workloads, for image admission); no kubelet runs them, so they have no status.
+    pub pods: Store,
     pub leases: Leases,
     pub patches: Patches,
     /// Events created through `events.k8s.io/v1`, in order.
@@ -159,8 +162,17 @@ fn selector(query: &str) -> Vec<(String, String)> {
         .collect()
 }
 
+/// The store of a core/v1 resource this server knows.
+fn kind_of<'a>(cluster: &'a Cluster, resource: &str) -> Option<(&'a Store, &'static str)> {
+    match resource {
+        "configmaps" => Some((&cluster.store, "ConfigMap")),
+        "pods" => Some((&cluster.pods, "Pod")),
+        _ => None,
+    }
+}
+
 fn answer(
-    store: &Store,
+    cluster: &Cluster,
     rv: &mut u64,
     method: &str,
     path: &str,
@@ -184,9 +196,13 @@ fn answer(
         ("GET", ["api", "v1"]) => (
             200,
             json!({"kind": "APIResourceList", "groupVersion": "v1", "resources": [
-                {"name": "configmaps", "singularName": "configmap", "namespaced": true, "kind": "ConfigMap", "verbs": verbs}]}),
+                {"name": "configmaps", "singularName": "configmap", "namespaced": true, "kind": "ConfigMap", "verbs": verbs},
+                {"name": "pods", "singularName": "pod", "namespaced": true, "kind": "Pod", "verbs": verbs}]}),
         ),
-        ("GET", ["api", "v1", "configmaps"]) => {
+        ("GET", ["api", "v1", resource]) => {
+            let Some((store, kind)) = kind_of(cluster, resource) else {
+                return not_found(path);
+            };
             let wanted = selector(query);
             let items: Vec<Value> = store
                 .lock()
@@ -201,10 +217,13 @@ fn answer(
                 .collect();
             (
                 200,
-                json!({"apiVersion": "v1", "kind": "ConfigMapList", "metadata": {"resourceVersion": rv.to_string()}, "items": items}),
+                json!({"apiVersion": "v1", "kind": format!("{kind}List"), "metadata": {"resourceVersion": rv.to_string()}, "items": items}),
             )
         }
-        ("PATCH", ["api", "v1", "namespaces", ns, "configmaps", name]) => {
+        ("PATCH", ["api", "v1", "namespaces", ns, resource, name]) => {
+            let Some((store, _)) = kind_of(cluster, resource) else {
+                return not_found(path);
+            };
             let key = ((*ns).to_owned(), (*name).to_owned());
             // A no-op apply leaves the object, resourceVersion included, as it was.
             if let Some(existing) = store.lock().expect("store").get(&key) {
@@ -231,7 +250,10 @@ fn answer(
                 .insert(((*ns).to_owned(), (*name).to_owned()), o.clone());
             (200, o)
         }
-        ("DELETE", ["api", "v1", "namespaces", ns, "configmaps", name]) => {
+        ("DELETE", ["api", "v1", "namespaces", ns, resource, name]) => {
+            let Some((store, _)) = kind_of(cluster, resource) else {
+                return not_found(path);
+            };
             match store
                 .lock()
                 .expect("store")
@@ -241,7 +263,10 @@ fn answer(
                 None => not_found(path),
             }
         }
-        ("GET", ["api", "v1", "namespaces", ns, "configmaps", name]) => {
+        ("GET", ["api", "v1", "namespaces", ns, resource, name]) => {
+            let Some((store, _)) = kind_of(cluster, resource) else {
+                return not_found(path);
+            };
             match store
                 .lock()
                 .expect("store")
@@ -340,7 +365,7 @@ fn serve(cluster: Cluster) -> kube::Client {
                     .push(Instant::now());
             }
             answer(
-                &cluster.store,
+                &cluster,
                 &mut rv,
                 &req.method,
                 &req.path,

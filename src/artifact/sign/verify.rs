@@ -16,7 +16,9 @@ use super::{
     KEY_ID_ANNOTATION, KeySource, SIGNATURE_ANNOTATION, SIMPLE_SIGNING, SignError, TrustedKey,
 };
 use crate::artifact::registry::Registry;
-use crate::config::policy::SignaturePolicy;
+use crate::config::SecretRef;
+use crate::config::policy::{SignaturePolicy, SignatureRule};
+use crate::manifest::Fs;
 
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum Verdict {
@@ -74,8 +76,11 @@ pub enum Refusal {
 /// Where a policy's keys are read from.
 #[derive(Clone, Copy)]
 pub struct KeyContext<'a> {
-    /// The config repo: relative key files are read from here.
+    /// The config repo on disk: relative key files are read from here unless `tree` is given.
     pub base: &'a Path,
+    /// The config repo at a commit (the daemon reads no checkout): relative key files are read
+    /// from it.
+    pub tree: Option<&'a dyn Fs>,
     /// gantry's namespace, for `secret:` keys.
     pub namespace: &'a str,
     pub kube: Option<&'a kube::Client>,
@@ -88,19 +93,50 @@ pub async fn verify_with_policy(
     policy: &SignaturePolicy,
     keys: KeyContext<'_>,
 ) -> Result<Verdict, SignError> {
-    let repository = format!("{}/{}", image.registry(), image.repository());
-    let Some(rule) = policy.rule_for(&repository) else {
-        return Ok(Verdict::Refused(Refusal::NoRule {
-            image: image.whole(),
-            repository,
-        }));
+    let rule = match rule_for(policy, image) {
+        Ok(rule) => rule,
+        Err(refusal) => return Ok(Verdict::Refused(refusal)),
     };
+    verify(registry, image, &trusted_keys(rule, keys).await?).await
+}
+
+/// The first rule matching `image`'s `registry/repository`, or the refusal when none does.
+pub fn rule_for<'p>(
+    policy: &'p SignaturePolicy,
+    image: &Reference,
+) -> Result<&'p SignatureRule, Refusal> {
+    let repository = format!("{}/{}", image.registry(), image.repository());
+    policy.rule_for(&repository).ok_or_else(|| Refusal::NoRule {
+        image: image.whole(),
+        repository,
+    })
+}
+
+/// Loads every key `rule` trusts.
+pub async fn trusted_keys(
+    rule: &SignatureRule,
+    keys: KeyContext<'_>,
+) -> Result<Vec<TrustedKey>, SignError> {
     let mut trusted = Vec::new();
     for k in &rule.keys {
+        if let (SecretRef::File(path), Some(tree)) = (k, keys.tree)
+            && path.is_relative()
+        {
+            let text = tree.read(path).map_err(|e| SignError::Key {
+                source_name: path.display().to_string(),
+                message: format!("cannot read it from the config repo: {e}"),
+            })?;
+            let text = String::from_utf8(text).map_err(|_| SignError::Key {
+                source_name: path.display().to_string(),
+                message: "not UTF-8 text".into(),
+            })?;
+            trusted.push(TrustedKey::from_pem(&path.display().to_string(), &text)?);
+            continue;
+        }
         let source = KeySource::from_ref(k, keys.base, keys.namespace);
         trusted.push(TrustedKey::load(&source, keys.kube).await?);
     }
-    verify(registry, image, &trusted).await
+    Ok(trusted)
 }
 
 /// Verifies `image` (by digest if pinned, else its tag's current digest) against `keys`.
