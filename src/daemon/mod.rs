@@ -118,6 +118,8 @@ pub async fn run(
     let tracker = TaskTracker::new();
     let cache = RepoCache::new(&options.data_dir.join("git"), options.git_timeout);
     let mirror = cache.mirror(&options.config_repo, options.credentials.clone())?;
+    // Stages that commit (image updates, reverts) push through this mirror.
+    mirror.observe_pushes(state.metrics.push_observer());
     {
         let mut repo = state.repo.write().expect("repo status lock poisoned");
         repo.url = crate::git::redact_url(&options.config_repo);

@@ -92,6 +92,10 @@ pub struct Metrics {
     /// 0 healthy, 1 progressing, 2 missing, 3 degraded.
     pub health: Family<AppEnv, Gauge>,
     pub fetch_seconds: Histogram,
+    /// Every commit the daemon pushes (through [`Metrics::push_observer`]).
+    pub push_seconds: Histogram,
+    pub push_retries: Counter,
+    pub pushes: Family<PushResult, Counter>,
     pub queue_depth: Gauge,
     pub leader: Gauge,
     pub config_errors: Gauge,
@@ -109,6 +113,9 @@ impl Default for Metrics {
         let drift_corrections = Family::<AppEnv, Counter>::default();
         let health = Family::<AppEnv, Gauge>::default();
         let fetch_seconds = Histogram::new([0.01, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5, 5.0, 10.0]);
+        let push_seconds = Histogram::new([0.05, 0.1, 0.25, 0.5, 1.0, 2.5, 5.0, 10.0, 30.0]);
+        let push_retries = Counter::default();
+        let pushes = Family::<PushResult, Counter>::default();
         let queue_depth = Gauge::default();
         let leader = Gauge::default();
         let config_errors = Gauge::default();
@@ -140,6 +147,22 @@ impl Default for Metrics {
             fetch_seconds.clone(),
         );
         registry.register(
+            "git_push_duration_seconds",
+            "Duration of commits pushed to Git, from the first fetch to the accepted push, \
+             non-fast-forward retries included",
+            push_seconds.clone(),
+        );
+        registry.register(
+            "git_push_retries",
+            "Non-fast-forward rejections after which a commit was redone on a newer tip",
+            push_retries.clone(),
+        );
+        registry.register(
+            "git_pushes",
+            "Commits to Git by result: pushed, unchanged, contended (gave up), failed",
+            pushes.clone(),
+        );
+        registry.register(
             "queue_depth",
             "Syncs waiting for a worker",
             queue_depth.clone(),
@@ -163,6 +186,9 @@ impl Default for Metrics {
             drift_corrections,
             health,
             fetch_seconds,
+            push_seconds,
+            push_retries,
+            pushes,
             queue_depth,
             leader,
             config_errors,
@@ -170,7 +196,32 @@ impl Default for Metrics {
     }
 }
 
+/// Label of `gantry_git_pushes_total`.
+#[derive(Clone, Debug, Hash, PartialEq, Eq, EncodeLabelSet)]
+pub struct PushResult {
+    pub result: String,
+}
+
 impl Metrics {
+    /// Counts a mirror's pushes into these metrics ([`crate::git::Mirror::observe_pushes`]).
+    #[must_use]
+    pub fn push_observer(&self) -> crate::git::PushObserver {
+        let (seconds, retries, pushes) = (
+            self.push_seconds.clone(),
+            self.push_retries.clone(),
+            self.pushes.clone(),
+        );
+        crate::git::PushObserver(std::sync::Arc::new(move |e: &crate::git::PushEvent| {
+            seconds.observe(e.seconds);
+            retries.inc_by(u64::from(e.retries));
+            pushes
+                .get_or_create(&PushResult {
+                    result: e.result.into(),
+                })
+                .inc();
+        }))
+    }
+
     #[must_use]
     pub fn encode(&self) -> String {
         let mut out = String::new();
@@ -243,5 +294,32 @@ pub fn health_value(h: HealthStatus) -> i64 {
         HealthStatus::Progressing => 1,
         HealthStatus::Missing => 2,
         HealthStatus::Degraded => 3,
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::Metrics;
+
+    #[test]
+    fn pushes_reported_by_a_mirror_show_in_the_metrics() {
+        let metrics = Metrics::default();
+        let observe = metrics.push_observer();
+        for (retries, result) in [(2, "pushed"), (0, "unchanged"), (9, "contended")] {
+            (observe.0)(&crate::git::PushEvent {
+                seconds: 0.2,
+                retries,
+                result,
+            });
+        }
+        let text = metrics.encode();
+        for line in [
+            "gantry_git_push_retries_total 11",
+            "gantry_git_push_duration_seconds_count 3",
+            "gantry_git_pushes_total{result=\"pushed\"} 1",
+            "gantry_git_pushes_total{result=\"contended\"} 1",
+        ] {
+            assert!(text.lines().any(|l| l == line), "{line} in\n{text}");
+        }
     }
 }

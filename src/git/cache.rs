@@ -97,6 +97,7 @@ pub struct Mirror {
     repo: gix::ThreadSafeRepository,
     fetch_lock: Mutex<()>,
     pub(super) branch_locks: Mutex<HashMap<String, Arc<tokio::sync::Mutex<()>>>>,
+    pub(super) push_observer: std::sync::OnceLock<super::write::PushObserver>,
 }
 
 impl Mirror {
@@ -140,6 +141,7 @@ impl Mirror {
             repo: repo.into_sync(),
             fetch_lock: Mutex::default(),
             branch_locks: Mutex::default(),
+            push_observer: std::sync::OnceLock::new(),
         })
     }
 

@@ -19,7 +19,7 @@ pub mod write;
 pub use auth::{Credentials, Secret, redact_url};
 pub use cache::{Mirror, RefChange, RepoCache};
 pub use tree::TreeFs;
-pub use write::{CommitOutcome, CommitRequest, Identity, TreeEdit};
+pub use write::{CommitOutcome, CommitRequest, Identity, PushEvent, PushObserver, TreeEdit};
 
 use std::path::PathBuf;
 

@@ -10,7 +10,7 @@ use std::collections::BTreeMap;
 use std::fmt::Write as _;
 use std::path::{Path, PathBuf};
 use std::sync::Arc;
-use std::time::Duration;
+use std::time::{Duration, Instant};
 
 use gix::ObjectId;
 use gix::object::tree::EntryKind;
@@ -68,6 +68,28 @@ pub enum CommitOutcome {
     },
 }
 
+/// One finished [`Mirror::commit`], for whoever counts pushes (the daemon's `/metrics`).
+#[derive(Debug, Clone, PartialEq)]
+pub struct PushEvent {
+    /// From the first fetch to the accepted push or the final failure, retries included.
+    pub seconds: f64,
+    /// Non-fast-forward rejections after which the edit ran again on a newer tip.
+    pub retries: u32,
+    /// `pushed`, `unchanged` (nothing to commit), `contended` (gave up after
+    /// [`MAX_ATTEMPTS`]) or `failed`.
+    pub result: &'static str,
+}
+
+/// Receives every [`PushEvent`] of a mirror.
+#[derive(Clone)]
+pub struct PushObserver(pub Arc<dyn Fn(&PushEvent) + Send + Sync>);
+
+impl std::fmt::Debug for PushObserver {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str("PushObserver")
+    }
+}
+
 /// The error an edit function may return.
 pub type EditError = Box<dyn std::error::Error + Send + Sync>;
 
@@ -108,12 +130,45 @@ enum Built {
 }
 
 impl Mirror {
+    /// Reports every later [`Mirror::commit`] to `observer`. One observer per mirror: the
+    /// first call wins and later ones return `false`.
+    pub fn observe_pushes(&self, observer: PushObserver) -> bool {
+        self.push_observer.set(observer).is_ok()
+    }
+
     /// Commits the result of `edit` on `request.branch` and pushes it, retrying on races.
     pub async fn commit(
         self: &Arc<Self>,
         request: CommitRequest,
         edit: Arc<EditFn>,
         cancel: &CancellationToken,
+    ) -> Result<CommitOutcome, GitError> {
+        let started = Instant::now();
+        let mut retries = 0;
+        let result = self
+            .commit_retrying(request, edit, cancel, &mut retries)
+            .await;
+        if let Some(observe) = self.push_observer.get() {
+            (observe.0)(&PushEvent {
+                seconds: started.elapsed().as_secs_f64(),
+                retries,
+                result: match &result {
+                    Ok(CommitOutcome::Committed { .. }) => "pushed",
+                    Ok(CommitOutcome::Unchanged { .. }) => "unchanged",
+                    Err(GitError::Contended { .. }) => "contended",
+                    Err(_) => "failed",
+                },
+            });
+        }
+        result
+    }
+
+    async fn commit_retrying(
+        self: &Arc<Self>,
+        request: CommitRequest,
+        edit: Arc<EditFn>,
+        cancel: &CancellationToken,
+        retries: &mut u32,
     ) -> Result<CommitOutcome, GitError> {
         let message = compose(&request.message, &request.trailers)
             .map_err(|m| self.write_error(&request.branch, m))?;
@@ -145,6 +200,7 @@ impl Mirror {
                     });
                 }
                 Pushed::NotFastForward => {
+                    *retries += 1;
                     let wait = backoff(attempt);
                     tracing::debug!(url = %self.url(), branch = %request.branch, attempt, wait_ms = wait.as_millis(), "branch moved; redoing the edit on the new tip");
                     tokio::select! {

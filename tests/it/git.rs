@@ -247,6 +247,8 @@ async fn regression_issue_5_fifty_racing_commits_all_land_in_a_linear_history() 
     let started = Instant::now();
     let mut tasks = Vec::new();
     let mut dirs = Vec::new();
+    // What the mirrors report to a push observer (the daemon's metrics).
+    let events: Arc<std::sync::Mutex<Vec<gantry::git::PushEvent>>> = Arc::default();
     for writer in 0..5 {
         let data = TempDir::new().expect("data dir");
         let cache = RepoCache::new(data.path(), Duration::from_secs(30));
@@ -254,6 +256,12 @@ async fn regression_issue_5_fifty_racing_commits_all_land_in_a_linear_history() 
         let mirror = cache
             .mirror(&daemon.url(), Credentials::Anonymous)
             .expect("mirror");
+        let seen = Arc::clone(&events);
+        assert!(
+            mirror.observe_pushes(gantry::git::PushObserver(Arc::new(move |e| {
+                seen.lock().expect("events").push(e.clone());
+            })))
+        );
         tasks.push(tokio::spawn(async move {
             let cancel = CancellationToken::new();
             let mut retries = 0;
@@ -299,6 +307,14 @@ async fn regression_issue_5_fifty_racing_commits_all_land_in_a_linear_history() 
         retries > 0,
         "the writers never raced; the test proves nothing"
     );
+    let events = events.lock().expect("events");
+    assert_eq!(events.len(), 50, "one event per commit");
+    assert!(
+        events
+            .iter()
+            .all(|e| e.result == "pushed" && e.seconds > 0.0)
+    );
+    assert_eq!(events.iter().map(|e| e.retries).sum::<u32>(), retries);
 }
 
 #[tokio::test]
