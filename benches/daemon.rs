@@ -12,6 +12,10 @@
 
 mod common;
 #[path = "../tests/support/fake_cluster.rs"]
+#[allow(
+    dead_code,
+    reason = "shared with the tests; the bench needs only the plain cluster"
+)]
 mod fake_cluster;
 use common::git;
 

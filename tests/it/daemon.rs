@@ -542,6 +542,78 @@ async fn one_leader_syncs_and_a_follower_takes_over_within_the_lease_duration() 
     b.task.await.expect("b stopped");
 }
 
+/// A leader that crashes releases nothing: its requests stop arriving. The follower takes over
+/// once the Lease expires (within the lease duration after the last renewal) and syncs the
+/// next commit.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_follower_takes_over_from_a_crashed_leader_when_the_lease_expires() {
+    let (remote, work, _) = deployed(&["a"]);
+    let cluster = crate::fake_cluster::Cluster::default();
+    let (data_a, data_b) = (
+        tempfile::tempdir().expect("dir"),
+        tempfile::tempdir().expect("dir"),
+    );
+    let (client_a, crash) = cluster.crashable_client();
+    let a = start_with(
+        &remote.url(),
+        data_a.path(),
+        client_a.clone(),
+        Some(gantry::daemon::Leader {
+            client: client_a,
+            ..leader(&cluster, "replica-a")
+        }),
+        None,
+    )
+    .await;
+    until(a.addr, "a leads and syncs", |s| dev(s)["phase"] == "synced").await;
+    let b = start_with(
+        &remote.url(),
+        data_b.path(),
+        cluster.client(),
+        Some(leader(&cluster, "replica-b")),
+        None,
+    )
+    .await;
+    tokio::time::sleep(Duration::from_millis(500)).await;
+    assert!(!is_leader(b.addr).await, "b follows while a renews");
+
+    crash.store(true, std::sync::atomic::Ordering::SeqCst);
+    a.task.abort();
+    let crashed = std::time::Instant::now();
+    while !is_leader(b.addr).await {
+        // a renewed 1 s before each expiry (grace 1 s), so at the crash its lease had 1–2 s
+        // left; then kube-lease-manager waits a random 0.1–1 s before taking an expired lease.
+        assert!(
+            crashed.elapsed() < Duration::from_secs(4),
+            "b did not take over within the 2 s lease (+1 s anti-collision wait, +1 s)"
+        );
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
+    let took = crashed.elapsed();
+    println!("takeover after a crash: {took:?}");
+    assert!(
+        took >= Duration::from_millis(900),
+        "b took over in {took:?}: before the crashed leader's lease could have expired"
+    );
+    let holder = cluster.leases.lock().expect("leases")[&("gantry".into(), "gantry".into())]
+        .0["spec"]["holderIdentity"]
+        .clone();
+    assert_eq!(holder, "replica-b");
+    work.write("apps/web/overlays/dev/a.yaml", &configmap("a", "2"));
+    let second = work.commit_all("web: a=2");
+    work.push();
+    until(b.addr, "the new leader syncs", |s| {
+        dev(s)["revision"] == second.as_str()
+    })
+    .await;
+    assert_eq!(
+        cluster.store.lock().expect("store")[&("shop-dev".into(), "a".into())]["data"]["value"],
+        "2"
+    );
+    b.shutdown.cancel();
+    b.task.await.expect("b stopped");
+}
+
 /// The same loop against the real API server of the envtest harness (SKIP without
 /// `GANTRY_KUBE_ASSETS`): apply with labels, change, prune, broken YAML prunes nothing.
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]

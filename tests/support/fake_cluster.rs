@@ -7,6 +7,7 @@
 //! share an API server. Shared by the daemon tests and bench (`#[path]`-included).
 
 use std::collections::BTreeMap;
+use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::{Arc, Mutex};
 use std::time::Instant;
 
@@ -135,7 +136,14 @@ pub struct Cluster {
 
 impl Cluster {
     pub fn client(&self) -> kube::Client {
-        serve(self.clone())
+        serve(self.clone(), Arc::default())
+    }
+
+    /// A client that goes silent when the flag is set: a replica that crashed without
+    /// releasing anything.
+    pub fn crashable_client(&self) -> (kube::Client, Arc<AtomicBool>) {
+        let silent = Arc::new(AtomicBool::new(false));
+        (serve(self.clone(), Arc::clone(&silent)), silent)
     }
 }
 
@@ -293,10 +301,24 @@ pub struct Seen {
 
 /// A client whose every request `answer` answers with (status, JSON body): the tower-test
 /// loop every request-level test server here shares.
-pub fn respond(mut answer: impl FnMut(&Seen) -> (u16, Value) + Send + 'static) -> kube::Client {
+pub fn respond(answer: impl FnMut(&Seen) -> (u16, Value) + Send + 'static) -> kube::Client {
+    respond_until(Arc::default(), answer)
+}
+
+/// As [`respond`], but once `silent` is set no request is answered any more, as when the
+/// client's process froze or its network went away: requests hang, nothing reaches the state.
+pub fn respond_until(
+    silent: Arc<AtomicBool>,
+    mut answer: impl FnMut(&Seen) -> (u16, Value) + Send + 'static,
+) -> kube::Client {
     let (service, mut handle) = tower_test::mock::pair::<Request<Body>, Response<Body>>();
     tokio::spawn(async move {
+        let mut unanswered = Vec::new();
         while let Some((request, send)) = handle.next_request().await {
+            if silent.load(Ordering::SeqCst) {
+                unanswered.push(send);
+                continue;
+            }
             let (parts, body) = request.into_parts();
             let bytes = body.collect_bytes().await.expect("request body");
             let seen = Seen {
@@ -326,9 +348,9 @@ pub fn respond(mut answer: impl FnMut(&Seen) -> (u16, Value) + Send + 'static) -
     kube::Client::new(service, "default")
 }
 
-fn serve(cluster: Cluster) -> kube::Client {
+fn serve(cluster: Cluster, silent: Arc<AtomicBool>) -> kube::Client {
     let mut rv = 100;
-    respond(move |req| {
+    respond_until(silent, move |req| {
         let lease_path: Vec<&str> = req
             .path
             .strip_prefix("/apis/coordination.k8s.io/v1/namespaces/")
