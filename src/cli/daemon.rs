@@ -124,6 +124,8 @@ pub fn run_daemon(args: &DaemonArgs) -> anyhow::Result<()> {
                 identity: identity(),
                 duration: args.lease_duration,
                 grace: (args.lease_duration / 3).max(1),
+                // In a pod (downward API), the leader labels it for the Service.
+                pod: std::env::var("POD_NAME").ok(),
             })
         } else {
             None

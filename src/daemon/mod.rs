@@ -8,6 +8,7 @@
 
 pub mod http;
 pub mod images;
+mod leader;
 pub mod state;
 pub mod sync;
 mod workers;
@@ -26,6 +27,8 @@ use tokio_util::task::TaskTracker;
 use crate::config::{self, Cluster, Config};
 use crate::git::{Credentials, Mirror, RepoCache, TreeFs};
 use crate::trigger::{self, TriggerEvent, WebhookConfig};
+use leader::elect;
+pub use leader::{LEADER_LABEL, Leader};
 pub use state::{Shared, State};
 use sync::Job;
 pub use sync::Target;
@@ -56,21 +59,6 @@ pub enum Clusters {
     Fixed(kube::Client),
     /// Plan only, apply nothing.
     PlanOnly,
-}
-
-/// Leader election: replicas share one coordination.k8s.io Lease; only its holder syncs.
-#[derive(Clone)]
-pub struct Leader {
-    pub client: kube::Client,
-    pub namespace: String,
-    pub lease: String,
-    /// Unique per replica, e.g. the pod name.
-    pub identity: String,
-    /// Seconds the lease stays valid after its last renewal: a follower takes over within this
-    /// long after the leader stops renewing.
-    pub duration: u64,
-    /// Seconds before expiry at which the leader renews.
-    pub grace: u64,
 }
 
 /// Where config errors are published as Kubernetes Events (e.g. regarding gantry's own pod).
@@ -197,7 +185,11 @@ pub async fn run(
             }
         }
     }
-    // Dropping the receiver releases the lease, so a follower takes over at once.
+    // Unlabelled first, so the Service stops sending here; then dropping the receiver
+    // releases the lease, so a follower takes over at once.
+    if let Some(l) = &looper.options.leader {
+        leader::label(l, false).await;
+    }
     drop(leadership);
     tracing::info!("shutting down: finishing running syncs (a second signal aborts them)");
     tracker.close();
@@ -267,22 +259,6 @@ async fn serve(
     Ok(bound)
 }
 
-/// Starts the lease manager; the receiver says whether this replica leads.
-async fn elect(l: &Leader) -> Result<tokio::sync::watch::Receiver<bool>, DaemonError> {
-    let manager = kube_lease_manager::LeaseManagerBuilder::new(l.client.clone(), &l.lease)
-        .with_namespace(&l.namespace)
-        .with_identity(&l.identity)
-        .with_duration(l.duration)
-        .with_grace(l.grace)
-        .with_field_manager(format!("gantry-{}", l.identity))
-        .build()
-        .await
-        .map_err(|e| DaemonError::Lease(e.to_string()))?;
-    let (rx, _task) = manager.watch().await;
-    tracing::info!(lease = %l.lease, namespace = %l.namespace, identity = %l.identity, "leader election started");
-    Ok(rx)
-}
-
 struct Loop {
     mirror: Arc<Mirror>,
     options: Options,
@@ -302,6 +278,9 @@ impl Loop {
         self.state.leader.store(leading, Ordering::Relaxed);
         self.state.metrics.leader.set(i64::from(leading));
         tracing::info!(leading, "leadership changed");
+        if let Some(l) = &self.options.leader {
+            leader::label(l, leading).await;
+        }
         if leading {
             self.pass(true, true, cancel).await;
         }

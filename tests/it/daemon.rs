@@ -444,7 +444,25 @@ fn leader(cluster: &crate::fake_cluster::Cluster, identity: &str) -> gantry::dae
         identity: identity.into(),
         duration: 2,
         grace: 1,
+        pod: Some(identity.into()),
     }
+}
+
+/// The replicas' pods, as the Deployment would have made them.
+fn pods(cluster: &crate::fake_cluster::Cluster, names: &[&str]) {
+    for name in names {
+        cluster.pods.lock().expect("pods").insert(
+            ("gantry".into(), (*name).into()),
+            serde_json::json!({"apiVersion": "v1", "kind": "Pod", "metadata": {"name": name, "namespace": "gantry", "labels": {"app.kubernetes.io/name": "gantry"}}}),
+        );
+    }
+}
+
+/// The leader label on a replica's pod.
+fn label(cluster: &crate::fake_cluster::Cluster, pod: &str) -> Value {
+    cluster.pods.lock().expect("pods")[&("gantry".into(), pod.into())]["metadata"]["labels"]
+        ["gantry.dev/leader"]
+        .clone()
 }
 
 async fn is_leader(addr: SocketAddr) -> bool {
@@ -464,6 +482,7 @@ async fn is_leader(addr: SocketAddr) -> bool {
 async fn one_leader_syncs_and_a_follower_takes_over_within_the_lease_duration() {
     let (remote, work, _) = deployed(&["a"]);
     let cluster = crate::fake_cluster::Cluster::default();
+    pods(&cluster, &["replica-a", "replica-b"]);
     let (data_a, data_b) = (
         tempfile::tempdir().expect("dir"),
         tempfile::tempdir().expect("dir"),
@@ -485,18 +504,27 @@ async fn one_leader_syncs_and_a_follower_takes_over_within_the_lease_duration() 
         None,
     )
     .await;
-    let ready = reqwest::get(format!("http://{}/readyz", b.addr))
-        .await
-        .expect("readyz");
     for _ in 0..50 {
+        let ready = reqwest::get(format!("http://{}/readyz", b.addr))
+            .await
+            .expect("readyz");
         if ready.status() == 200 {
             break;
         }
         tokio::time::sleep(Duration::from_millis(100)).await;
     }
+    let ready = reqwest::get(format!("http://{}/readyz", b.addr))
+        .await
+        .expect("readyz");
+    assert_eq!(ready.status(), 200, "the follower is ready");
     assert!(
         is_leader(a.addr).await && !is_leader(b.addr).await,
         "a leads, b follows"
+    );
+    // The Service selects the leader label: webhooks reach the replica that syncs.
+    assert_eq!(
+        (label(&cluster, "replica-a"), label(&cluster, "replica-b")),
+        (Value::from("true"), Value::from("false"))
     );
     tokio::time::sleep(Duration::from_secs(3)).await;
     assert!(
@@ -526,6 +554,11 @@ async fn one_leader_syncs_and_a_follower_takes_over_within_the_lease_duration() 
         tokio::time::sleep(Duration::from_millis(50)).await;
     }
     println!("takeover after {:?}", stopped.elapsed());
+    assert_eq!(
+        (label(&cluster, "replica-a"), label(&cluster, "replica-b")),
+        (Value::from("false"), Value::from("true")),
+        "a unlabelled itself on the way out; b labelled itself on taking over"
+    );
     work.write("apps/web/overlays/dev/a.yaml", &configmap("a", "2"));
     let second = work.commit_all("web: a=2");
     work.push();
@@ -549,6 +582,7 @@ async fn one_leader_syncs_and_a_follower_takes_over_within_the_lease_duration() 
 async fn a_follower_takes_over_from_a_crashed_leader_when_the_lease_expires() {
     let (remote, work, _) = deployed(&["a"]);
     let cluster = crate::fake_cluster::Cluster::default();
+    pods(&cluster, &["replica-a", "replica-b"]);
     let (data_a, data_b) = (
         tempfile::tempdir().expect("dir"),
         tempfile::tempdir().expect("dir"),
@@ -599,6 +633,10 @@ async fn a_follower_takes_over_from_a_crashed_leader_when_the_lease_expires() {
         .0["spec"]["holderIdentity"]
         .clone();
     assert_eq!(holder, "replica-b");
+    // The crashed replica could not unlabel itself; its failing readiness probe takes it out
+    // of the Service, and its restarted container labels itself a follower before electing.
+    assert_eq!(label(&cluster, "replica-b"), "true");
+    assert_eq!(label(&cluster, "replica-a"), "true");
     work.write("apps/web/overlays/dev/a.yaml", &configmap("a", "2"));
     let second = work.commit_all("web: a=2");
     work.push();

@@ -126,6 +126,16 @@ fn rbac_covers_leases_events_and_the_applied_kinds() {
             "appsyncs/status {verb}"
         );
     }
+    assert!(
+        grants(&leader, "", "pods", "patch"),
+        "the leader labels its pod"
+    );
+    let service = find(&objects, "Service", "gantry");
+    assert_eq!(
+        service["spec"]["selector"][gantry::daemon::LEADER_LABEL],
+        "true",
+        "webhooks and /api go to the leader"
+    );
     let cluster = rules("ClusterRole", "gantry");
     assert!(grants(&cluster, "events.k8s.io", "events", "create"));
     for (group, resource) in [

@@ -1,10 +1,11 @@
 //! An in-memory stand-in for the Kubernetes API at request level (kube's tower-test mock),
-//! answering as an API server does for what gantry uses: on ConfigMaps and Pods discovery, label-selected
-//! LIST, server-side apply PATCH, GET and DELETE; on coordination.k8s.io Leases GET, POST and
-//! PATCH with server-side apply's conflict rule for `spec.holderIdentity` (an apply without
-//! force by another field manager that would change it answers 409 Conflict), which is what
-//! leader election relies on; Events are recorded. Clients made from one [`Cluster`] share its state, as replicas
-//! share an API server. Shared by the daemon tests and bench (`#[path]`-included).
+//! answering as an API server does for what gantry uses: on ConfigMaps and Pods discovery,
+//! label-selected LIST, server-side apply and merge PATCH, GET and DELETE; on
+//! coordination.k8s.io Leases GET, POST and PATCH with server-side apply's conflict rule for
+//! `spec.holderIdentity` (an apply without force by another field manager that would change it
+//! answers 409 Conflict), which is what leader election relies on; Events are recorded.
+//! Clients made from one [`Cluster`] share its state, as replicas share an API server. Shared
+//! by the daemon tests and bench (`#[path]`-included).
 
 use std::collections::BTreeMap;
 use std::sync::atomic::{AtomicBool, Ordering};
@@ -18,7 +19,7 @@ use serde_json::{Value, json};
 /// ConfigMaps by (namespace, name), as etcd would hold them.
 pub type Store = Arc<Mutex<BTreeMap<(String, String), Value>>>;
 
-/// When each ConfigMap PATCH arrived, for latency measurements.
+/// When each PATCH of a ConfigMap or Pod arrived, for latency measurements.
 pub type Patches = Arc<Mutex<Vec<Instant>>>;
 
 /// Leases by (namespace, name), with the field manager owning `spec.holderIdentity`.
@@ -179,14 +180,63 @@ fn kind_of<'a>(cluster: &'a Cluster, resource: &str) -> Option<(&'a Store, &'sta
     }
 }
 
-fn answer(
-    cluster: &Cluster,
-    rv: &mut u64,
-    method: &str,
-    path: &str,
-    query: &str,
-    body: &Value,
-) -> (u16, Value) {
+/// RFC 7386 JSON merge patch: objects merge key by key, `null` removes, anything else
+/// replaces.
+fn merge(target: &mut Value, patch: &Value) {
+    let Some(fields) = patch.as_object() else {
+        *target = patch.clone();
+        return;
+    };
+    if !target.is_object() {
+        *target = json!({});
+    }
+    let object = target.as_object_mut().expect("made an object above");
+    for (k, v) in fields {
+        if v.is_null() {
+            object.remove(k);
+        } else {
+            merge(object.entry(k.clone()).or_insert(Value::Null), v);
+        }
+    }
+}
+
+/// A merge patch of an existing object, or a server-side apply creating or replacing it.
+fn patch(store: &Store, (ns, name): (&str, &str), req: &Seen, rv: &str) -> (u16, Value) {
+    let key = (ns.to_owned(), name.to_owned());
+    if req.content_type.starts_with("application/merge-patch+json") {
+        let mut objects = store.lock().expect("store");
+        let Some(existing) = objects.get_mut(&key) else {
+            return not_found(&req.path);
+        };
+        merge(existing, &req.body);
+        existing["metadata"]["resourceVersion"] = json!(rv);
+        return (200, existing.clone());
+    }
+    // A no-op apply leaves the object, resourceVersion included, as it was.
+    if let Some(existing) = store.lock().expect("store").get(&key) {
+        let strip = |o: &Value| {
+            let mut o = o.clone();
+            if let Some(m) = o["metadata"].as_object_mut() {
+                for k in ["uid", "resourceVersion", "managedFields", "namespace"] {
+                    m.remove(k);
+                }
+            }
+            o
+        };
+        if strip(existing) == strip(&req.body) {
+            return (200, existing.clone());
+        }
+    }
+    let mut o = req.body.clone();
+    o["metadata"]["uid"] = json!(format!("uid-{ns}-{name}"));
+    o["metadata"]["resourceVersion"] = json!(rv);
+    o["metadata"]["managedFields"] = json!([{"manager": "gantry", "operation": "Apply", "apiVersion": "v1", "fieldsType": "FieldsV1", "fieldsV1": {}}]);
+    store.lock().expect("store").insert(key, o.clone());
+    (200, o)
+}
+
+fn answer(cluster: &Cluster, rv: &mut u64, req: &Seen) -> (u16, Value) {
+    let (method, path, query) = (req.method.as_str(), req.path.as_str(), req.query.as_str());
     let verbs = json!([
         "create", "delete", "get", "list", "patch", "update", "watch"
     ]);
@@ -232,31 +282,7 @@ fn answer(
             let Some((store, _)) = kind_of(cluster, resource) else {
                 return not_found(path);
             };
-            let key = ((*ns).to_owned(), (*name).to_owned());
-            // A no-op apply leaves the object, resourceVersion included, as it was.
-            if let Some(existing) = store.lock().expect("store").get(&key) {
-                let strip = |o: &Value| {
-                    let mut o = o.clone();
-                    if let Some(m) = o["metadata"].as_object_mut() {
-                        for k in ["uid", "resourceVersion", "managedFields", "namespace"] {
-                            m.remove(k);
-                        }
-                    }
-                    o
-                };
-                if strip(existing) == strip(body) {
-                    return (200, existing.clone());
-                }
-            }
-            let mut o = body.clone();
-            o["metadata"]["uid"] = json!(format!("uid-{ns}-{name}"));
-            o["metadata"]["resourceVersion"] = json!(rv.to_string());
-            o["metadata"]["managedFields"] = json!([{"manager": "gantry", "operation": "Apply", "apiVersion": "v1", "fieldsType": "FieldsV1", "fieldsV1": {}}]);
-            store
-                .lock()
-                .expect("store")
-                .insert(((*ns).to_owned(), (*name).to_owned()), o.clone());
-            (200, o)
+            patch(store, (ns, name), req, &rv.to_string())
         }
         ("DELETE", ["api", "v1", "namespaces", ns, resource, name]) => {
             let Some((store, _)) = kind_of(cluster, resource) else {
@@ -386,14 +412,7 @@ fn serve(cluster: Cluster, silent: Arc<AtomicBool>) -> kube::Client {
                     .expect("patches")
                     .push(Instant::now());
             }
-            answer(
-                &cluster,
-                &mut rv,
-                &req.method,
-                &req.path,
-                &req.query,
-                &req.body,
-            )
+            answer(&cluster, &mut rv, req)
         }
     })
 }
