@@ -11,7 +11,7 @@
 //! gantry's own. Needs `git` on PATH.
 
 mod common;
-#[path = "../tests/support/fake_cluster.rs"]
+#[path = "../tests/support/fake_cluster/mod.rs"]
 #[allow(
     dead_code,
     reason = "shared with the tests; the bench needs only the plain cluster"

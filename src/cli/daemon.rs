@@ -178,6 +178,7 @@ pub fn run_daemon(args: &DaemonArgs) -> anyhow::Result<()> {
             namespace: own_namespace(args.namespace.as_deref()),
             kube,
             insecure: args.insecure_registries.clone(),
+            unverified: None,
         };
         let options = Options {
             images,

@@ -242,8 +242,8 @@ fn plans(state: &State, only: Option<(&str, &str)>) -> String {
     out
 }
 
-/// With `--context`, `secret:` signature keys are read from that cluster's `gantry` namespace;
-/// plan-only verifies nothing.
+/// The example's images (harbor.example.com) are placeholders nobody signed: the quickstart
+/// does not verify signatures, and every status says so. `gantry daemon` does.
 fn image_access(clusters: &Clusters) -> daemon::images::ImageAccess {
     daemon::images::ImageAccess {
         namespace: "gantry".into(),
@@ -252,5 +252,6 @@ fn image_access(clusters: &Clusters) -> daemon::images::ImageAccess {
             _ => None,
         },
         insecure: Vec::new(),
+        unverified: Some("gantry up deploys the example's placeholder images".into()),
     }
 }

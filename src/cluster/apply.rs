@@ -223,6 +223,44 @@ impl Applier {
         Ok(out)
     }
 
+    /// Creates namespace `name` unless it exists, as Argo CD's `CreateNamespace` does. It is
+    /// labelled managed-by gantry but carries no app or environment, so no inventory holds it
+    /// and no prune ever deletes it: the apps of an environment share its namespace. Returns
+    /// whether it was created.
+    pub async fn ensure_namespace(&self, name: &str) -> Result<bool, ClusterError> {
+        let api: Api<k8s_openapi::api::core::v1::Namespace> = Api::all(self.client.clone());
+        let object = format!("Namespace {name}");
+        if api
+            .get_opt(name)
+            .await
+            .map_err(|e| api_error(&object, "get", &e))?
+            .is_some()
+        {
+            return Ok(false);
+        }
+        let namespace = k8s_openapi::api::core::v1::Namespace {
+            metadata: kube::api::ObjectMeta {
+                name: Some(name.to_owned()),
+                labels: Some([(MANAGED_BY.to_owned(), MANAGED_BY_VALUE.to_owned())].into()),
+                ..Default::default()
+            },
+            ..Default::default()
+        };
+        let params = kube::api::PostParams {
+            dry_run: self.dry_run,
+            field_manager: Some(FIELD_MANAGER.to_owned()),
+        };
+        match api.create(&params, &namespace).await {
+            Ok(_) => {
+                tracing::info!(namespace = name, "namespace created");
+                Ok(true)
+            }
+            // Another sync of the same environment created it first.
+            Err(kube::Error::Api(status)) if status.code == 409 => Ok(false),
+            Err(e) => Err(api_error(&object, "create", &e)),
+        }
+    }
+
     /// The live object `obj` describes, `None` when it does not exist.
     pub async fn get(&self, id: &ObjectId, obj: &Value) -> Result<Option<Value>, ClusterError> {
         let ar = self

@@ -26,6 +26,9 @@ pub struct ImageAccess {
     pub kube: Option<kube::Client>,
     /// Registries (`host:port`) reached over plain HTTP; loopback ones always are.
     pub insecure: Vec<String>,
+    /// Why signatures are not verified at all (`gantry up`: the example's images are
+    /// placeholders); each sync's status says so. `None`: verify.
+    pub unverified: Option<String>,
 }
 
 /// Verifies images for every sync; shared by all workers.
@@ -74,9 +77,14 @@ impl Verifier {
             if images.is_empty() {
                 continue;
             }
-            if a.plan_only {
+            let skipped = match (&self.access.unverified, a.plan_only) {
+                (Some(reason), _) => Some(reason.as_str()),
+                (None, true) => Some("plan-only mode"),
+                (None, false) => None,
+            };
+            if let Some(reason) = skipped {
                 notes.push(format!(
-                    "signatures not verified in plan-only mode ({} image(s), {})",
+                    "signatures not verified: {reason} ({} image(s), {})",
                     images.len(),
                     p.file.display()
                 ));

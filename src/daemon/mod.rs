@@ -9,6 +9,7 @@
 pub mod http;
 pub mod images;
 mod leader;
+mod plan;
 pub mod state;
 pub mod sync;
 mod workers;

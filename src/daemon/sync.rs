@@ -5,7 +5,7 @@
 //! [`Target`]. Output: the [`EnvStatus`] row and metrics. A render error records the error and
 //! touches nothing on the cluster: the last good revision stays applied.
 
-use std::collections::HashMap;
+use std::collections::{HashMap, HashSet};
 use std::path::PathBuf;
 use std::sync::Arc;
 use std::time::Instant;
@@ -27,6 +27,8 @@ pub enum Target {
     Cluster {
         client: kube::Client,
         table: Arc<Mutex<Option<ApiTable>>>,
+        /// Namespaces known to exist: each is checked (and created) once.
+        namespaces: Arc<std::sync::Mutex<HashSet<String>>>,
     },
     /// No cluster reachable or wanted: compute and show the plan, apply nothing.
     PlanOnly { reason: String },
@@ -38,6 +40,7 @@ impl Target {
         Self::Cluster {
             client,
             table: Arc::new(Mutex::new(None)),
+            namespaces: Arc::default(),
         }
     }
 }
@@ -171,17 +174,17 @@ pub async fn run(job: Job, target: Target, state: Shared) {
     }
 }
 
-struct Done {
+pub(super) struct Done {
     /// Objects a drift pass changed although the render had not: drift that was corrected.
-    corrected: u64,
-    planned: HashMap<String, String>,
-    phase: &'static str,
-    health: HealthStatus,
-    objects: Vec<ObjectStatus>,
-    digest: String,
-    applied: u64,
-    pruned: u64,
-    warning: Option<String>,
+    pub(super) corrected: u64,
+    pub(super) planned: HashMap<String, String>,
+    pub(super) phase: &'static str,
+    pub(super) health: HealthStatus,
+    pub(super) objects: Vec<ObjectStatus>,
+    pub(super) digest: String,
+    pub(super) applied: u64,
+    pub(super) pruned: u64,
+    pub(super) warning: Option<String>,
 }
 
 /// `Ok(None)`: the render is what was last synced and this is no drift pass.
@@ -220,10 +223,15 @@ async fn attempt(job: &Job, target: &Target, state: &Shared) -> Result<Option<Do
     ctx.prune = true;
     match target {
         Target::PlanOnly { reason } => {
-            plan_only(rendered, &ctx, &previous, reason, digest, warning).map(Some)
+            super::plan::plan_only(rendered, &ctx, &previous, reason, digest, warning).map(Some)
         }
-        Target::Cluster { client, table } => {
-            let mut done = on_cluster(client, table, rendered, &ctx, digest, warning).await?;
+        Target::Cluster {
+            client,
+            table,
+            namespaces,
+        } => {
+            let mut done =
+                on_cluster((client, table, namespaces), rendered, &ctx, digest, warning).await?;
             if unchanged {
                 // Same render as the last sync: whatever the apply changed had drifted.
                 done.corrected = done
@@ -254,73 +262,12 @@ fn inputs_digest(job: &Job, render: &str) -> String {
     crate::artifact::sha256(&inputs)
 }
 
-/// Without a cluster, the previous plan stands in for the live state: what it applied and the
-/// new render drops is what a sync would prune.
-fn plan_only(
-    rendered: Vec<(serde_json::Value, String)>,
-    ctx: &SyncContext,
-    previous: &HashMap<String, String>,
-    reason: &str,
-    digest: String,
-    warning: Option<String>,
-) -> Result<Done, String> {
-    let scopes = crate::cluster::Scopes::builtin();
-    let plan = cluster::plan(rendered, &[], &scopes, ctx).map_err(|e| e.to_string())?;
-    let mut planned = HashMap::new();
-    let mut objects: Vec<ObjectStatus> = plan
-        .objects()
-        .map(|(id, obj)| {
-            let id = id.to_string();
-            // The revision annotation changes with every commit; it is not a change to show.
-            let mut shown = obj.clone();
-            if let Some(a) = shown["metadata"]["annotations"].as_object_mut() {
-                a.remove(cluster::labels::REVISION);
-            }
-            let text = serde_json::to_string_pretty(&shown).unwrap_or_default();
-            let (action, diff) = match previous.get(&id) {
-                None => ("would create", None),
-                Some(before) if *before == text => ("unchanged", None),
-                Some(before) => ("would configure", Some(changed_lines(before, &text))),
-            };
-            planned.insert(id.clone(), text);
-            ObjectStatus {
-                object: id,
-                action: action.into(),
-                health: "-".into(),
-                diff,
-            }
-        })
-        .collect();
-    let mut gone: Vec<&String> = previous
-        .keys()
-        .filter(|p| !planned.contains_key(*p))
-        .collect();
-    gone.sort();
-    objects.extend(gone.into_iter().map(|p| ObjectStatus {
-        object: p.clone(),
-        action: "would prune".into(),
-        health: "-".into(),
-        diff: None,
-    }));
-    Ok(Done {
-        corrected: 0,
-        planned,
-        phase: "planned",
-        health: HealthStatus::Missing,
-        applied: 0,
-        pruned: 0,
-        objects,
-        digest,
-        warning: Some(match warning {
-            Some(w) => format!("not applied: {reason}\n{w}"),
-            None => format!("not applied: {reason}"),
-        }),
-    })
-}
-
 async fn on_cluster(
-    client: &kube::Client,
-    table: &Mutex<Option<ApiTable>>,
+    (client, table, namespaces): (
+        &kube::Client,
+        &Mutex<Option<ApiTable>>,
+        &std::sync::Mutex<HashSet<String>>,
+    ),
     rendered: Vec<(serde_json::Value, String)>,
     ctx: &SyncContext,
     digest: String,
@@ -334,7 +281,7 @@ async fn on_cluster(
             .map_err(|e| e.to_string())?,
     };
     let mut applier = Applier::new(client.clone(), discovered);
-    let result = apply(&mut applier, rendered, ctx).await;
+    let result = apply(&mut applier, rendered, ctx, namespaces).await;
     *cached = Some(applier.table);
     let (rows, health) = result?;
     let removed = rows
@@ -372,6 +319,39 @@ async fn apply(
     applier: &mut Applier,
     rendered: Vec<(serde_json::Value, String)>,
     ctx: &SyncContext,
+    namespaces: &std::sync::Mutex<HashSet<String>>,
+) -> Result<(Vec<cluster::apply::Row>, HealthStatus), String> {
+    let known = |ns: &str| {
+        namespaces
+            .lock()
+            .expect("namespace cache lock poisoned")
+            .contains(ns)
+    };
+    if !known(&ctx.namespace) {
+        applier
+            .ensure_namespace(&ctx.namespace)
+            .await
+            .map_err(|e| e.to_string())?;
+        namespaces
+            .lock()
+            .expect("namespace cache lock poisoned")
+            .insert(ctx.namespace.clone());
+    }
+    let result = apply_known(applier, rendered, ctx).await;
+    if result.is_err() {
+        // Perhaps the namespace was deleted: check it again next time.
+        namespaces
+            .lock()
+            .expect("namespace cache lock poisoned")
+            .remove(&ctx.namespace);
+    }
+    result
+}
+
+async fn apply_known(
+    applier: &mut Applier,
+    rendered: Vec<(serde_json::Value, String)>,
+    ctx: &SyncContext,
 ) -> Result<(Vec<cluster::apply::Row>, HealthStatus), String> {
     let objects: Vec<&serde_json::Value> = rendered.iter().map(|(o, _)| o).collect();
     applier
@@ -396,19 +376,6 @@ async fn apply(
         .map(|l| cluster::health(Some(l)))
         .collect();
     Ok((rows, cluster::aggregate(&healths)))
-}
-
-/// The lines that differ between two renderings of an object, `-`/`+` prefixed.
-fn changed_lines(before: &str, after: &str) -> String {
-    similar::TextDiff::from_lines(before, after)
-        .iter_all_changes()
-        .filter_map(|c| match c.tag() {
-            similar::ChangeTag::Delete => Some(format!("- {}", c.value().trim())),
-            similar::ChangeTag::Insert => Some(format!("+ {}", c.value().trim())),
-            similar::ChangeTag::Equal => None,
-        })
-        .collect::<Vec<_>>()
-        .join("\n")
 }
 
 fn short(revision: &str) -> &str {

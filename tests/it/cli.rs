@@ -220,3 +220,74 @@ fn up_runs_the_loop_on_the_quickstart_and_shows_the_plan_history_and_status() {
         "six app × environments: {stdout}"
     );
 }
+
+/// `gantry up --context` syncs for real: the kubeconfig points at the fake API server over HTTP
+/// on 127.0.0.1, and the quickstart's objects land there with gantry's labels, in namespaces
+/// gantry created (never pruned: they carry no app or environment label).
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn up_with_a_context_syncs_the_quickstart_to_the_cluster() {
+    let cluster = crate::fake_cluster::Cluster::default();
+    let server = cluster.serve_http().await;
+    let dir = tempfile::TempDir::new().expect("temp dir");
+    let kubeconfig = dir.path().join("config");
+    std::fs::write(
+        &kubeconfig,
+        format!(
+            "apiVersion: v1\nkind: Config\nclusters:\n  - name: fake\n    cluster:\n      server: {server}\ncontexts:\n  - name: fake\n    context: {{cluster: fake, user: fake}}\ncurrent-context: fake\nusers:\n  - name: fake\n    user: {{token: test}}\n"
+        ),
+    )
+    .expect("kubeconfig");
+    let out = tokio::task::spawn_blocking(move || {
+        Command::new(env!("CARGO_BIN_EXE_gantry"))
+            .args([
+                "up",
+                quickstart_dir().to_str().expect("utf-8 path"),
+                "--context",
+                "fake",
+            ])
+            .env("KUBECONFIG", &kubeconfig)
+            .env("RUST_LOG", "warn")
+            .output()
+            .expect("run gantry up")
+    })
+    .await
+    .expect("gantry up");
+    let stdout = text(&out.stdout);
+    assert_eq!(
+        out.status.code(),
+        Some(0),
+        "stdout: {stdout}\nstderr: {}",
+        text(&out.stderr)
+    );
+    for expected in [
+        "web/dev (synced):\n  created         Service shop-dev/web\n  created         Deployment.apps shop-dev/web\n",
+        // Every object carries the commit in its gantry.dev/revision annotation.
+        "web/dev (synced):\n  configured      Service shop-dev/web\n  configured      Deployment.apps shop-dev/web\n",
+        "signatures not verified: gantry up deploys the example's placeholder images",
+    ] {
+        assert!(
+            stdout.contains(expected),
+            "missing {expected:?} in:\n{stdout}"
+        );
+    }
+    let deployments = cluster.objects("deployments");
+    let deployments = deployments.lock().expect("deployments");
+    assert_eq!(deployments.len(), 6, "2 apps × 3 environments");
+    let web = &deployments[&("shop-dev".into(), "web".into())];
+    assert_eq!(
+        web["spec"]["template"]["spec"]["containers"][0]["image"],
+        "harbor.example.com/shop/web@sha256:4f53cda18c2baa0c0354bb5f9a3ecbe5ed12ab4d8e11ba873c2f11161202b945"
+    );
+    assert_eq!(web["metadata"]["labels"]["gantry.dev/env"], "dev");
+    let namespaces = cluster.objects("namespaces");
+    let namespaces = namespaces.lock().expect("namespaces");
+    let names: Vec<&str> = namespaces.keys().map(|(_, n)| n.as_str()).collect();
+    assert_eq!(names, ["shop", "shop-dev", "shop-staging"]);
+    for ns in namespaces.values() {
+        assert_eq!(
+            ns["metadata"]["labels"]["app.kubernetes.io/managed-by"],
+            "gantry"
+        );
+        assert!(ns["metadata"]["labels"]["gantry.dev/app"].is_null(), "{ns}");
+    }
+}

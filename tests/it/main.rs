@@ -10,7 +10,7 @@ mod daemon;
 #[cfg(feature = "sign")]
 mod daemon_images;
 mod edit;
-#[path = "../support/fake_cluster.rs"]
+#[path = "../support/fake_cluster/mod.rs"]
 mod fake_cluster;
 mod git;
 mod git_auth;

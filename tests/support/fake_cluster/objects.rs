@@ -1,0 +1,217 @@
+//! The object endpoints of the fake API server: discovery of the kinds in [`KINDS`],
+//! label-selected LIST, GET, POST (create), server-side apply and JSON merge PATCH, DELETE,
+//! for namespaced and cluster-scoped kinds alike.
+
+use serde_json::{Value, json};
+
+use super::{Cluster, Seen, Store, not_found};
+
+/// The kinds this server knows: (group/version, plural, kind, namespaced).
+pub const KINDS: &[(&str, &str, &str, bool)] = &[
+    ("v1", "configmaps", "ConfigMap", true),
+    ("v1", "pods", "Pod", true),
+    ("v1", "services", "Service", true),
+    ("v1", "namespaces", "Namespace", false),
+    ("apps/v1", "deployments", "Deployment", true),
+];
+
+/// The store of a known resource, and its kind.
+fn kind_of(cluster: &Cluster, gv: &str, resource: &str) -> Option<(Store, &'static str)> {
+    let &(_, plural, kind, _) = KINDS.iter().find(|k| k.0 == gv && k.1 == resource)?;
+    let store = match plural {
+        "configmaps" => cluster.store.clone(),
+        "pods" => cluster.pods.clone(),
+        other => cluster.objects(other),
+    };
+    Some((store, kind))
+}
+
+fn discovery(gv: &str) -> Value {
+    let verbs = json!([
+        "create", "delete", "get", "list", "patch", "update", "watch"
+    ]);
+    let resources: Vec<Value> = KINDS
+        .iter()
+        .filter(|k| k.0 == gv)
+        .map(|&(_, plural, kind, namespaced)| {
+            json!({"name": plural, "singularName": kind.to_lowercase(), "namespaced": namespaced, "kind": kind, "verbs": verbs})
+        })
+        .collect();
+    json!({"kind": "APIResourceList", "apiVersion": "v1", "groupVersion": gv, "resources": resources})
+}
+
+fn groups() -> Value {
+    let mut names: Vec<&str> = KINDS
+        .iter()
+        .filter_map(|k| k.0.split_once('/'))
+        .map(|(g, _)| g)
+        .collect();
+    names.dedup();
+    let groups: Vec<Value> = names
+        .iter()
+        .map(|g| {
+            let gv = format!("{g}/v1");
+            json!({"name": g, "versions": [{"groupVersion": gv, "version": "v1"}], "preferredVersion": {"groupVersion": gv, "version": "v1"}})
+        })
+        .collect();
+    json!({"kind": "APIGroupList", "apiVersion": "v1", "groups": groups})
+}
+
+/// `key=value` pairs of a URL-encoded `labelSelector`.
+fn selector(query: &str) -> Vec<(String, String)> {
+    let decoded = query
+        .split('&')
+        .find_map(|p| p.strip_prefix("labelSelector="))
+        .unwrap_or_default()
+        .replace("%2F", "/")
+        .replace("%3D", "=")
+        .replace("%2C", ",");
+    decoded
+        .split(',')
+        .filter_map(|p| p.split_once('='))
+        .map(|(k, v)| (k.to_owned(), v.to_owned()))
+        .collect()
+}
+
+/// RFC 7386 JSON merge patch: objects merge key by key, `null` removes, anything else
+/// replaces.
+fn merge(target: &mut Value, patch: &Value) {
+    let Some(fields) = patch.as_object() else {
+        *target = patch.clone();
+        return;
+    };
+    if !target.is_object() {
+        *target = json!({});
+    }
+    let object = target.as_object_mut().expect("made an object above");
+    for (k, v) in fields {
+        if v.is_null() {
+            object.remove(k);
+        } else {
+            merge(object.entry(k.clone()).or_insert(Value::Null), v);
+        }
+    }
+}
+
+/// A merge patch of an existing object, or a server-side apply creating or replacing it.
+fn patch(store: &Store, key: (String, String), req: &Seen, rv: &str) -> (u16, Value) {
+    if req.content_type.starts_with("application/merge-patch+json") {
+        let mut objects = store.lock().expect("store");
+        let Some(existing) = objects.get_mut(&key) else {
+            return not_found(&req.path);
+        };
+        merge(existing, &req.body);
+        existing["metadata"]["resourceVersion"] = json!(rv);
+        return (200, existing.clone());
+    }
+    // A no-op apply leaves the object, resourceVersion included, as it was.
+    if let Some(existing) = store.lock().expect("store").get(&key) {
+        let strip = |o: &Value| {
+            let mut o = o.clone();
+            if let Some(m) = o["metadata"].as_object_mut() {
+                for k in ["uid", "resourceVersion", "managedFields", "namespace"] {
+                    m.remove(k);
+                }
+            }
+            o
+        };
+        if strip(existing) == strip(&req.body) {
+            return (200, existing.clone());
+        }
+    }
+    let mut o = req.body.clone();
+    o["metadata"]["uid"] = json!(format!("uid-{}-{}", key.0, key.1));
+    o["metadata"]["resourceVersion"] = json!(rv);
+    if !key.0.is_empty() {
+        o["metadata"]["namespace"] = json!(key.0);
+    }
+    o["metadata"]["managedFields"] = json!([{"manager": "gantry", "operation": "Apply", "apiVersion": o["apiVersion"], "fieldsType": "FieldsV1", "fieldsV1": {}}]);
+    store.lock().expect("store").insert(key, o.clone());
+    (200, o)
+}
+
+/// Creates an object (POST); 409 `AlreadyExists` when it is there.
+fn create(store: &Store, namespace: &str, req: &Seen, rv: &str) -> (u16, Value) {
+    let name = req.body["metadata"]["name"].as_str().unwrap_or_default();
+    let key = (namespace.to_owned(), name.to_owned());
+    let mut objects = store.lock().expect("store");
+    if objects.contains_key(&key) {
+        return (
+            409,
+            json!({"kind": "Status", "apiVersion": "v1", "status": "Failure", "reason": "AlreadyExists", "code": 409, "message": format!("{name} already exists")}),
+        );
+    }
+    let mut o = req.body.clone();
+    o["metadata"]["uid"] = json!(format!("uid-{namespace}-{name}"));
+    o["metadata"]["resourceVersion"] = json!(rv);
+    if !namespace.is_empty() {
+        o["metadata"]["namespace"] = json!(namespace);
+    }
+    objects.insert(key, o.clone());
+    (201, o)
+}
+
+/// Every object endpoint; `rv` is the server's resourceVersion after this request.
+pub fn answer(cluster: &Cluster, rv: u64, req: &Seen) -> (u16, Value) {
+    let (method, path) = (req.method.as_str(), req.path.as_str());
+    let parts: Vec<&str> = path.trim_start_matches('/').split('/').collect();
+    let (gv, rest) = match parts.as_slice() {
+        ["api"] if method == "GET" => {
+            return (
+                200,
+                json!({"kind": "APIVersions", "versions": ["v1"], "serverAddressByClientCIDRs": []}),
+            );
+        }
+        ["apis"] if method == "GET" => return (200, groups()),
+        ["api", "v1", rest @ ..] => ("v1".to_owned(), rest),
+        ["apis", group, version, rest @ ..] => (format!("{group}/{version}"), rest),
+        _ => return not_found(&format!("{method} {path}")),
+    };
+    // (resource, namespace or "" for cluster-scoped, name).
+    let (resource, namespace, name) = match rest {
+        [] if method == "GET" => return (200, discovery(&gv)),
+        [resource] => (*resource, "", None),
+        ["namespaces", ns, resource] => (*resource, *ns, None),
+        ["namespaces", ns, resource, name] => (*resource, *ns, Some(*name)),
+        [resource, name] => (*resource, "", Some(*name)),
+        _ => return not_found(&format!("{method} {path}")),
+    };
+    let Some((store, kind)) = kind_of(cluster, &gv, resource) else {
+        return not_found(&format!("{method} {path}"));
+    };
+    let rv = rv.to_string();
+    let key = |name: &str| (namespace.to_owned(), name.to_owned());
+    match (method, name) {
+        ("GET", None) => {
+            let wanted = selector(&req.query);
+            let items: Vec<Value> = store
+                .lock()
+                .expect("store")
+                .iter()
+                .filter(|((ns, _), _)| namespace.is_empty() || ns == namespace)
+                .map(|(_, o)| o)
+                .filter(|o| {
+                    wanted
+                        .iter()
+                        .all(|(k, v)| o["metadata"]["labels"][k] == v.as_str())
+                })
+                .cloned()
+                .collect();
+            (
+                200,
+                json!({"apiVersion": gv, "kind": format!("{kind}List"), "metadata": {"resourceVersion": rv}, "items": items}),
+            )
+        }
+        ("POST", None) => create(&store, namespace, req, &rv),
+        ("PATCH", Some(name)) => patch(&store, key(name), req, &rv),
+        ("GET", Some(name)) => match store.lock().expect("store").get(&key(name)) {
+            Some(o) => (200, o.clone()),
+            None => not_found(path),
+        },
+        ("DELETE", Some(name)) => match store.lock().expect("store").remove(&key(name)) {
+            Some(o) => (200, o),
+            None => not_found(path),
+        },
+        _ => not_found(&format!("{method} {path}")),
+    }
+}
