@@ -9,29 +9,27 @@
 pub mod http;
 pub mod images;
 mod leader;
+mod pass;
 mod plan;
 pub mod state;
 pub mod sync;
 mod workers;
 
-use std::collections::HashMap;
 use std::net::SocketAddr;
-use std::path::{Path, PathBuf};
+use std::path::PathBuf;
 use std::sync::Arc;
 use std::sync::atomic::Ordering;
-use std::time::{Duration, Instant};
+use std::time::Duration;
 
 use tokio::sync::mpsc;
 use tokio_util::sync::CancellationToken;
 use tokio_util::task::TaskTracker;
 
-use crate::config::{self, Cluster, Config};
-use crate::git::{Credentials, Mirror, RepoCache, TreeFs};
+use crate::git::{Credentials, RepoCache};
 use crate::trigger::{self, TriggerEvent, WebhookConfig};
 use leader::elect;
 pub use leader::{LEADER_LABEL, Leader};
 pub use state::{Shared, State};
-use sync::Job;
 pub use sync::Target;
 use workers::Workers;
 
@@ -151,16 +149,7 @@ pub async fn run(
         (shutdown.clone(), abort),
         Arc::clone(&state),
     );
-    let mut looper = Loop {
-        verifier: Arc::new(images::Verifier::new(options.images.clone())),
-        mirror,
-        options,
-        state,
-        workers,
-        targets: HashMap::new(),
-        good: None,
-        seen: None,
-    };
+    let mut looper = pass::Loop::new(mirror, options, state, workers);
     looper.pass(false, true, &shutdown).await;
     let mut drift = tokio::time::interval(looper.options.drift_interval);
     drift.tick().await;
@@ -213,28 +202,6 @@ async fn restore(state: &State, store: &dyn crate::store::StateStore) {
     }
 }
 
-/// Publishes a config error as a Warning Event; the Events API caps notes at 1 KiB.
-async fn publish(events: Events, mut note: String) {
-    if note.len() > 1024 {
-        let cut = (0..=1021)
-            .rev()
-            .find(|i| note.is_char_boundary(*i))
-            .unwrap_or(0);
-        note.truncate(cut);
-        note.push('…');
-    }
-    let event = kube::runtime::events::Event {
-        type_: kube::runtime::events::EventType::Warning,
-        reason: "ConfigInvalid".into(),
-        note: Some(note),
-        action: "LoadConfig".into(),
-        secondary: None,
-    };
-    if let Err(e) = events.recorder.publish(&event, &events.regarding).await {
-        tracing::warn!(error = %e, "cannot publish the config error as an Event");
-    }
-}
-
 /// Binds `addr` and serves `app` on the tracker until `shutdown`; returns the bound address.
 async fn serve(
     app: axum::Router,
@@ -258,191 +225,4 @@ async fn serve(
         }
     });
     Ok(bound)
-}
-
-struct Loop {
-    mirror: Arc<Mirror>,
-    options: Options,
-    state: Shared,
-    workers: Workers,
-    targets: HashMap<String, Target>,
-    verifier: Arc<images::Verifier>,
-    /// The last commit whose config loaded, with its tree and config.
-    good: Option<(String, Arc<TreeFs>, Arc<Config>)>,
-    seen: Option<String>,
-}
-
-impl Loop {
-    /// Records a leadership change; a new leader re-syncs everything, since the old one may
-    /// have stopped mid-sync.
-    async fn lead(&mut self, leading: bool, cancel: &CancellationToken) {
-        self.state.leader.store(leading, Ordering::Relaxed);
-        self.state.metrics.leader.set(i64::from(leading));
-        tracing::info!(leading, "leadership changed");
-        if let Some(l) = &self.options.leader {
-            leader::label(l, leading).await;
-        }
-        if leading {
-            self.pass(true, true, cancel).await;
-        }
-    }
-
-    fn is_about(&self, event: &TriggerEvent) -> bool {
-        match event {
-            TriggerEvent::RepoChanged { git_ref, .. } => {
-                event.is_about(self.mirror.url())
-                    && git_ref == &format!("refs/heads/{}", self.options.branch)
-            }
-            TriggerEvent::ImagePushed { .. } => false,
-        }
-    }
-
-    /// Fetches (unless the caller just did), reads the tip, and queues syncs. `drift`: re-sync
-    /// every app × environment of the last good commit even when nothing changed.
-    async fn pass(&mut self, drift: bool, fetch: bool, cancel: &CancellationToken) {
-        if fetch {
-            let started = Instant::now();
-            if let Err(e) = self.mirror.fetch(cancel).await {
-                tracing::warn!(error = %e, "config repo fetch failed; using what the mirror has");
-            }
-            self.state
-                .metrics
-                .fetch_seconds
-                .observe(started.elapsed().as_secs_f64());
-        }
-        let tip = match self.mirror.tip(&self.options.branch) {
-            Ok(Some(tip)) => tip.to_string(),
-            Ok(None) => {
-                tracing::warn!(branch = %self.options.branch, "the config repo has no such branch yet");
-                self.state.ready.store(true, Ordering::Relaxed);
-                return;
-            }
-            Err(e) => {
-                tracing::warn!(error = %e, "cannot read the config repo's branch");
-                return;
-            }
-        };
-        if self.seen.as_deref() != Some(tip.as_str()) {
-            self.seen = Some(tip.clone());
-            self.load(&tip).await;
-        }
-        // Followers read and validate like the leader (so they are ready to take over) but
-        // only the leader writes to clusters.
-        if let Some((revision, tree, config)) = self.good.clone()
-            && self.state.leader.load(Ordering::Relaxed)
-        {
-            self.dispatch(&revision, &tree, &config, drift).await;
-        }
-        self.state.ready.store(true, Ordering::Relaxed);
-    }
-
-    /// Loads the config at `tip`; on success it becomes the good commit.
-    async fn load(&mut self, tip: &str) {
-        let mirror = Arc::clone(&self.mirror);
-        let id = match gix::ObjectId::from_hex(tip.as_bytes()) {
-            Ok(id) => id,
-            Err(e) => {
-                tracing::error!(tip, error = %e, "not a commit id");
-                return;
-            }
-        };
-        let loaded = tokio::task::spawn_blocking(move || {
-            let tree = mirror.tree(id).map_err(|e| vec![e.to_string()])?;
-            match config::load_from(&tree, Path::new("")) {
-                Ok(c) => Ok((tree, c)),
-                Err(config::ConfigError::Invalid(d)) => {
-                    Err(d.iter().map(ToString::to_string).collect())
-                }
-                Err(e) => Err(vec![e.to_string()]),
-            }
-        })
-        .await
-        .unwrap_or_else(|e| Err(vec![format!("config task failed: {e}")]));
-        let mut repo = self.state.repo.write().expect("repo status lock poisoned");
-        repo.seen = Some(tip.to_owned());
-        match loaded {
-            Ok((tree, config)) => {
-                repo.good = Some(tip.to_owned());
-                repo.errors.clear();
-                self.state.metrics.config_errors.set(0);
-                self.good = Some((tip.to_owned(), Arc::new(tree), Arc::new(config)));
-            }
-            Err(errors) => {
-                for e in &errors {
-                    tracing::error!(commit = %tip, error = %e, "config repo commit does not load; the last good commit stays in force");
-                }
-                if let Some(events) = self.options.events.clone() {
-                    let note = format!(
-                        "config repo commit {} does not load; {} stays in force: {}",
-                        &tip[..tip.len().min(12)],
-                        repo.good
-                            .as_deref()
-                            .map_or("nothing", |g| &g[..g.len().min(12)]),
-                        errors.join("; ")
-                    );
-                    tokio::spawn(publish(events, note));
-                }
-                self.state
-                    .metrics
-                    .config_errors
-                    .set(i64::try_from(errors.len()).unwrap_or(i64::MAX));
-                repo.errors = errors;
-            }
-        }
-    }
-
-    async fn dispatch(&mut self, revision: &str, tree: &Arc<TreeFs>, config: &Config, drift: bool) {
-        let policies = Arc::new(config.policies.clone());
-        let registry = config.registry.clone().map(Arc::new);
-        for app in &config.apps {
-            for env_name in &app.environments {
-                let Some(env) = config.environments.iter().find(|e| &e.name == env_name) else {
-                    continue;
-                };
-                let target = self.target(&env.cluster).await;
-                let job = Job {
-                    app: app.name.clone(),
-                    env: env.name.clone(),
-                    namespace: env.namespace.clone(),
-                    overlay: app.overlay_dir(&env.name),
-                    revision: revision.to_owned(),
-                    tree: Arc::clone(tree),
-                    policies: Arc::clone(&policies),
-                    registry: registry.clone(),
-                    verifier: Arc::clone(&self.verifier),
-                    force: drift,
-                };
-                self.workers.submit(job, target);
-            }
-        }
-    }
-
-    /// The target for a cluster, connecting once per cluster name.
-    async fn target(&mut self, cluster: &Cluster) -> Target {
-        let name = match cluster {
-            Cluster::InCluster => config::IN_CLUSTER.to_owned(),
-            Cluster::Context(c) => c.clone(),
-        };
-        if let Some(t) = self.targets.get(&name) {
-            return t.clone();
-        }
-        let target = match &self.options.clusters {
-            Clusters::Fixed(client) => Target::cluster(client.clone()),
-            Clusters::PlanOnly => Target::PlanOnly {
-                reason: "the daemon runs without a cluster (plan only)".into(),
-            },
-            Clusters::Kubeconfig => match crate::cluster::connect(cluster).await {
-                Ok(client) => Target::cluster(client),
-                Err(e) => {
-                    tracing::warn!(cluster = %name, error = %e, "cluster unreachable: planning only");
-                    // Not cached: the next pass tries to connect again.
-                    return Target::PlanOnly {
-                        reason: format!("cluster {name} unreachable: {e}"),
-                    };
-                }
-            },
-        };
-        self.targets.insert(name, target.clone());
-        target
-    }
 }
