@@ -289,15 +289,21 @@ async fn scale() {
 }
 
 /// The real binary in its own process, plan-only (no cluster to stand in for), with the same
-/// 300 app × environments: its RSS is gantry's alone.
-async fn process_rss() {
+/// 300 app × environments: its RSS is gantry's alone. `arenas`: `MALLOC_ARENA_MAX`, as
+/// `manifests/` sets it.
+async fn process_rss(arenas: Option<&str>) {
     let (_dir, url, _work) = config_repo(100, 10);
     let data = tempfile::tempdir().expect("data dir");
     let port = std::net::TcpListener::bind("127.0.0.1:0")
         .and_then(|l| l.local_addr())
         .expect("free port")
         .port();
-    let mut child = Command::new(env!("CARGO_BIN_EXE_gantry"))
+    let mut command = Command::new(env!("CARGO_BIN_EXE_gantry"));
+    match arenas {
+        Some(n) => command.env("MALLOC_ARENA_MAX", n),
+        None => command.env_remove("MALLOC_ARENA_MAX"),
+    };
+    let mut child = command
         .args([
             "daemon",
             "--config-repo",
@@ -342,8 +348,12 @@ async fn process_rss() {
     }
     tokio::time::sleep(Duration::from_secs(3)).await;
     let mib = rss_mib(&child.id().to_string());
+    let allocator = arenas.map_or_else(
+        || "glibc defaults".to_owned(),
+        |n| format!("MALLOC_ARENA_MAX={n} as in manifests/"),
+    );
     println!(
-        "  idle RSS of the gantry daemon process (plan-only, 300 app × environments, 3,000 objects planned): {mib:.1} MiB (target ≤ 50 MiB)"
+        "  idle RSS of the gantry daemon process (plan-only, 300 app × environments, 3,000 objects planned; {allocator}): {mib:.1} MiB (target ≤ 50 MiB)"
     );
     let _ = child.kill();
     let _ = child.wait();
@@ -356,5 +366,6 @@ fn main() {
         .expect("runtime");
     runtime.block_on(webhook_latency());
     runtime.block_on(scale());
-    runtime.block_on(process_rss());
+    runtime.block_on(process_rss(None));
+    runtime.block_on(process_rss(Some("2")));
 }

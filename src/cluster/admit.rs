@@ -11,7 +11,7 @@ use crate::config::policy::{Mode, Policy, PolicySpec, RegistryPolicy, WorkloadPo
 
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Violation {
-    /// `Kind namespace/name` or `Kind name`.
+    /// `Kind namespace/name`.
     pub object: String,
     /// The file the object was rendered from.
     pub origin: String,
@@ -68,11 +68,11 @@ fn repository(image: &str) -> &str {
 
 /// Checks every rendered object against every registry and workload policy.
 #[must_use]
-pub fn admit(objects: &[(Value, String)], policies: &[Policy]) -> Vec<Violation> {
+pub fn admit(objects: &[(Value, String)], policies: &[Policy], namespace: &str) -> Vec<Violation> {
     let mut out = Vec::new();
     for (o, origin) in objects {
         let Some(pod) = pod_spec(o) else { continue };
-        let object = describe(o);
+        let object = describe(o, namespace);
         for p in policies {
             let file = p.file.display().to_string();
             let mut report = |rule: &'static str, message: String, enforce: bool| {
@@ -107,7 +107,7 @@ pub struct ImageUse {
 
 /// Every container image of every rendered workload, in render order.
 #[must_use]
-pub fn workload_images(objects: &[(Value, String)]) -> Vec<ImageUse> {
+pub fn workload_images(objects: &[(Value, String)], namespace: &str) -> Vec<ImageUse> {
     let mut out = Vec::new();
     for (o, origin) in objects {
         let Some(pod) = pod_spec(o) else { continue };
@@ -115,7 +115,7 @@ pub fn workload_images(objects: &[(Value, String)]) -> Vec<ImageUse> {
             if let Some(image) = c["image"].as_str() {
                 out.push(ImageUse {
                     image: image.to_owned(),
-                    object: describe(o),
+                    object: describe(o, namespace),
                     origin: origin.clone(),
                     container: c["name"].as_str().unwrap_or("?").to_owned(),
                 });
@@ -125,12 +125,16 @@ pub fn workload_images(objects: &[(Value, String)]) -> Vec<ImageUse> {
     out
 }
 
-fn describe(o: &Value) -> String {
+/// `Kind namespace/name`; workloads are all namespaced, so one without a namespace gets the
+/// environment's (`namespace`), as the apply will give it.
+fn describe(o: &Value, namespace: &str) -> String {
     let kind = o["kind"].as_str().unwrap_or("?");
     let name = o["metadata"]["name"].as_str().unwrap_or("?");
-    match o["metadata"]["namespace"].as_str() {
-        Some(ns) => format!("{kind} {ns}/{name}"),
-        None => format!("{kind} {name}"),
+    let ns = o["metadata"]["namespace"].as_str().unwrap_or(namespace);
+    if ns.is_empty() {
+        format!("{kind} {name}")
+    } else {
+        format!("{kind} {ns}/{name}")
     }
 }
 
@@ -271,7 +275,7 @@ mod tests {
                 ..WorkloadPolicy::default()
             })),
         ];
-        let found: Vec<(&str, bool)> = admit(&objects, &policies)
+        let found: Vec<(&str, bool)> = admit(&objects, &policies, "")
             .iter()
             .map(|v| {
                 (
@@ -294,12 +298,19 @@ mod tests {
             ],
             "only the sidecar breaks rules"
         );
-        let v = &admit(&objects, &policies)[0];
+        let v = &admit(&objects, &policies, "")[0];
         assert_eq!(
             v.to_string(),
             "Deployment shop/web (apps/web/base/deployment.yaml): allowed registries: container \"sidecar\" image \"docker.io/library/busybox:latest\" is not in an allowed registry (harbor.example.com/shop/**) [policies/p.yaml]"
         );
-        assert!(admit(&[(json!({"kind": "ConfigMap"}), String::new())], &policies).is_empty());
+        assert!(
+            admit(
+                &[(json!({"kind": "ConfigMap"}), String::new())],
+                &policies,
+                ""
+            )
+            .is_empty()
+        );
     }
 
     #[test]

@@ -164,7 +164,9 @@ fn readable(path: &str) -> String {
     out
 }
 
-fn reference(id: &ObjectId, applied: &Value) -> ObjectReference {
+/// A reference to `id` for an Event, with the uid of its applied state.
+#[must_use]
+pub fn reference(id: &ObjectId, applied: &Value) -> ObjectReference {
     ObjectReference {
         api_version: applied["apiVersion"].as_str().map(str::to_string),
         kind: Some(id.kind.clone()),

@@ -45,6 +45,8 @@ pub struct Verifier {
 /// One sync's inputs to admission.
 pub struct Admission<'a> {
     pub rendered: &'a [(Value, String)],
+    /// The environment's namespace, given to workloads that name none.
+    pub namespace: &'a str,
     pub policies: &'a [Policy],
     pub tree: &'a TreeFs,
     pub registry: Option<&'a crate::config::Registry>,
@@ -67,8 +69,8 @@ impl Verifier {
         allow(clippy::unused_async, reason = "verification awaits the registry")
     )]
     pub async fn admit(&self, a: Admission<'_>) -> Result<Option<String>, String> {
-        let mut violations = admit::admit(a.rendered, a.policies);
-        let images = workload_images(a.rendered);
+        let mut violations = admit::admit(a.rendered, a.policies, a.namespace);
+        let images = workload_images(a.rendered, a.namespace);
         let mut notes = Vec::new();
         for p in a.policies {
             let PolicySpec::Signatures(policy) = &p.spec else {

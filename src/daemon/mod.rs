@@ -1,5 +1,5 @@
 //! The continuous loop (all stages; wiring only): watch the config repo, and for every new commit
-//! sync each app × environment whose render changed; re-check everything on the drift interval.
+//! sync each app × environment whose inputs changed; re-check everything on the drift interval.
 //!
 //! Input: [`Options`] and two cancellation tokens (drain, abort). Output: clusters kept equal to
 //! the config repo, the HTTP face ([`http::router`]), and status for `gantry status`. The config

@@ -211,6 +211,7 @@ impl Loop {
                     registry: registry.clone(),
                     verifier: Arc::clone(&self.verifier),
                     force: drift,
+                    events: self.options.events.as_ref().map(|e| e.recorder.clone()),
                 };
                 self.workers.submit(job, target);
             }

@@ -61,6 +61,7 @@ pub(super) fn plan_only(
     }));
     Ok(Done {
         corrected: 0,
+        changed: Vec::new(),
         planned,
         phase: "planned",
         health: HealthStatus::Missing,

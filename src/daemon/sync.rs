@@ -61,6 +61,8 @@ pub struct Job {
     pub verifier: Arc<Verifier>,
     /// Sync even when the render is unchanged (the steady-state drift pass).
     pub force: bool,
+    /// Where drift corrections are published as Events; `None` outside a pod.
+    pub events: Option<kube::runtime::events::Recorder>,
 }
 
 impl Job {
@@ -177,6 +179,8 @@ pub async fn run(job: Job, target: Target, state: Shared) {
 pub(super) struct Done {
     /// Objects a drift pass changed although the render had not: drift that was corrected.
     pub(super) corrected: u64,
+    /// Objects this sync created or changed on the cluster.
+    pub(super) changed: Vec<k8s_openapi::api::core::v1::ObjectReference>,
     pub(super) planned: HashMap<String, String>,
     pub(super) phase: &'static str,
     pub(super) health: HealthStatus,
@@ -213,6 +217,7 @@ async fn attempt(job: &Job, target: &Target, state: &Shared) -> Result<Option<Do
         .verifier
         .admit(Admission {
             rendered: &rendered,
+            namespace: &job.namespace,
             policies: &job.policies,
             tree: &job.tree,
             registry: job.registry.as_deref(),
@@ -234,13 +239,36 @@ async fn attempt(job: &Job, target: &Target, state: &Shared) -> Result<Option<Do
                 on_cluster((client, table, namespaces), rendered, &ctx, digest, warning).await?;
             if unchanged {
                 // Same render as the last sync: whatever the apply changed had drifted.
-                done.corrected = done
-                    .objects
-                    .iter()
-                    .filter(|o| o.action == "configured" || o.action == "created")
-                    .count() as u64;
+                done.corrected = done.changed.len() as u64;
+                if let Some(recorder) = &job.events {
+                    drift_events(recorder, &done.changed, &job.revision).await;
+                }
             }
             Ok(Some(done))
+        }
+    }
+}
+
+/// A `DriftCorrected` Warning Event regarding each object a drift pass changed back, as the
+/// watch-driven self-heal publishes them (`kubectl get events`).
+async fn drift_events(
+    recorder: &kube::runtime::events::Recorder,
+    changed: &[k8s_openapi::api::core::v1::ObjectReference],
+    revision: &str,
+) {
+    let event = kube::runtime::events::Event {
+        type_: kube::runtime::events::EventType::Warning,
+        reason: "DriftCorrected".into(),
+        note: Some(format!(
+            "changed outside Git; the drift pass re-applied it as of {}",
+            short(revision)
+        )),
+        action: "DriftPass".into(),
+        secondary: None,
+    };
+    for object in changed {
+        if let Err(e) = recorder.publish(&event, object).await {
+            tracing::warn!(object = ?object.name, error = %e, "cannot publish the drift event");
         }
     }
 }
@@ -302,8 +330,21 @@ async fn on_cluster(
             diff: None,
         })
         .collect();
+    let changed = rows
+        .iter()
+        .filter(|r| {
+            matches!(
+                r.action,
+                cluster::apply::Action::Created | cluster::apply::Action::Configured
+            )
+        })
+        .map(|r| {
+            cluster::heal::reference(&r.id, r.live.as_ref().unwrap_or(&serde_json::Value::Null))
+        })
+        .collect();
     Ok(Done {
         corrected: 0,
+        changed,
         planned: HashMap::new(),
         phase: "synced",
         health,

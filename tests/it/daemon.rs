@@ -429,7 +429,7 @@ async fn a_policy_violation_refuses_the_sync_before_anything_applies() {
     let d = start(&remote.url(), data.path(), fake_cluster(Arc::clone(&store))).await;
     let status = until(d.addr, "refusal", |s| dev(s)["phase"] == "failed").await;
     let error = dev(&status)["error"].as_str().expect("error");
-    assert!(error.starts_with("refused by policy, nothing applied:\nPod web (apps/web/overlays/dev/pod.yaml): allowed registries: container \"app\" image \"docker.io/library/nginx:1.27\""), "{error}");
+    assert!(error.starts_with("refused by policy, nothing applied:\nPod shop-dev/web (apps/web/overlays/dev/pod.yaml): allowed registries: container \"app\" image \"docker.io/library/nginx:1.27\""), "{error}");
     assert!(error.ends_with("[policies/registries.yaml]"), "{error}");
     assert!(names(&store).is_empty(), "nothing applied");
     d.shutdown.cancel();
@@ -746,22 +746,7 @@ async fn a_config_error_is_published_as_a_kubernetes_event() {
     work.push();
     let cluster = crate::fake_cluster::Cluster::default();
     let client = cluster.client();
-    let events = gantry::daemon::Events {
-        recorder: kube::runtime::events::Recorder::new(
-            client.clone(),
-            kube::runtime::events::Reporter {
-                controller: "gantry".into(),
-                instance: Some("gantry-0".into()),
-            },
-        ),
-        regarding: k8s_openapi::api::core::v1::ObjectReference {
-            api_version: Some("v1".into()),
-            kind: Some("Pod".into()),
-            name: Some("gantry-0".into()),
-            namespace: Some("gantry".into()),
-            ..Default::default()
-        },
-    };
+    let events = pod_events(&client);
     let data = tempfile::tempdir().expect("data dir");
     let d = start_with(&remote.url(), data.path(), client, None, Some(events)).await;
     let mut published = None;
@@ -785,17 +770,39 @@ async fn a_config_error_is_published_as_a_kubernetes_event() {
     d.task.await.expect("daemon stopped");
 }
 
-/// Another manager changes a synced object; the next drift pass takes it back and counts it.
+/// Events published as gantry's pod `gantry-0` would publish them.
+fn pod_events(client: &kube::Client) -> gantry::daemon::Events {
+    gantry::daemon::Events {
+        recorder: kube::runtime::events::Recorder::new(
+            client.clone(),
+            kube::runtime::events::Reporter {
+                controller: "gantry".into(),
+                instance: Some("gantry-0".into()),
+            },
+        ),
+        regarding: k8s_openapi::api::core::v1::ObjectReference {
+            api_version: Some("v1".into()),
+            kind: Some("Pod".into()),
+            name: Some("gantry-0".into()),
+            namespace: Some("gantry".into()),
+            ..Default::default()
+        },
+    }
+}
+
+/// Another manager changes a synced object; the next drift pass takes it back, counts it,
+/// and publishes a `DriftCorrected` Event regarding it.
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_drift_pass_takes_back_a_changed_object_and_counts_it() {
     let (remote, _work, _) = deployed(&["a", "b"]);
     let cluster = crate::fake_cluster::Cluster::default();
     let data = tempfile::tempdir().expect("data dir");
+    let client = cluster.client();
     let d = start_drifting(
         &remote.url(),
         data.path(),
-        cluster.client(),
-        (None, None),
+        client.clone(),
+        (None, Some(pod_events(&client))),
         Duration::from_millis(700),
     )
     .await;
@@ -828,6 +835,22 @@ async fn a_drift_pass_takes_back_a_changed_object_and_counts_it() {
     assert!(
         metrics.contains(r#"gantry_drift_corrections_total{app="web",env="dev"} 1"#),
         "one object corrected, the untouched one and later passes not counted: {metrics}"
+    );
+    let events = cluster.events.lock().expect("events").clone();
+    let drift: Vec<&Value> = events
+        .iter()
+        .filter(|e| e["reason"] == "DriftCorrected")
+        .collect();
+    assert_eq!(drift.len(), 1, "{events:?}");
+    assert_eq!(drift[0]["regarding"]["kind"], "ConfigMap");
+    assert_eq!(drift[0]["regarding"]["name"], "a");
+    assert_eq!(drift[0]["regarding"]["namespace"], "shop-dev");
+    assert!(
+        drift[0]["note"]
+            .as_str()
+            .is_some_and(|n| n.starts_with("changed outside Git; the drift pass re-applied it")),
+        "{}",
+        drift[0]
     );
     d.shutdown.cancel();
     d.task.await.expect("daemon stopped");

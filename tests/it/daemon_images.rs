@@ -97,7 +97,7 @@ async fn signed_images_deploy_unsigned_are_refused_or_warned_by_mode() {
     let status = until(d.addr, "the refusal", |s| dev(s)["phase"] == "failed").await;
     let error = dev(&status)["error"].as_str().expect("error");
     let expected = format!(
-        "refused by policy, nothing applied:\nPod web (apps/web/overlays/dev/pod.yaml): signature: container \"app\": {}: not signed: no signature at 127.0.0.1:{port}/shop/web:{}.sig [policies/signatures.yaml]",
+        "refused by policy, nothing applied:\nPod shop-dev/web (apps/web/overlays/dev/pod.yaml): signature: container \"app\": {}: not signed: no signature at 127.0.0.1:{port}/shop/web:{}.sig [policies/signatures.yaml]",
         image(&unsigned),
         unsigned.replace(':', "-"),
     );
@@ -121,7 +121,7 @@ async fn signed_images_deploy_unsigned_are_refused_or_warned_by_mode() {
     assert_eq!(dev(&status)["phase"], "synced");
     let warning = dev(&status)["error"].as_str().expect("warning");
     assert!(
-        warning.starts_with("policy warnings:\nPod web (apps/web/overlays/dev/pod.yaml): signature: container \"app\"")
+        warning.starts_with("policy warnings:\nPod shop-dev/web (apps/web/overlays/dev/pod.yaml): signature: container \"app\"")
             && warning.contains("not signed"),
         "{warning}"
     );

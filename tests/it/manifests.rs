@@ -62,7 +62,7 @@ fn manifests_render_and_pass_every_workload_rule() {
         .iter()
         .map(|o| (o.clone(), "manifests".into()))
         .collect();
-    let violations = admit(&with_origin, &[strict]);
+    let violations = admit(&with_origin, &[strict], "gantry");
     assert!(violations.is_empty(), "{violations:#?}");
 
     let d = find(&objects, "Deployment", "gantry");
