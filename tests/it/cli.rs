@@ -187,15 +187,17 @@ BLOCKED: 3 findings (1C/1H/0M/1L), 1 blocking, 1 waived
     );
 }
 
-/// The quickstart's main command: a throwaway config repo, the daemon, a user's commit, the
-/// plan with the exact change, then history and status.
-#[test]
-fn up_runs_the_loop_on_the_quickstart_and_shows_the_plan_history_and_status() {
-    let out = Command::new(env!("CARGO_BIN_EXE_gantry"))
+/// Runs `gantry up` on the quickstart with `extra` arguments; asserts exit 0, returns stdout.
+fn up(extra: &[&str], kubeconfig: Option<&std::path::Path>) -> String {
+    let mut command = Command::new(env!("CARGO_BIN_EXE_gantry"));
+    command
         .args(["up", quickstart_dir().to_str().expect("utf-8 path")])
-        .env("RUST_LOG", "warn")
-        .output()
-        .expect("run gantry up");
+        .args(extra)
+        .env("RUST_LOG", "warn");
+    if let Some(k) = kubeconfig {
+        command.env("KUBECONFIG", k);
+    }
+    let out = command.output().expect("run gantry up");
     let stdout = text(&out.stdout);
     assert_eq!(
         out.status.code(),
@@ -203,6 +205,14 @@ fn up_runs_the_loop_on_the_quickstart_and_shows_the_plan_history_and_status() {
         "stdout: {stdout}\nstderr: {}",
         text(&out.stderr)
     );
+    stdout
+}
+
+/// The quickstart's main command: a throwaway config repo, the daemon, a user's commit, the
+/// plan with the exact change, then history and status.
+#[test]
+fn up_runs_the_loop_on_the_quickstart_and_shows_the_plan_history_and_status() {
+    let stdout = up(&[], None);
     for expected in [
         "web/dev (planned):\n  would create    Service shop-dev/web\n  would create    Deployment.apps shop-dev/web\n",
         "web/dev (planned):\n  unchanged       Service shop-dev/web\n  would configure Deployment.apps shop-dev/web\n      - \"image\": \"harbor.example.com/shop/web:0.1.0\",\n      + \"image\": \"harbor.example.com/shop/web@sha256:4f53cda18c2baa0c0354bb5f9a3ecbe5ed12ab4d8e11ba873c2f11161202b945\",\n",
@@ -237,28 +247,9 @@ async fn up_with_a_context_syncs_the_quickstart_to_the_cluster() {
         ),
     )
     .expect("kubeconfig");
-    let out = tokio::task::spawn_blocking(move || {
-        Command::new(env!("CARGO_BIN_EXE_gantry"))
-            .args([
-                "up",
-                quickstart_dir().to_str().expect("utf-8 path"),
-                "--context",
-                "fake",
-            ])
-            .env("KUBECONFIG", &kubeconfig)
-            .env("RUST_LOG", "warn")
-            .output()
-            .expect("run gantry up")
-    })
-    .await
-    .expect("gantry up");
-    let stdout = text(&out.stdout);
-    assert_eq!(
-        out.status.code(),
-        Some(0),
-        "stdout: {stdout}\nstderr: {}",
-        text(&out.stderr)
-    );
+    let stdout = tokio::task::spawn_blocking(move || up(&["--context", "fake"], Some(&kubeconfig)))
+        .await
+        .expect("gantry up");
     for expected in [
         "web/dev (synced):\n  created         Service shop-dev/web\n  created         Deployment.apps shop-dev/web\n",
         // Every object carries the commit in its gantry.dev/revision annotation.

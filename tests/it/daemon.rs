@@ -148,6 +148,16 @@ async fn get(addr: SocketAddr, path: &str) -> Value {
         .expect("json")
 }
 
+/// The daemon's `/metrics` text.
+pub(crate) async fn metrics(addr: SocketAddr) -> String {
+    reqwest::get(format!("http://{addr}/metrics"))
+        .await
+        .expect("metrics")
+        .text()
+        .await
+        .expect("text")
+}
+
 /// Polls the env's status until `done` holds (10 s at most).
 pub(crate) async fn until(addr: SocketAddr, what: &str, done: impl Fn(&Value) -> bool) -> Value {
     for _ in 0..100 {
@@ -279,12 +289,7 @@ async fn broken_commits_change_nothing(addr: SocketAddr, work: &Work, store: &St
         "{status}"
     );
     assert_ne!(status["repo"]["good"], broken.as_str());
-    let metrics = reqwest::get(format!("http://{addr}/metrics"))
-        .await
-        .expect("metrics")
-        .text()
-        .await
-        .expect("text");
+    let metrics = metrics(addr).await;
     assert!(
         metrics.contains(r#"gantry_syncs_total{app="web",env="dev",result="success"} 3"#),
         "{metrics}"
@@ -466,13 +471,42 @@ fn label(cluster: &crate::fake_cluster::Cluster, pod: &str) -> Value {
 }
 
 async fn is_leader(addr: SocketAddr) -> bool {
-    let metrics = reqwest::get(format!("http://{addr}/metrics"))
-        .await
-        .expect("metrics")
-        .text()
-        .await
-        .expect("text");
+    let metrics = metrics(addr).await;
     metrics.lines().any(|l| l == "gantry_leader 1")
+}
+
+/// Replica a (talking to the cluster through `client_a`) leads and syncs; then replica b
+/// starts. Returns both and their data dirs.
+async fn replicas(
+    url: &str,
+    cluster: &crate::fake_cluster::Cluster,
+    client_a: kube::Client,
+) -> (Running, Running, [tempfile::TempDir; 2]) {
+    let dirs = [
+        tempfile::tempdir().expect("dir"),
+        tempfile::tempdir().expect("dir"),
+    ];
+    let a = start_with(
+        url,
+        dirs[0].path(),
+        client_a.clone(),
+        Some(gantry::daemon::Leader {
+            client: client_a,
+            ..leader(cluster, "replica-a")
+        }),
+        None,
+    )
+    .await;
+    until(a.addr, "a leads and syncs", |s| dev(s)["phase"] == "synced").await;
+    let b = start_with(
+        url,
+        dirs[1].path(),
+        cluster.client(),
+        Some(leader(cluster, "replica-b")),
+        None,
+    )
+    .await;
+    (a, b, dirs)
 }
 
 /// Two replicas share a Lease: one leads and syncs, the other stays ready and writes nothing;
@@ -483,27 +517,7 @@ async fn one_leader_syncs_and_a_follower_takes_over_within_the_lease_duration() 
     let (remote, work, _) = deployed(&["a"]);
     let cluster = crate::fake_cluster::Cluster::default();
     pods(&cluster, &["replica-a", "replica-b"]);
-    let (data_a, data_b) = (
-        tempfile::tempdir().expect("dir"),
-        tempfile::tempdir().expect("dir"),
-    );
-    let a = start_with(
-        &remote.url(),
-        data_a.path(),
-        cluster.client(),
-        Some(leader(&cluster, "replica-a")),
-        None,
-    )
-    .await;
-    until(a.addr, "a leads and syncs", |s| dev(s)["phase"] == "synced").await;
-    let b = start_with(
-        &remote.url(),
-        data_b.path(),
-        cluster.client(),
-        Some(leader(&cluster, "replica-b")),
-        None,
-    )
-    .await;
+    let (a, b, _dirs) = replicas(&remote.url(), &cluster, cluster.client()).await;
     for _ in 0..50 {
         let ready = reqwest::get(format!("http://{}/readyz", b.addr))
             .await
@@ -583,31 +597,8 @@ async fn a_follower_takes_over_from_a_crashed_leader_when_the_lease_expires() {
     let (remote, work, _) = deployed(&["a"]);
     let cluster = crate::fake_cluster::Cluster::default();
     pods(&cluster, &["replica-a", "replica-b"]);
-    let (data_a, data_b) = (
-        tempfile::tempdir().expect("dir"),
-        tempfile::tempdir().expect("dir"),
-    );
     let (client_a, crash) = cluster.crashable_client();
-    let a = start_with(
-        &remote.url(),
-        data_a.path(),
-        client_a.clone(),
-        Some(gantry::daemon::Leader {
-            client: client_a,
-            ..leader(&cluster, "replica-a")
-        }),
-        None,
-    )
-    .await;
-    until(a.addr, "a leads and syncs", |s| dev(s)["phase"] == "synced").await;
-    let b = start_with(
-        &remote.url(),
-        data_b.path(),
-        cluster.client(),
-        Some(leader(&cluster, "replica-b")),
-        None,
-    )
-    .await;
+    let (a, b, _dirs) = replicas(&remote.url(), &cluster, client_a).await;
     tokio::time::sleep(Duration::from_millis(500)).await;
     assert!(!is_leader(b.addr).await, "b follows while a renews");
 
@@ -826,12 +817,7 @@ async fn a_drift_pass_takes_back_a_changed_object_and_counts_it() {
         "the drift pass restored it"
     );
     tokio::time::sleep(Duration::from_millis(1500)).await;
-    let metrics = reqwest::get(format!("http://{}/metrics", d.addr))
-        .await
-        .expect("metrics")
-        .text()
-        .await
-        .expect("text");
+    let metrics = metrics(d.addr).await;
     assert!(
         metrics.contains(r#"gantry_drift_corrections_total{app="web",env="dev"} 1"#),
         "one object corrected, the untouched one and later passes not counted: {metrics}"

@@ -148,13 +148,8 @@ async fn signed_images_deploy_unsigned_are_refused_or_warned_by_mode() {
 
 /// `gantry_syncs_total` for web/dev, result success.
 async fn successful_syncs(addr: std::net::SocketAddr) -> u64 {
-    let metrics = reqwest::get(format!("http://{addr}/metrics"))
+    crate::daemon::metrics(addr)
         .await
-        .expect("metrics")
-        .text()
-        .await
-        .expect("text");
-    metrics
         .lines()
         .find_map(|l| {
             l.strip_prefix(r#"gantry_syncs_total{app="web",env="dev",result="success"} "#)
