@@ -1,9 +1,11 @@
 //! One sync of one app in one environment, as the daemon runs it: render from the commit's tree,
-//! skip when nothing changed, plan, apply and prune (or only plan without a cluster), record.
+//! skip when its inputs did not change, admit (policies, signatures), ensure the namespace,
+//! plan, apply and prune (or only plan without a cluster), record.
 //!
-//! Input: a [`Job`] (tree, overlay, app, environment, revision) and the environment's
-//! [`Target`]. Output: the [`EnvStatus`] row and metrics. A render error records the error and
-//! touches nothing on the cluster: the last good revision stays applied.
+//! Input: a [`Job`] (tree, overlay, app, environment, revision, policies) and the environment's
+//! [`Target`]. Output: the [`EnvStatus`] row, metrics, and `DriftCorrected` Events. A render or
+//! admission error records the error and touches nothing on the cluster: the last good
+//! revision stays applied.
 
 use std::collections::{HashMap, HashSet};
 use std::path::PathBuf;
