@@ -55,6 +55,15 @@ pub struct Admission<'a> {
 }
 
 impl Verifier {
+    /// Whether `memo` (`image@digest|key ids`) was verified before.
+    #[cfg(feature = "sign")]
+    fn remembers(&self, memo: &str) -> bool {
+        self.verified
+            .lock()
+            .expect("verified-image memo lock poisoned")
+            .contains(memo)
+    }
+
     #[must_use]
     pub fn new(access: ImageAccess) -> Self {
         Self {
@@ -179,9 +188,9 @@ mod signed {
                 Err(e) => out.push((i, format!("{}: not an image reference: {e}", i.image))),
             }
         }
-        let (options, credentials_error) =
-            registry_options(verifier, a.registry, parsed.iter().map(|(_, r)| r)).await;
-        let registry = Registry::new(options, parsed.iter().map(|(_, r)| r));
+        // Made on the first image not remembered as verified: a drift pass over verified
+        // digests reads no credentials Secret and asks no registry.
+        let mut connected: Option<(Registry, Option<String>)> = None;
         let ctx = KeyContext {
             base: std::path::Path::new(""),
             tree: Some(a.tree),
@@ -214,17 +223,35 @@ mod signed {
                     slot.insert(loaded.map_err(|e| e.to_string()));
                 }
                 let verdict = match &keys[&index] {
-                    Ok((trusted, fingerprint)) => {
-                        one(verifier, &registry, r, trusted, fingerprint).await
-                    }
                     Err(e) => Some(format!("{}: {e}", i.image)),
-                }
-                .map(
-                    |m| match (&credentials_error, m.contains("cannot verify")) {
-                        (Some(c), true) => format!("{m} ({c})"),
-                        _ => m,
-                    },
-                );
+                    Ok((trusted, fingerprint)) => {
+                        // Only a digest names content for good; a tag is checked every time.
+                        let memo = r.digest().map(|_| format!("{}|{fingerprint}", r.whole()));
+                        if memo.as_ref().is_some_and(|m| verifier.remembers(m)) {
+                            None
+                        } else {
+                            if connected.is_none() {
+                                let (options, credentials_error) = registry_options(
+                                    verifier,
+                                    a.registry,
+                                    parsed.iter().map(|(_, r)| r),
+                                )
+                                .await;
+                                let registry =
+                                    Registry::new(options, parsed.iter().map(|(_, r)| r));
+                                connected = Some((registry, credentials_error));
+                            }
+                            let (registry, credentials_error) =
+                                connected.as_ref().expect("connected above");
+                            one(verifier, registry, r, trusted, memo).await.map(|m| {
+                                match (credentials_error, m.contains("cannot verify")) {
+                                    (Some(c), true) => format!("{m} ({c})"),
+                                    _ => m,
+                                }
+                            })
+                        }
+                    }
+                };
                 verdicts.insert(&i.image, verdict);
             }
             if let Some(Some(message)) = verdicts.get(i.image.as_str()) {
@@ -234,28 +261,15 @@ mod signed {
         out
     }
 
-    /// `None` when `image` is signed by one of `trusted`; else why not.
+    /// `None` when `image` is signed by one of `trusted`; else why not. A verified image with a
+    /// `memo` key is remembered.
     async fn one(
         verifier: &Verifier,
         registry: &Registry,
         image: &Reference,
         trusted: &[TrustedKey],
-        fingerprint: &str,
+        memo: Option<String>,
     ) -> Option<String> {
-        // Only a digest names content for good; a tag is checked every time.
-        let memo = image
-            .digest()
-            .map(|_| format!("{}|{fingerprint}", image.whole()));
-        let known = |m: &String| {
-            verifier
-                .verified
-                .lock()
-                .expect("verified-image memo lock poisoned")
-                .contains(m)
-        };
-        if memo.as_ref().is_some_and(known) {
-            return None;
-        }
         match verify::verify(registry, image, trusted).await {
             Ok(Verdict::Verified { .. }) => {
                 if let Some(m) = memo {

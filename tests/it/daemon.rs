@@ -509,6 +509,23 @@ async fn replicas(
     (a, b, dirs)
 }
 
+/// The next commit (a=2) is synced by the new leader `b`, which is then stopped.
+async fn syncs_next_commit(work: &Work, b: Running, cluster: &crate::fake_cluster::Cluster) {
+    work.write("apps/web/overlays/dev/a.yaml", &configmap("a", "2"));
+    let second = work.commit_all("web: a=2");
+    work.push();
+    until(b.addr, "the new leader syncs", |s| {
+        dev(s)["revision"] == second.as_str()
+    })
+    .await;
+    assert_eq!(
+        cluster.store.lock().expect("store")[&("shop-dev".into(), "a".into())]["data"]["value"],
+        "2"
+    );
+    b.shutdown.cancel();
+    b.task.await.expect("b stopped");
+}
+
 /// Two replicas share a Lease: one leads and syncs, the other stays ready and writes nothing;
 /// when the leader stops, the follower takes over within the lease duration and syncs the next
 /// commit.
@@ -573,20 +590,8 @@ async fn one_leader_syncs_and_a_follower_takes_over_within_the_lease_duration() 
         (Value::from("false"), Value::from("true")),
         "a unlabelled itself on the way out; b labelled itself on taking over"
     );
-    work.write("apps/web/overlays/dev/a.yaml", &configmap("a", "2"));
-    let second = work.commit_all("web: a=2");
-    work.push();
-    until(b.addr, "the new leader syncs", |s| {
-        dev(s)["revision"] == second.as_str()
-    })
-    .await;
+    syncs_next_commit(&work, b, &cluster).await;
     assert!(cluster.patches.lock().expect("patches").len() > patches_before);
-    assert_eq!(
-        cluster.store.lock().expect("store")[&("shop-dev".into(), "a".into())]["data"]["value"],
-        "2"
-    );
-    b.shutdown.cancel();
-    b.task.await.expect("b stopped");
 }
 
 /// A leader that crashes releases nothing: its requests stop arriving. The follower takes over
@@ -628,19 +633,7 @@ async fn a_follower_takes_over_from_a_crashed_leader_when_the_lease_expires() {
     // of the Service, and its restarted container labels itself a follower before electing.
     assert_eq!(label(&cluster, "replica-b"), "true");
     assert_eq!(label(&cluster, "replica-a"), "true");
-    work.write("apps/web/overlays/dev/a.yaml", &configmap("a", "2"));
-    let second = work.commit_all("web: a=2");
-    work.push();
-    until(b.addr, "the new leader syncs", |s| {
-        dev(s)["revision"] == second.as_str()
-    })
-    .await;
-    assert_eq!(
-        cluster.store.lock().expect("store")[&("shop-dev".into(), "a".into())]["data"]["value"],
-        "2"
-    );
-    b.shutdown.cancel();
-    b.task.await.expect("b stopped");
+    syncs_next_commit(&work, b, &cluster).await;
 }
 
 /// The same loop against the real API server of the envtest harness (SKIP without
