@@ -4,7 +4,7 @@
 
 use std::collections::BTreeMap;
 
-use gantry::cluster::{LiveObject, ObjectId, Scopes, SyncContext, plan};
+use gantry::cluster::{LiveObject, ObjectId, Scopes, SyncContext, plan, tracking_id};
 use serde_json::{Value, json};
 
 mod common;
@@ -47,19 +47,29 @@ fn main() {
     let mut live: Vec<LiveObject> = objects
         .iter()
         .take(4_900)
-        .map(|(o, origin)| LiveObject {
-            id: ObjectId::of(o, &scopes, "default", origin).expect("id"),
-            labels: labels.clone(),
+        .map(|(o, origin)| {
+            let id = ObjectId::of(o, &scopes, "default", origin).expect("id");
+            LiveObject {
+                tracking_id: Some(tracking_id("big", "prod", &id)),
+                controlled: false,
+                id,
+                labels: labels.clone(),
+            }
         })
         .collect();
-    live.extend((0..100).map(|i| LiveObject {
-        id: ObjectId {
+    live.extend((0..100).map(|i| {
+        let id = ObjectId {
             group: String::new(),
             kind: "ConfigMap".into(),
             namespace: Some("team-0".into()),
             name: format!("stale{i}"),
-        },
-        labels: labels.clone(),
+        };
+        LiveObject {
+            tracking_id: Some(tracking_id("big", "prod", &id)),
+            controlled: false,
+            id,
+            labels: labels.clone(),
+        }
     }));
     let mut last = None;
     let times = measure(20, || {

@@ -106,6 +106,18 @@ pub fn run(args: &Args) -> anyhow::Result<()> {
         .await?;
         applier.force = !args.no_force;
         applier.dry_run = args.dry_run;
+        // As the daemon does: the environment's namespace is created when missing (unless the
+        // render brings its own Namespace, which then applies first as the app's object).
+        let ns = &args.target.namespace;
+        let brings_own = plan
+            .objects()
+            .any(|(id, _)| id.group.is_empty() && id.kind == "Namespace" && id.name == *ns);
+        let uses_it = plan
+            .objects()
+            .any(|(id, _)| id.namespace.as_deref() == Some(ns.as_str()));
+        if uses_it && !brings_own {
+            applier.ensure_namespace(ns).await?;
+        }
         anyhow::Ok(applier.sync(&plan, &live).await?)
     })?;
     let mut table = vec![[

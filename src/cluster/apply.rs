@@ -15,7 +15,7 @@ use serde_json::Value;
 
 use super::diff::ObjectDiff;
 pub use super::discovery::ApiTable;
-use super::labels::{APP, ENV, MANAGED_BY, MANAGED_BY_VALUE};
+use super::labels::{APP, ENV, MANAGED_BY, MANAGED_BY_VALUE, NEVER_INVENTORIED};
 use super::{ClusterError, LiveObject, ObjectId, Plan};
 
 /// The field manager every apply uses.
@@ -81,7 +81,10 @@ impl Applier {
         }
     }
 
-    /// The live objects carrying this app/env's labels, across every listable kind.
+    /// The live objects gantry applied for this app/env, across every listable kind: listed by
+    /// our labels (the server filters), kept when the tracking annotation names the object
+    /// itself and no controller owns it. Kinds controllers make and label like their owners
+    /// (`Endpoints`, `EndpointSlices`) are not listed at all.
     pub async fn inventory(
         &self,
         app: &str,
@@ -90,11 +93,24 @@ impl Applier {
         let selector = format!("{MANAGED_BY}={MANAGED_BY_VALUE},{APP}={app},{ENV}={env}");
         let mut out = HashMap::new();
         for (ar, namespaced) in self.table.listable() {
+            if NEVER_INVENTORIED.contains(&(ar.group.as_str(), ar.kind.as_str())) {
+                continue;
+            }
             let list = Api::<DynamicObject>::all_with(self.client.clone(), &ar)
                 .list(&ListParams::default().labels(&selector))
                 .await
                 .map_err(|e| api_error(&ar.kind, "list", &e))?;
-            for item in list.items {
+            for mut item in list.items {
+                // Being deleted (foreground prune waiting for the garbage collector): already
+                // gone as far as a sync is concerned, so it is not pruned again.
+                if item.metadata.deletion_timestamp.is_some() {
+                    continue;
+                }
+                // A real API server's LIST items carry no apiVersion/kind; the list's do.
+                item.types = Some(kube::core::TypeMeta {
+                    api_version: ar.api_version.clone(),
+                    kind: ar.kind.clone(),
+                });
                 let id = ObjectId {
                     group: ar.group.clone(),
                     kind: ar.kind.clone(),
@@ -105,9 +121,11 @@ impl Applier {
                     },
                     name: item.metadata.name.clone().unwrap_or_default(),
                 };
-                let labels = item.metadata.labels.clone().unwrap_or_default();
                 let value = serde_json::to_value(&item).unwrap_or(Value::Null);
-                out.insert(id.clone(), (LiveObject { id, labels }, value));
+                let live = LiveObject::from_live(id.clone(), &value);
+                if live.is_tracked_by(app, env) {
+                    out.insert(id, (live, value));
+                }
             }
         }
         Ok(out)
@@ -123,7 +141,7 @@ impl Applier {
         let mut rows = Vec::new();
         for batch in &plan.batches {
             for (id, obj) in &batch.objects {
-                let applied = self.apply(id, obj).await?;
+                let applied = self.apply_or_preview(id, obj).await?;
                 let before = live.get(id).map(|(_, v)| &v["metadata"]["resourceVersion"]);
                 let action = match before {
                     None => Action::Created,
@@ -165,6 +183,19 @@ impl Applier {
         self.apply_raw(&ar, id, obj)
             .await
             .map_err(|e| api_error(&id.to_string(), "apply", &e))
+    }
+
+    /// [`Self::apply`]; in a dry run, an object whose namespace (or CRD) this same sync would
+    /// create cannot be checked by the server (404) and is shown as it would be created.
+    async fn apply_or_preview(&self, id: &ObjectId, obj: &Value) -> Result<Value, ClusterError> {
+        let ar = self
+            .table
+            .resource(id, obj["apiVersion"].as_str().unwrap_or_default())?;
+        match self.apply_raw(&ar, id, obj).await {
+            Ok(applied) => Ok(applied),
+            Err(e) if self.dry_run && is_not_found(&e) => Ok(obj.clone()),
+            Err(e) => Err(api_error(&id.to_string(), "apply", &e)),
+        }
     }
 
     async fn apply_raw(
@@ -274,18 +305,25 @@ impl Applier {
             .map(|o| o.map(|o| serde_json::to_value(&o).unwrap_or(Value::Null)))
     }
 
+    /// Deletes with foreground propagation. The version comes from the live object when it
+    /// names one, else from discovery's preferred version (LIST items have none).
     async fn delete(&self, id: &ObjectId, live: Option<&Value>) -> Result<(), ClusterError> {
-        let api_version = live.and_then(|v| v["apiVersion"].as_str()).map_or_else(
-            || self.table.resource(id, "").map(|ar| ar.api_version),
-            |v| Ok(v.to_string()),
-        )?;
-        let ar = self.table.resource(id, &api_version)?;
+        let api_version = live
+            .and_then(|v| v["apiVersion"].as_str())
+            .unwrap_or_default();
+        let ar = self.table.resource(id, api_version)?;
         let mut params = DeleteParams::foreground();
         params.dry_run = self.dry_run;
-        self.api(&ar, id.namespace.as_deref())
+        match self
+            .api(&ar, id.namespace.as_deref())
             .delete(&id.name, &params)
             .await
-            .map_err(|e| api_error(&id.to_string(), "delete", &e))?;
+        {
+            Ok(_) => {}
+            // Already gone (deleted by hand, or by a garbage collector since the inventory).
+            Err(e) if is_not_found(&e) => {}
+            Err(e) => return Err(api_error(&id.to_string(), "delete", &e)),
+        }
         tracing::info!(object = %id, dry_run = self.dry_run, "pruned");
         Ok(())
     }

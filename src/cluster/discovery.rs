@@ -121,7 +121,8 @@ impl ApiTable {
         s
     }
 
-    /// The resource for `id` at the object's own `apiVersion`.
+    /// The resource for `id` at the object's own `apiVersion`, or at the preferred version
+    /// when `api_version` is empty.
     pub fn resource(&self, id: &ObjectId, api_version: &str) -> Result<ApiResource, ClusterError> {
         let (ar, _, _) = self
             .kinds
@@ -131,6 +132,9 @@ impl ApiTable {
                 group: id.group.clone(),
                 kind: id.kind.clone(),
             })?;
+        if api_version.is_empty() {
+            return Ok(ar.clone());
+        }
         let version = api_version.rsplit('/').next().unwrap_or(&ar.version);
         Ok(ApiResource {
             version: version.to_string(),

@@ -72,8 +72,9 @@ pub fn drift(owned: &BTreeSet<String>, live: &Value) -> Vec<Drift> {
         .flatten()
     {
         let manager = entry["manager"].as_str().unwrap_or_default();
-        // Status writes by controllers touch only the status subresource.
-        if manager == FIELD_MANAGER || !entry["subresource"].is_null() {
+        // Status writes by controllers touch only the status subresource; `kubectl scale`
+        // writes `spec.replicas` through the scale subresource, and that is drift.
+        if manager == FIELD_MANAGER || entry["subresource"] == "status" {
             continue;
         }
         for path in leaf_paths(&entry["fieldsV1"]) {

@@ -20,7 +20,7 @@ pub mod watch;
 pub use client::connect;
 pub use health::{Health, HealthStatus, aggregate, health};
 pub use object::{ObjectId, Scopes};
-pub use plan::{Batch, LiveObject, Plan, SyncContext, plan};
+pub use plan::{Batch, LiveObject, Plan, SyncContext, plan, tracking_id};
 
 /// Labels and annotations gantry puts on every object it applies.
 pub mod labels {
@@ -28,8 +28,13 @@ pub mod labels {
     pub const MANAGED_BY_VALUE: &str = "gantry";
     pub const APP: &str = "gantry.dev/app";
     pub const ENV: &str = "gantry.dev/env";
-    /// The config repo commit the object was rendered from.
-    pub const REVISION: &str = "gantry.dev/revision";
+    /// Which app × environment applied the object, and the object's own identity
+    /// (`app:env:group/Kind:namespace/name`): what the inventory trusts, because controllers
+    /// copy labels onto the objects they make but this value then names another object.
+    pub const TRACKING_ID: &str = "gantry.dev/tracking-id";
+    /// Kinds controllers make from gantry's objects and label like them; never inventoried.
+    pub const NEVER_INVENTORIED: &[(&str, &str)] =
+        &[("", "Endpoints"), ("discovery.k8s.io", "EndpointSlice")];
     /// Integer apply wave; lower first (Argo CD's `sync-wave`).
     pub const SYNC_WAVE: &str = "gantry.dev/sync-wave";
 }

@@ -10,7 +10,7 @@ use std::collections::{BTreeMap, HashMap, HashSet};
 
 use serde_json::{Value, json};
 
-use super::labels::{APP, ENV, MANAGED_BY, MANAGED_BY_VALUE, REVISION, SYNC_WAVE};
+use super::labels::{APP, ENV, MANAGED_BY, MANAGED_BY_VALUE, SYNC_WAVE, TRACKING_ID};
 use super::{ClusterError, ObjectId, Scopes};
 use crate::manifest::kind_rank;
 
@@ -46,11 +46,66 @@ impl SyncContext {
     }
 }
 
-/// A live object as the inventory list returns it (labels are re-checked here).
+/// A live object as the inventory list returns it: labels, tracking annotation and controller
+/// ownership are re-checked here before anything is pruned.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct LiveObject {
     pub id: ObjectId,
     pub labels: BTreeMap<String, String>,
+    /// The value of [`TRACKING_ID`] on the live object.
+    pub tracking_id: Option<String>,
+    /// An owner reference with `controller: true`: a controller made it, so it is never gantry's
+    /// to prune even when it carries gantry's labels (copied from its owner).
+    pub controlled: bool,
+}
+
+impl LiveObject {
+    /// Reads labels, tracking annotation and controller ownership from a live object.
+    #[must_use]
+    pub fn from_live(id: ObjectId, live: &Value) -> Self {
+        let meta = &live["metadata"];
+        let labels = meta["labels"]
+            .as_object()
+            .into_iter()
+            .flatten()
+            .filter_map(|(k, v)| Some((k.clone(), v.as_str()?.to_owned())))
+            .collect();
+        Self {
+            id,
+            labels,
+            tracking_id: meta["annotations"][TRACKING_ID].as_str().map(str::to_owned),
+            controlled: meta["ownerReferences"]
+                .as_array()
+                .is_some_and(|refs| refs.iter().any(|r| r["controller"] == true)),
+        }
+    }
+
+    /// Whether gantry applied this object for `ctx`'s app × environment: our labels, our
+    /// tracking annotation naming this very object (a copied annotation names another), and
+    /// no controlling owner.
+    #[must_use]
+    pub fn is_tracked_by(&self, app: &str, env: &str) -> bool {
+        self.labels.get(MANAGED_BY).map(String::as_str) == Some(MANAGED_BY_VALUE)
+            && self.labels.get(APP).map(String::as_str) == Some(app)
+            && self.labels.get(ENV).map(String::as_str) == Some(env)
+            && !self.controlled
+            && self.tracking_id.as_deref() == Some(tracking_id(app, env, &self.id).as_str())
+    }
+}
+
+/// The tracking annotation's value for `id` in `app` × `env`: `app:env:group/Kind:ns/name`
+/// (Argo CD's `tracking-id` with the environment added). It names the object itself, so an
+/// annotation or label copied onto another object by a controller never makes that object
+/// look like gantry's.
+#[must_use]
+pub fn tracking_id(app: &str, env: &str, id: &ObjectId) -> String {
+    format!(
+        "{app}:{env}:{}/{}:{}/{}",
+        id.group,
+        id.kind,
+        id.namespace.as_deref().unwrap_or_default(),
+        id.name
+    )
 }
 
 /// Objects applied together; the next batch starts when this one is applied (and, for CRDs,
@@ -158,7 +213,9 @@ fn wave_of(obj: &Value, id: &ObjectId) -> Result<i64, ClusterError> {
     }
 }
 
-/// Our labels and revision annotation, and the namespace made explicit.
+/// Our labels and tracking annotation, and the namespace made explicit. No per-commit value
+/// (such as the revision) goes on the object: it would rewrite every unchanged object of an
+/// app on every commit, one etcd write each; the revision lives in the sync record.
 fn stamp(obj: &mut Value, id: &ObjectId, ctx: &SyncContext) {
     let Some(meta) = obj.get_mut("metadata").and_then(Value::as_object_mut) else {
         return;
@@ -178,7 +235,7 @@ fn stamp(obj: &mut Value, id: &ObjectId, ctx: &SyncContext) {
         ),
         (
             "annotations",
-            [(REVISION, ctx.revision.as_str())].as_slice(),
+            [(TRACKING_ID, tracking_id(&ctx.app, &ctx.env, id).as_str())].as_slice(),
         ),
     ] {
         let map = meta.entry(field).or_insert_with(|| json!({}));
@@ -203,14 +260,11 @@ fn prune_set(
     if !ctx.prune {
         return Ok(Vec::new());
     }
-    // Never touch what does not carry all three of our labels, whatever the list returned.
+    // Never touch what gantry did not apply for this app × environment, whatever the list
+    // returned: controllers copy labels (Endpoints, EndpointSlices), not the tracking id.
     let ours: Vec<&LiveObject> = live
         .iter()
-        .filter(|l| {
-            l.labels.get(MANAGED_BY).map(String::as_str) == Some(MANAGED_BY_VALUE)
-                && l.labels.get(APP) == Some(&ctx.app)
-                && l.labels.get(ENV) == Some(&ctx.env)
-        })
+        .filter(|l| l.is_tracked_by(&ctx.app, &ctx.env))
         .collect();
     let mut stale: Vec<ObjectId> = ours
         .iter()

@@ -5,7 +5,11 @@
 //! Input: a [`Leader`] (client, Lease, identity, pod). Output: a watch of "this replica leads"
 //! and the `gantry.dev/leader` label kept equal to it.
 
+use std::time::Duration;
+
 use serde_json::json;
+use tokio::sync::watch;
+use tokio::task::JoinHandle;
 
 use super::DaemonError;
 
@@ -31,10 +35,85 @@ pub struct Leader {
     pub pod: Option<String>,
 }
 
-/// Starts the lease manager; the receiver says whether this replica leads. The pod is
-/// labelled a follower first: a restarted container may find its old leader label.
-pub(super) async fn elect(l: &Leader) -> Result<tokio::sync::watch::Receiver<bool>, DaemonError> {
-    label(l, false).await;
+/// How often a follower looks at the Lease for a release: kube-lease-manager's follower sleeps
+/// until the holder's lease expires, so a graceful hand-over would otherwise wait that long.
+const RELEASE_POLL: Duration = Duration::from_millis(500);
+
+/// How long a stopping leader waits for its release to reach the API server.
+const RELEASE_TIMEOUT: Duration = Duration::from_secs(5);
+
+type Task =
+    JoinHandle<Result<kube_lease_manager::LeaseManager, kube_lease_manager::LeaseManagerError>>;
+
+/// This replica's part in the election: whether it leads, and the task that renews or waits.
+pub(super) struct Election {
+    leader: Leader,
+    rx: watch::Receiver<bool>,
+    task: Task,
+}
+
+impl Election {
+    /// Starts the lease manager. The pod is labelled a follower first: a restarted container
+    /// may find its old leader label.
+    pub(super) async fn start(l: &Leader) -> Result<Self, DaemonError> {
+        label(l, false).await;
+        let (rx, task) = manage(l).await?;
+        tracing::info!(lease = %l.lease, namespace = %l.namespace, identity = %l.identity, "leader election started");
+        Ok(Self {
+            leader: l.clone(),
+            rx,
+            task,
+        })
+    }
+
+    #[must_use]
+    pub(super) fn leading(&self) -> bool {
+        *self.rx.borrow()
+    }
+
+    /// Waits until leadership changes and returns whether this replica now leads; `Err` when
+    /// the election task ended. A follower checks the Lease every [`RELEASE_POLL`] and, when
+    /// the holder released it, starts over, which takes the free Lease at once.
+    pub(super) async fn changed(&mut self) -> Result<bool, DaemonError> {
+        loop {
+            let following = !self.leading();
+            tokio::select! {
+                changed = self.rx.changed() => {
+                    return changed
+                        .map(|()| self.leading())
+                        .map_err(|_| DaemonError::Lease("the election task ended".into()));
+                }
+                () = tokio::time::sleep(RELEASE_POLL), if following => {
+                    if released(&self.leader).await {
+                        tracing::debug!(lease = %self.leader.lease, "the Lease was released; taking it");
+                        let (rx, task) = manage(&self.leader).await?;
+                        let old = std::mem::replace(&mut self.task, task);
+                        self.rx = rx;
+                        old.abort();
+                    }
+                }
+            }
+        }
+    }
+
+    /// Releases the Lease (when held) and waits, at most [`RELEASE_TIMEOUT`], until the release
+    /// is sent, so a follower takes over at once instead of at expiry.
+    pub(super) async fn release(self) {
+        drop(self.rx);
+        match tokio::time::timeout(RELEASE_TIMEOUT, self.task).await {
+            Ok(Ok(Ok(_))) => tracing::info!(lease = %self.leader.lease, "leadership released"),
+            Ok(Ok(Err(e))) => {
+                tracing::warn!(error = %e, "cannot release the Lease; a follower takes over when it expires");
+            }
+            Ok(Err(e)) => tracing::warn!(error = %e, "the election task failed"),
+            Err(_) => tracing::warn!(
+                "releasing the Lease timed out; a follower takes over when it expires"
+            ),
+        }
+    }
+}
+
+async fn manage(l: &Leader) -> Result<(watch::Receiver<bool>, Task), DaemonError> {
     let manager = kube_lease_manager::LeaseManagerBuilder::new(l.client.clone(), &l.lease)
         .with_namespace(&l.namespace)
         .with_identity(&l.identity)
@@ -43,10 +122,31 @@ pub(super) async fn elect(l: &Leader) -> Result<tokio::sync::watch::Receiver<boo
         .with_field_manager(format!("gantry-{}", l.identity))
         .build()
         .await
-        .map_err(|e| DaemonError::Lease(e.to_string()))?;
-    let (rx, _task) = manager.watch().await;
-    tracing::info!(lease = %l.lease, namespace = %l.namespace, identity = %l.identity, "leader election started");
-    Ok(rx)
+        .map_err(|e| missing_namespace(l, &e.to_string()))?;
+    Ok(manager.watch().await)
+}
+
+/// A fresh cluster has no `gantry` namespace: say so, and how to fix it, instead of the API
+/// server's bare 404.
+fn missing_namespace(l: &Leader, message: &str) -> DaemonError {
+    if message.contains("not found") && message.contains("namespaces") {
+        DaemonError::Lease(format!(
+            "namespace {:?} does not exist, so the Lease {:?} cannot be created there; create it with `kubectl create namespace {}` (or apply manifests/), or pass --namespace with an existing one",
+            l.namespace, l.lease, l.namespace
+        ))
+    } else {
+        DaemonError::Lease(message.to_owned())
+    }
+}
+
+/// Whether the Lease has no holder (released); errors count as "not released".
+async fn released(l: &Leader) -> bool {
+    let leases: kube::Api<k8s_openapi::api::coordination::v1::Lease> =
+        kube::Api::namespaced(l.client.clone(), &l.namespace);
+    matches!(
+        leases.get_opt(&l.lease).await,
+        Ok(Some(lease)) if lease.spec.as_ref().and_then(|s| s.holder_identity.as_deref()).is_none_or(str::is_empty)
+    )
 }
 
 /// Sets the pod's leader label. A failure (e.g. RBAC without `patch` on pods) is logged and

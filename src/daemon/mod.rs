@@ -27,7 +27,7 @@ use tokio_util::task::TaskTracker;
 
 use crate::git::{Credentials, RepoCache};
 use crate::trigger::{self, TriggerEvent, WebhookConfig};
-use leader::elect;
+use leader::Election;
 pub use leader::{LEADER_LABEL, Leader};
 pub use state::{Shared, State};
 pub use sync::Target;
@@ -136,7 +136,7 @@ pub async fn run(
     };
     tracker.spawn(trigger::poll::run(watch, tx, shutdown.clone()));
     let mut leadership = if let Some(l) = &options.leader {
-        Some(elect(l).await?)
+        Some(Election::start(l).await?)
     } else {
         state.leader.store(true, Ordering::Relaxed);
         state.metrics.leader.set(1);
@@ -166,21 +166,24 @@ pub async fn run(
             }
             _ = drift.tick() => looper.pass(true, true, &shutdown).await,
             changed = async { leadership.as_mut().expect("guarded").changed().await }, if leadership.is_some() => {
-                let leading = changed.is_ok() && leadership.as_ref().is_some_and(|rx| *rx.borrow());
-                if changed.is_err() {
-                    tracing::error!("leader election stopped; following from now on");
+                let leading = changed.as_ref().is_ok_and(|leads| *leads);
+                if let Err(e) = changed {
+                    tracing::error!(error = %e, "leader election stopped; following from now on");
                     leadership = None;
                 }
                 looper.lead(leading, &shutdown).await;
             }
         }
     }
-    // Unlabelled first, so the Service stops sending here; then dropping the receiver
-    // releases the lease, so a follower takes over at once.
+    // Unlabelled first, so the Service stops sending here; then the Lease is released (and the
+    // release awaited), so a follower takes over at once. Syncs still running finish after it:
+    // both replicas then apply the same render, which server-side apply makes harmless.
     if let Some(l) = &looper.options.leader {
         leader::label(l, false).await;
     }
-    drop(leadership);
+    if let Some(election) = leadership {
+        election.release().await;
+    }
     tracing::info!("shutting down: finishing running syncs (a second signal aborts them)");
     tracker.close();
     tracker.wait().await;

@@ -122,14 +122,18 @@ impl Loop {
                 return;
             }
         };
-        if self.seen.as_deref() != Some(tip.as_str()) {
+        let new_tip = self.seen.as_deref() != Some(tip.as_str());
+        if new_tip {
             self.seen = Some(tip.clone());
             self.load(&tip).await;
         }
         // Followers read and validate like the leader (so they are ready to take over) but
-        // only the leader writes to clusters.
+        // only the leader writes to clusters. A trigger that brought no new commit (the
+        // poller's first report of the commit the start-up pass just dispatched, a webhook
+        // for a push already fetched) dispatches nothing: a failed sync is not re-run by it.
         if let Some((revision, tree, config)) = self.good.clone()
             && self.state.leader.load(Ordering::Relaxed)
+            && (drift || new_tip)
         {
             self.dispatch(&revision, &tree, &config, drift).await;
         }

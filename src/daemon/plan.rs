@@ -28,12 +28,7 @@ pub(super) fn plan_only(
         .objects()
         .map(|(id, obj)| {
             let id = id.to_string();
-            // The revision annotation changes with every commit; it is not a change to show.
-            let mut shown = obj.clone();
-            if let Some(a) = shown["metadata"]["annotations"].as_object_mut() {
-                a.remove(cluster::labels::REVISION);
-            }
-            let text = serde_json::to_string_pretty(&shown).unwrap_or_default();
+            let text = serde_json::to_string_pretty(obj).unwrap_or_default();
             let (action, diff) = match previous.get(&id) {
                 None => ("would create", None),
                 Some(before) if *before == text => ("unchanged", None),

@@ -252,8 +252,9 @@ async fn up_with_a_context_syncs_the_quickstart_to_the_cluster() {
         .expect("gantry up");
     for expected in [
         "web/dev (synced):\n  created         Service shop-dev/web\n  created         Deployment.apps shop-dev/web\n",
-        // Every object carries the commit in its gantry.dev/revision annotation.
-        "web/dev (synced):\n  configured      Service shop-dev/web\n  configured      Deployment.apps shop-dev/web\n",
+        // The second commit changes only the Deployment's image: the Service is not rewritten
+        // (no per-commit annotation on the objects, so no etcd write for an unchanged object).
+        "web/dev (synced):\n  unchanged       Service shop-dev/web\n  configured      Deployment.apps shop-dev/web\n",
         "signatures not verified: gantry up deploys the example's placeholder images",
     ] {
         assert!(

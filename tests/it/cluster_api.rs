@@ -124,9 +124,16 @@ async fn apply_is_server_side_as_gantry_with_force_in_plan_order() {
             s.body["metadata"]["labels"]["app.kubernetes.io/managed-by"],
             "gantry"
         );
-        assert_eq!(
-            s.body["metadata"]["annotations"]["gantry.dev/revision"],
-            "0123abcd"
+        assert!(
+            s.body["metadata"]["annotations"]["gantry.dev/tracking-id"]
+                .as_str()
+                .is_some_and(|t| t.starts_with("web:dev:")),
+            "{}",
+            s.body
+        );
+        assert!(
+            s.body["metadata"]["annotations"]["gantry.dev/revision"].is_null(),
+            "no per-commit value on objects"
         );
     }
     assert_eq!(seen[2].body["metadata"]["namespace"], "shop-dev");
@@ -147,10 +154,7 @@ async fn dry_run_sends_dry_run_all_and_unchanged_objects_are_reported() {
     let live = HashMap::from([(
         cm.clone(),
         (
-            LiveObject {
-                id: cm.clone(),
-                labels: std::collections::BTreeMap::default(),
-            },
+            LiveObject::from_live(cm.clone(), &json!({})),
             json!({"metadata": {"resourceVersion": "7"}}),
         ),
     )]);
@@ -218,17 +222,9 @@ async fn prune_deletes_with_foreground_propagation_after_applying() {
         } else {
             format!("{group}/v1")
         };
-        let obj = json!({"apiVersion": api_version, "metadata": {"resourceVersion": "3"}});
-        (
-            id.clone(),
-            (
-                LiveObject {
-                    id,
-                    labels: labels.clone(),
-                },
-                obj,
-            ),
-        )
+        let obj = json!({"apiVersion": api_version, "metadata": {"resourceVersion": "3",
+            "labels": labels, "annotations": {"gantry.dev/tracking-id": gantry::cluster::tracking_id("web", "dev", &id)}}});
+        (id.clone(), (LiveObject::from_live(id, &obj), obj))
     })
     .collect();
     let inventory: Vec<LiveObject> = live.values().map(|(l, _)| l.clone()).collect();
@@ -249,8 +245,14 @@ async fn prune_deletes_with_foreground_propagation_after_applying() {
 async fn the_inventory_lists_every_listable_kind_by_our_labels() {
     let (client, seen) = mock(Box::new(|s| {
         let items = if s.path == "/api/v1/configmaps" {
-            json!([{"apiVersion": "v1", "kind": "ConfigMap", "metadata": {"name": "web-config", "namespace": "shop-dev", "resourceVersion": "9",
-                "labels": {"app.kubernetes.io/managed-by": "gantry", "gantry.dev/app": "web", "gantry.dev/env": "dev"}}}])
+            // As a real server lists them: no apiVersion or kind on the items. The second
+            // carries our labels and a tracking id copied from another object.
+            json!([{"metadata": {"name": "web-config", "namespace": "shop-dev", "resourceVersion": "9",
+                "labels": {"app.kubernetes.io/managed-by": "gantry", "gantry.dev/app": "web", "gantry.dev/env": "dev"},
+                "annotations": {"gantry.dev/tracking-id": "web:dev:/ConfigMap:shop-dev/web-config"}}},
+                {"metadata": {"name": "copy", "namespace": "shop-dev", "resourceVersion": "9",
+                "labels": {"app.kubernetes.io/managed-by": "gantry", "gantry.dev/app": "web", "gantry.dev/env": "dev"},
+                "annotations": {"gantry.dev/tracking-id": "web:dev:/ConfigMap:shop-dev/web-config"}}}])
         } else {
             json!([])
         };
@@ -276,6 +278,12 @@ async fn the_inventory_lists_every_listable_kind_by_our_labels() {
     }
     let ids: Vec<String> = inventory.keys().map(ToString::to_string).collect();
     assert_eq!(ids, ["ConfigMap shop-dev/web-config"]);
+    let (_, value) = inventory.values().next().expect("one object");
+    assert_eq!(
+        (&value["apiVersion"], &value["kind"]),
+        (&json!("v1"), &json!("ConfigMap")),
+        "the list's type is put on its items"
+    );
 }
 
 #[tokio::test]
@@ -365,7 +373,7 @@ async fn diff_compares_live_with_a_dry_run_apply_without_server_fields() {
             let mut live = applied(
                 &json!({"apiVersion": "v1", "kind": "ConfigMap", "metadata": {"name": "web-config", "namespace": "shop-dev",
                 "labels": {"app.kubernetes.io/managed-by": "gantry", "gantry.dev/app": "web", "gantry.dev/env": "dev"},
-                "annotations": {"gantry.dev/revision": "0123abcd"}}, "data": {"A": "0"}}),
+                "annotations": {"gantry.dev/tracking-id": "web:dev:/ConfigMap:shop-dev/web-config"}}, "data": {"A": "0"}}),
                 "41",
             );
             live["metadata"]["generation"] = json!(1);

@@ -3,7 +3,9 @@
 
 use std::collections::BTreeMap;
 
-use gantry::cluster::{ClusterError, LiveObject, ObjectId, Plan, Scopes, SyncContext, plan};
+use gantry::cluster::{
+    ClusterError, LiveObject, ObjectId, Plan, Scopes, SyncContext, plan, tracking_id,
+};
 use serde_json::{Value, json};
 
 fn obj(api_version: &str, kind: &str, name: &str) -> Value {
@@ -51,6 +53,8 @@ fn id(group: &str, kind: &str, ns: Option<&str>, name: &str) -> ObjectId {
 
 fn ours(id: ObjectId) -> LiveObject {
     LiveObject {
+        tracking_id: Some(tracking_id("web", "dev", &id)),
+        controlled: false,
         id,
         labels: BTreeMap::from([
             (
@@ -116,7 +120,7 @@ fn namespaces_then_crds_then_waves_with_cluster_scoped_first_and_kind_order() {
 }
 
 #[test]
-fn every_object_carries_the_labels_the_revision_and_its_namespace() {
+fn every_object_carries_the_labels_the_tracking_id_and_its_namespace() {
     let mut svc = obj("v1", "Service", "web");
     svc["metadata"]["labels"] = json!({"app": "web"});
     svc["metadata"]["namespace"] = json!("other");
@@ -137,9 +141,11 @@ fn every_object_carries_the_labels_the_revision_and_its_namespace() {
         service["metadata"]["labels"],
         json!({"app": "web", "app.kubernetes.io/managed-by": "gantry", "gantry.dev/app": "web", "gantry.dev/env": "dev"})
     );
+    // The tracking id names the object itself; no per-commit value (it would rewrite every
+    // unchanged object on every commit).
     assert_eq!(
         service["metadata"]["annotations"],
-        json!({"gantry.dev/revision": "0123abcd"})
+        json!({"gantry.dev/tracking-id": "web:dev:/Service:other/web"})
     );
     assert_eq!(
         by_name["ConfigMap shop-dev/c"]["metadata"]["namespace"],

@@ -56,7 +56,7 @@ pub(crate) fn overlay(work: &Work, names: &[&str]) {
 
 /// A remote whose first commit deploys ConfigMaps `names` (value "1") for web in dev; returns
 /// it, its working clone and the commit.
-fn deployed(names: &[&str]) -> (Remote, Work, String) {
+pub(crate) fn deployed(names: &[&str]) -> (Remote, Work, String) {
     let remote = Remote::new();
     let work = remote.clone_work();
     work.write("gantry.yaml", GANTRY_YAML);
@@ -180,12 +180,15 @@ pub(crate) fn dev(status: &Value) -> &Value {
         .unwrap_or(&Value::Null)
 }
 
+/// The objects not being deleted: a prune deletes in the foreground, so a pruned object stays
+/// marked (`deletionTimestamp`) until the garbage collector removes it, as on a real cluster.
 fn names(store: &Store) -> Vec<String> {
     store
         .lock()
         .expect("store")
-        .keys()
-        .map(|(_, n)| n.clone())
+        .iter()
+        .filter(|(_, o)| o["metadata"]["deletionTimestamp"].is_null())
+        .map(|((_, n), _)| n.clone())
         .collect()
 }
 
@@ -210,8 +213,8 @@ async fn commit_change_prune_broken_commit_and_restart_converge() {
     assert_eq!(a["metadata"]["labels"]["gantry.dev/app"], "web");
     assert_eq!(a["metadata"]["labels"]["gantry.dev/env"], "dev");
     assert_eq!(
-        a["metadata"]["annotations"]["gantry.dev/revision"],
-        first.as_str()
+        a["metadata"]["annotations"]["gantry.dev/tracking-id"],
+        "web:dev:/ConfigMap:shop-dev/a"
     );
     let ready = reqwest::get(format!("http://{}/readyz", d.addr))
         .await
@@ -441,13 +444,17 @@ async fn a_policy_violation_refuses_the_sync_before_anything_applies() {
     d.task.await.expect("daemon stopped");
 }
 
-fn leader(cluster: &crate::fake_cluster::Cluster, identity: &str) -> gantry::daemon::Leader {
+fn leader_for(
+    cluster: &crate::fake_cluster::Cluster,
+    identity: &str,
+    duration: u64,
+) -> gantry::daemon::Leader {
     gantry::daemon::Leader {
         client: cluster.client(),
         namespace: "gantry".into(),
         lease: "gantry".into(),
         identity: identity.into(),
-        duration: 2,
+        duration,
         grace: 1,
         pod: Some(identity.into()),
     }
@@ -482,6 +489,15 @@ async fn replicas(
     cluster: &crate::fake_cluster::Cluster,
     client_a: kube::Client,
 ) -> (Running, Running, [tempfile::TempDir; 2]) {
+    replicas_with(url, cluster, client_a, 2).await
+}
+
+async fn replicas_with(
+    url: &str,
+    cluster: &crate::fake_cluster::Cluster,
+    client_a: kube::Client,
+    lease_seconds: u64,
+) -> (Running, Running, [tempfile::TempDir; 2]) {
     let dirs = [
         tempfile::tempdir().expect("dir"),
         tempfile::tempdir().expect("dir"),
@@ -492,7 +508,7 @@ async fn replicas(
         client_a.clone(),
         Some(gantry::daemon::Leader {
             client: client_a,
-            ..leader(cluster, "replica-a")
+            ..leader_for(cluster, "replica-a", lease_seconds)
         }),
         None,
     )
@@ -502,7 +518,7 @@ async fn replicas(
         url,
         dirs[1].path(),
         cluster.client(),
-        Some(leader(cluster, "replica-b")),
+        Some(leader_for(cluster, "replica-b", lease_seconds)),
         None,
     )
     .await;
@@ -592,6 +608,31 @@ async fn one_leader_syncs_and_a_follower_takes_over_within_the_lease_duration() 
     );
     syncs_next_commit(&work, b, &cluster).await;
     assert!(cluster.patches.lock().expect("patches").len() > patches_before);
+}
+
+/// A gracefully stopped leader releases the Lease and waits until the release is sent; the
+/// follower, which checks for a release twice a second, takes over at once — not when a long
+/// lease expires (the old code dropped the release task and exited first).
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn regression_issue_14_a_stopped_leader_hands_over_long_before_its_lease_expires() {
+    let (remote, work, _) = deployed(&["a"]);
+    let cluster = crate::fake_cluster::Cluster::default();
+    pods(&cluster, &["replica-a", "replica-b"]);
+    let (a, b, _dirs) = replicas_with(&remote.url(), &cluster, cluster.client(), 30).await;
+    tokio::time::sleep(Duration::from_millis(700)).await;
+    assert!(!is_leader(b.addr).await, "b follows while a leads");
+    a.shutdown.cancel();
+    let stopped = std::time::Instant::now();
+    a.task.await.expect("a stopped");
+    while !is_leader(b.addr).await {
+        assert!(
+            stopped.elapsed() < Duration::from_secs(2),
+            "b did not take over within 2 s of a's SIGTERM (lease: 30 s)"
+        );
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
+    println!("hand-over after {:?}", stopped.elapsed());
+    syncs_next_commit(&work, b, &cluster).await;
 }
 
 /// A leader that crashes releases nothing: its requests stop arriving. The follower takes over

@@ -9,6 +9,7 @@ mod cluster_plan;
 mod daemon;
 #[cfg(feature = "sign")]
 mod daemon_images;
+mod daemon_issue14;
 mod edit;
 #[path = "../support/fake_cluster/mod.rs"]
 mod fake_cluster;
@@ -20,6 +21,7 @@ mod history;
 mod image_cli;
 mod manifests;
 mod pack;
+mod real_cluster;
 mod registry;
 mod registry_auth;
 mod render;

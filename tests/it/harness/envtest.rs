@@ -1,7 +1,10 @@
 //! An envtest-style API server: etcd and kube-apiserver from `GANTRY_KUBE_ASSETS` (like
 //! controller-runtime's `KUBEBUILDER_ASSETS`), on 127.0.0.1, with a generated service-account
-//! key, a self-signed serving certificate and a static admin token. Without the variable,
-//! [`Envtest::start`] prints `SKIP: GANTRY_KUBE_ASSETS not set` and returns `None`.
+//! key, a self-signed serving certificate and a static admin token, and kube-controller-manager
+//! when the directory has it (the garbage collector finishes foreground deletions; the
+//! `Deployment`, `ReplicaSet`, `Endpoints` and `EndpointSlice` controllers make what they make in any
+//! cluster). Without the variable, [`Envtest::start`] prints `SKIP: GANTRY_KUBE_ASSETS not set`
+//! and returns `None`.
 
 use std::path::{Path, PathBuf};
 use std::process::{Child, Command, Stdio};
@@ -14,6 +17,7 @@ const TOKEN: &str = "gantry-envtest-admin-token";
 pub struct Envtest {
     etcd: Child,
     apiserver: Child,
+    controllers: Option<Child>,
     dir: TempDir,
     pub url: String,
     pub client: kube::Client,
@@ -21,7 +25,11 @@ pub struct Envtest {
 
 impl Drop for Envtest {
     fn drop(&mut self) {
-        for child in [&mut self.apiserver, &mut self.etcd] {
+        let children = self
+            .controllers
+            .iter_mut()
+            .chain([&mut self.apiserver, &mut self.etcd]);
+        for child in children {
             let _ = child.kill();
             let _ = child.wait();
         }
@@ -32,7 +40,7 @@ fn binary(assets: &Path, name: &str) -> PathBuf {
     let path = assets.join(name);
     assert!(
         path.is_file(),
-        "GANTRY_KUBE_ASSETS={} has no {name}: it must hold etcd and kube-apiserver (as setup-envtest downloads them)",
+        "GANTRY_KUBE_ASSETS={} has no {name}: it must hold etcd and kube-apiserver (as setup-envtest downloads them), and kube-controller-manager for the controllers",
         assets.display()
     );
     path
@@ -71,6 +79,9 @@ impl Envtest {
         let key = rcgen::KeyPair::generate().expect("service-account key");
         let key_file = dir.path().join("sa.key");
         std::fs::write(&key_file, key.serialize_pem()).expect("write key");
+        // kube-apiserver verifies tokens with the public key; it refuses a private PKCS#8 key.
+        let pub_file = dir.path().join("sa.pub");
+        std::fs::write(&pub_file, key.public_key_pem()).expect("write public key");
         let tokens = dir.path().join("tokens.csv");
         std::fs::write(&tokens, format!("{TOKEN},admin,admin-uid,system:masters\n"))
             .expect("write tokens");
@@ -82,7 +93,7 @@ impl Envtest {
             .args(["--bind-address=127.0.0.1", "--advertise-address=127.0.0.1"])
             .arg("--service-cluster-ip-range=10.0.0.0/24")
             .arg("--service-account-issuer=https://127.0.0.1")
-            .arg(format!("--service-account-key-file={}", key_file.display()))
+            .arg(format!("--service-account-key-file={}", pub_file.display()))
             .arg(format!(
                 "--service-account-signing-key-file={}",
                 key_file.display()
@@ -101,12 +112,54 @@ impl Envtest {
         let mut env = Self {
             etcd,
             apiserver,
+            controllers: None,
             dir,
             url: url.clone(),
             client: client(&url),
         };
         env.wait_ready().await;
+        let manager = assets.join("kube-controller-manager");
+        if manager.is_file() {
+            env.controllers = Some(env.start_controllers(&manager, &key_file));
+        } else {
+            println!(
+                "note: {} has no kube-controller-manager: no garbage collector or controllers run",
+                assets.display()
+            );
+        }
         Some(env)
+    }
+
+    /// Whether kube-controller-manager runs (controllers make Endpoints, the garbage collector
+    /// finishes foreground deletions).
+    pub fn has_controllers(&self) -> bool {
+        self.controllers.is_some()
+    }
+
+    fn start_controllers(&self, binary: &Path, key_file: &Path) -> Child {
+        let kubeconfig = self.dir.path().join("kubeconfig");
+        std::fs::write(&kubeconfig, self.kubeconfig()).expect("write kubeconfig");
+        let log = std::fs::File::create(self.dir.path().join("controller-manager.log"))
+            .expect("controller-manager log");
+        Command::new(binary)
+            .arg(format!("--kubeconfig={}", kubeconfig.display()))
+            .args(["--leader-elect=false", "--secure-port=0"])
+            .arg(format!(
+                "--service-account-private-key-file={}",
+                key_file.display()
+            ))
+            .stdout(Stdio::null())
+            .stderr(log)
+            .spawn()
+            .expect("start kube-controller-manager")
+    }
+
+    /// A kubeconfig for the admin token (context `envtest`), for processes started by tests.
+    pub fn kubeconfig(&self) -> String {
+        format!(
+            "apiVersion: v1\nkind: Config\nclusters:\n- name: envtest\n  cluster:\n    server: {}\n    insecure-skip-tls-verify: true\nusers:\n- name: admin\n  user:\n    token: {TOKEN}\ncontexts:\n- name: envtest\n  context:\n    cluster: envtest\n    user: admin\ncurrent-context: envtest\n",
+            self.url
+        )
     }
 
     async fn wait_ready(&mut self) {

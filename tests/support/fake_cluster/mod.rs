@@ -1,5 +1,6 @@
 //! An in-memory stand-in for the Kubernetes API at request level, answering as an API server
-//! does for what gantry uses: discovery, label-selected LIST, GET, POST, server-side apply and
+//! with its controllers does for what gantry uses (see [`controllers`] for what happens beside
+//! the request): discovery, label-selected LIST, GET, POST, server-side apply and
 //! merge PATCH, DELETE for the kinds in [`objects::KINDS`]; coordination.k8s.io Leases with
 //! server-side apply's conflict rule for `spec.holderIdentity` (an apply without force by
 //! another field manager that would change it answers 409 Conflict), which is what leader
@@ -9,6 +10,7 @@
 //! kubeconfig ([`Cluster::serve_http`]). Shared by the tests and the daemon bench
 //! (`#[path]`-included).
 
+pub mod controllers;
 mod lease;
 pub mod objects;
 
@@ -131,6 +133,8 @@ impl Cluster {
             if req.method == "PATCH" {
                 self.patches.lock().expect("patches").push(Instant::now());
             }
+            // The controllers act between requests, as they do a moment after a write.
+            controllers::reconcile(self, &rv.to_string());
             objects::answer(self, rv, req)
         }
     }

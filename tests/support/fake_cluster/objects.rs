@@ -1,9 +1,12 @@
 //! The object endpoints of the fake API server: discovery of the kinds in [`KINDS`],
-//! label-selected LIST, GET, POST (create), server-side apply and JSON merge PATCH, DELETE,
-//! for namespaced and cluster-scoped kinds alike.
+//! label-selected LIST (items without `apiVersion`/`kind`, as a real server sends them), GET,
+//! POST (create), server-side apply (with `managedFields`) and JSON merge PATCH, the `scale`
+//! subresource, DELETE (foreground marks the object for the garbage collector in
+//! [`super::controllers`]), for namespaced and cluster-scoped kinds alike.
 
 use serde_json::{Value, json};
 
+use super::controllers::{fields_v1, mark_deleted, scale};
 use super::{Cluster, Seen, Store, not_found};
 
 /// The kinds this server knows: (group/version, plural, kind, namespaced).
@@ -13,6 +16,13 @@ pub const KINDS: &[(&str, &str, &str, bool)] = &[
     ("v1", "services", "Service", true),
     ("v1", "namespaces", "Namespace", false),
     ("apps/v1", "deployments", "Deployment", true),
+    ("v1", "endpoints", "Endpoints", true),
+    (
+        "discovery.k8s.io/v1",
+        "endpointslices",
+        "EndpointSlice",
+        true,
+    ),
 ];
 
 /// The store of a known resource, and its kind.
@@ -125,9 +135,48 @@ fn patch(store: &Store, key: (String, String), req: &Seen, rv: &str) -> (u16, Va
     if !key.0.is_empty() {
         o["metadata"]["namespace"] = json!(key.0);
     }
-    o["metadata"]["managedFields"] = json!([{"manager": "gantry", "operation": "Apply", "apiVersion": o["apiVersion"], "fieldsType": "FieldsV1", "fieldsV1": {}}]);
+    let mine = fields_v1(&req.body);
+    let manager = super::lease::query_param(&req.query, "fieldManager").unwrap_or("unknown");
+    // Other managers keep their entries, less the fields this forced apply takes over.
+    let mut entries: Vec<Value> = store
+        .lock()
+        .expect("store")
+        .get(&key)
+        .and_then(|e| e["metadata"]["managedFields"].as_array().cloned())
+        .unwrap_or_default()
+        .into_iter()
+        .filter(|e| e["manager"] != manager)
+        .map(|mut e| {
+            remove_fields(&mut e["fieldsV1"], &mine);
+            e
+        })
+        .filter(|e| e["fieldsV1"].as_object().is_some_and(|m| !m.is_empty()))
+        .collect();
+    entries.insert(
+        0,
+        json!({"manager": manager, "operation": "Apply", "apiVersion": o["apiVersion"], "fieldsType": "FieldsV1", "fieldsV1": mine}),
+    );
+    o["metadata"]["managedFields"] = json!(entries);
     store.lock().expect("store").insert(key, o.clone());
     (200, o)
+}
+
+/// Removes from `fields` every leaf that `taken` holds (both `fieldsV1` trees).
+fn remove_fields(fields: &mut Value, taken: &Value) {
+    let (Some(map), Some(taken)) = (fields.as_object_mut(), taken.as_object()) else {
+        return;
+    };
+    for (k, sub) in taken {
+        let leaf = sub.as_object().is_none_or(serde_json::Map::is_empty);
+        if leaf {
+            map.remove(k);
+        } else if let Some(child) = map.get_mut(k) {
+            remove_fields(child, sub);
+            if child.as_object().is_some_and(serde_json::Map::is_empty) {
+                map.remove(k);
+            }
+        }
+    }
 }
 
 /// Creates an object (POST); 409 `AlreadyExists` when it is there.
@@ -173,6 +222,9 @@ pub fn answer(cluster: &Cluster, rv: u64, req: &Seen) -> (u16, Value) {
         [resource] => (*resource, "", None),
         ["namespaces", ns, resource] => (*resource, *ns, None),
         ["namespaces", ns, resource, name] => (*resource, *ns, Some(*name)),
+        ["namespaces", ns, resource, name, "scale"] if method == "PATCH" => {
+            return scale_subresource(cluster, &gv, (resource, ns, name), req, rv);
+        }
         [resource, name] => (*resource, "", Some(*name)),
         _ => return not_found(&format!("{method} {path}")),
     };
@@ -195,7 +247,14 @@ pub fn answer(cluster: &Cluster, rv: u64, req: &Seen) -> (u16, Value) {
                         .iter()
                         .all(|(k, v)| o["metadata"]["labels"][k] == v.as_str())
                 })
-                .cloned()
+                .map(|o| {
+                    let mut o = o.clone();
+                    if let Some(m) = o.as_object_mut() {
+                        m.remove("apiVersion");
+                        m.remove("kind");
+                    }
+                    o
+                })
                 .collect();
             (
                 200,
@@ -208,10 +267,45 @@ pub fn answer(cluster: &Cluster, rv: u64, req: &Seen) -> (u16, Value) {
             Some(o) => (200, o.clone()),
             None => not_found(path),
         },
-        ("DELETE", Some(name)) => match store.lock().expect("store").remove(&key(name)) {
-            Some(o) => (200, o),
-            None => not_found(path),
-        },
+        ("DELETE", Some(name)) => {
+            let mut objects = store.lock().expect("store");
+            if req.body["propagationPolicy"] == "Foreground" {
+                match objects.get_mut(&key(name)) {
+                    Some(o) => {
+                        mark_deleted(o, &rv);
+                        (200, o.clone())
+                    }
+                    None => not_found(path),
+                }
+            } else {
+                match objects.remove(&key(name)) {
+                    Some(o) => (200, o),
+                    None => not_found(path),
+                }
+            }
+        }
         _ => not_found(&format!("{method} {path}")),
     }
+}
+
+/// `PATCH …/{resource}/{name}/scale` with a merge patch of `spec.replicas`.
+fn scale_subresource(
+    cluster: &Cluster,
+    gv: &str,
+    (resource, namespace, name): (&str, &str, &str),
+    req: &Seen,
+    rv: u64,
+) -> (u16, Value) {
+    let Some((store, _)) = kind_of(cluster, gv, resource) else {
+        return not_found(&req.path);
+    };
+    let mut objects = store.lock().expect("store");
+    let Some(obj) = objects.get_mut(&(namespace.to_owned(), name.to_owned())) else {
+        return not_found(&req.path);
+    };
+    let manager = super::lease::query_param(&req.query, "fieldManager").unwrap_or("kubectl");
+    (
+        200,
+        scale(obj, &req.body["spec"]["replicas"], manager, &rv.to_string()),
+    )
 }
