@@ -158,10 +158,13 @@ pub fn run_daemon(args: &DaemonArgs) -> anyhow::Result<()> {
         // In a cluster the records live in AppSync resources next to the Lease; otherwise in
         // a redb file under the data dir.
         let store: Arc<dyn crate::store::StateStore> = match &leader {
-            Some(l) => Arc::new(crate::store::cluster::ClusterStore::new(
-                l.client.clone(),
-                &l.namespace,
-            )),
+            Some(l) => {
+                crate::store::cluster::ClusterStore::preflight(&l.client, &l.namespace).await?;
+                Arc::new(crate::store::cluster::ClusterStore::new(
+                    l.client.clone(),
+                    &l.namespace,
+                ))
+            }
             None => Arc::new(Arc::new(crate::store::local::LocalStore::open(
                 &args.data_dir.join("state.redb"),
             )?)),

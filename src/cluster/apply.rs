@@ -358,13 +358,19 @@ fn is_not_found(e: &kube::Error) -> bool {
 }
 
 pub(super) fn api_error(object: &str, verb: &'static str, e: &kube::Error) -> ClusterError {
-    let message = match e {
-        kube::Error::Api(status) => format!("{} ({})", status.message, status.code),
-        other => other.to_string(),
-    };
     ClusterError::Api {
         object: object.to_string(),
         verb,
-        message,
+        message: describe(e),
+    }
+}
+
+/// A kube error as one line for people: the API server's message and code, never kube's
+/// debug dump of the `Status` object.
+#[must_use]
+pub fn describe(e: &kube::Error) -> String {
+    match e {
+        kube::Error::Api(status) => format!("{} ({})", status.message, status.code),
+        other => other.to_string(),
     }
 }

@@ -5,6 +5,7 @@ use futures::future::BoxFuture;
 use kube::api::{Api, ListParams, Patch, PatchParams};
 
 use super::{AppSync, StateStore, StoreError, SyncRecord};
+use crate::cluster::apply::describe;
 
 const FIELD_MANAGER: &str = "gantry";
 
@@ -22,11 +23,47 @@ impl ClusterStore {
         }
     }
 
-    fn fail(&self, name: &str, e: &dyn std::fmt::Display) -> StoreError {
+    fn fail(&self, name: &str, e: &kube::Error) -> StoreError {
         StoreError::Cluster {
             namespace: self.namespace.clone(),
             name: name.to_owned(),
-            message: e.to_string(),
+            message: describe(e),
+        }
+    }
+}
+
+impl ClusterStore {
+    /// Checks, before the daemon starts, that gantry's namespace exists and the `AppSync` CRD
+    /// is installed: on a fresh cluster both are missing, and each is named with the command
+    /// that fixes it instead of a bare 404 later.
+    pub async fn preflight(client: &kube::Client, namespace: &str) -> Result<(), StoreError> {
+        let mut missing = Vec::new();
+        let namespaces: Api<k8s_openapi::api::core::v1::Namespace> = Api::all(client.clone());
+        match namespaces.get_opt(namespace).await {
+            Ok(Some(_)) => {}
+            Ok(None) => missing.push(format!(
+                "  namespace {namespace:?} does not exist (it holds the leader Lease and the AppSync records): `kubectl create namespace {namespace}`, or `kubectl apply -f manifests/`, or --namespace NAME"
+            )),
+            Err(e) => missing.push(format!(
+                "  cannot read namespace {namespace:?}: {}",
+                describe(&e)
+            )),
+        }
+        let probe: Api<AppSync> = Api::all(client.clone());
+        match probe.list(&ListParams::default().limit(1)).await {
+            Ok(_) => {}
+            Err(kube::Error::Api(s)) if s.code == 404 => missing.push(
+                "  the AppSync CRD (appsyncs.gantry.dev) is not installed: `gantry crds | kubectl apply -f -` (manifests/crds/ holds the same)".to_owned(),
+            ),
+            Err(e) => missing.push(format!(
+                "  cannot list AppSync resources: {}",
+                describe(&e)
+            )),
+        }
+        if missing.is_empty() {
+            Ok(())
+        } else {
+            Err(StoreError::NotReady(missing))
         }
     }
 }

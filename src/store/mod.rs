@@ -25,6 +25,9 @@ pub enum StoreError {
         name: String,
         message: String,
     },
+    /// What a cluster lacks before gantry can keep its state there, each with its fix.
+    #[error("the cluster is not ready for gantry's state:\n{}", .0.join("\n"))]
+    NotReady(Vec<String>),
 }
 
 /// One app in one environment, as last synced.

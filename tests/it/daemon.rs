@@ -462,6 +462,7 @@ fn leader_for(
 
 /// The replicas' pods, as the Deployment would have made them.
 fn pods(cluster: &crate::fake_cluster::Cluster, names: &[&str]) {
+    cluster.add_namespace("gantry");
     for name in names {
         cluster.pods.lock().expect("pods").insert(
             ("gantry".into(), (*name).into()),
@@ -770,6 +771,7 @@ async fn a_config_error_is_published_as_a_kubernetes_event() {
     work.commit_all("config: broken from the start");
     work.push();
     let cluster = crate::fake_cluster::Cluster::default();
+    cluster.add_namespace("gantry");
     let client = cluster.client();
     let events = pod_events(&client);
     let data = tempfile::tempdir().expect("data dir");

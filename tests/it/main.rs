@@ -22,6 +22,7 @@ mod image_cli;
 mod manifests;
 mod pack;
 mod real_cluster;
+mod real_cluster_cli;
 mod registry;
 mod registry_auth;
 mod render;

@@ -156,8 +156,13 @@ impl Envtest {
 
     /// A kubeconfig for the admin token (context `envtest`), for processes started by tests.
     pub fn kubeconfig(&self) -> String {
+        self.kubeconfig_for("envtest")
+    }
+
+    /// A kubeconfig for the admin token whose context is called `context`.
+    pub fn kubeconfig_for(&self, context: &str) -> String {
         format!(
-            "apiVersion: v1\nkind: Config\nclusters:\n- name: envtest\n  cluster:\n    server: {}\n    insecure-skip-tls-verify: true\nusers:\n- name: admin\n  user:\n    token: {TOKEN}\ncontexts:\n- name: envtest\n  context:\n    cluster: envtest\n    user: admin\ncurrent-context: envtest\n",
+            "apiVersion: v1\nkind: Config\nclusters:\n- name: envtest\n  cluster:\n    server: {}\n    insecure-skip-tls-verify: true\nusers:\n- name: admin\n  user:\n    token: {TOKEN}\ncontexts:\n- name: {context}\n  context:\n    cluster: envtest\n    user: admin\ncurrent-context: {context}\n",
             self.url
         )
     }

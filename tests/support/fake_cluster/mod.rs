@@ -65,6 +65,15 @@ impl Cluster {
         (client, silent)
     }
 
+    /// Creates Namespace `name`, as `kubectl create namespace` would: writes in a namespace
+    /// that does not exist are refused (404), as a real server's `NamespaceLifecycle` does.
+    pub fn add_namespace(&self, name: &str) {
+        self.objects("namespaces").lock().expect("namespaces").insert(
+            (String::new(), name.to_owned()),
+            json!({"apiVersion": "v1", "kind": "Namespace", "metadata": {"name": name, "uid": format!("uid-ns-{name}")}}),
+        );
+    }
+
     /// The objects of a kind other than ConfigMaps and Pods.
     pub fn objects(&self, resource: &str) -> Store {
         self.others
@@ -114,6 +123,23 @@ impl Cluster {
         let is_event = req.method == "POST"
             && req.path.starts_with("/apis/events.k8s.io/v1/namespaces/")
             && req.path.ends_with("/events");
+        let namespace = req
+            .path
+            .split('/')
+            .skip_while(|p| *p != "namespaces")
+            .nth(1)
+            .unwrap_or_default();
+        let writes = matches!(req.method.as_str(), "POST" | "PATCH");
+        if writes
+            && (is_event || !lease_path.is_empty())
+            && !objects::namespace_exists(self, namespace)
+        {
+            return (
+                404,
+                json!({"kind": "Status", "apiVersion": "v1", "status": "Failure", "reason": "NotFound", "code": 404,
+                    "message": format!("namespaces \"{namespace}\" not found")}),
+            );
+        }
         if is_event {
             self.events.lock().expect("events").push(req.body.clone());
             (201, req.body.clone())

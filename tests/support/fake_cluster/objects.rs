@@ -233,6 +233,21 @@ pub fn answer(cluster: &Cluster, rv: u64, req: &Seen) -> (u16, Value) {
     };
     let rv = rv.to_string();
     let key = |name: &str| (namespace.to_owned(), name.to_owned());
+    let writes = matches!(method, "POST" | "PATCH");
+    // NamespaceLifecycle: nothing is created or applied in a namespace that does not exist.
+    if writes && !namespace.is_empty() && !namespace_exists(cluster, namespace) {
+        return (
+            404,
+            json!({"kind": "Status", "apiVersion": "v1", "status": "Failure", "reason": "NotFound", "code": 404,
+                "message": format!("namespaces \"{namespace}\" not found"), "details": {"name": namespace, "kind": "namespaces"}}),
+        );
+    }
+    // `dryRun=All`: the write is answered as it would be, on a copy that is then dropped.
+    let store = if req.query.contains("dryRun=All") {
+        std::sync::Arc::new(std::sync::Mutex::new(store.lock().expect("store").clone()))
+    } else {
+        store
+    };
     match (method, name) {
         ("GET", None) => {
             let wanted = selector(&req.query);
@@ -308,4 +323,14 @@ fn scale_subresource(
         200,
         scale(obj, &req.body["spec"]["replicas"], manager, &rv.to_string()),
     )
+}
+
+/// Whether a Namespace object `name` exists (and is not being deleted).
+pub fn namespace_exists(cluster: &Cluster, name: &str) -> bool {
+    cluster
+        .objects("namespaces")
+        .lock()
+        .expect("namespaces")
+        .get(&(String::new(), name.to_owned()))
+        .is_some_and(|n| n["metadata"]["deletionTimestamp"].is_null())
 }
