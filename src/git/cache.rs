@@ -98,6 +98,9 @@ pub struct Mirror {
     fetch_lock: Mutex<()>,
     pub(super) branch_locks: Mutex<HashMap<String, Arc<tokio::sync::Mutex<()>>>>,
     pub(super) push_observer: std::sync::OnceLock<super::write::PushObserver>,
+    /// Milliseconds of contention (see [`super::write::CONTENTION_WINDOW`]) before a commit
+    /// is given up on.
+    pub(super) contention_ms: std::sync::atomic::AtomicU64,
 }
 
 impl Mirror {
@@ -142,6 +145,9 @@ impl Mirror {
             fetch_lock: Mutex::default(),
             branch_locks: Mutex::default(),
             push_observer: std::sync::OnceLock::new(),
+            contention_ms: std::sync::atomic::AtomicU64::new(
+                u64::try_from(super::write::CONTENTION_WINDOW.as_millis()).unwrap_or(u64::MAX),
+            ),
         })
     }
 

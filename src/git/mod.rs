@@ -79,12 +79,13 @@ pub enum GitError {
         message: String,
     },
     #[error(
-        "gave up pushing to {url} {branch} after {attempts} attempts: others kept moving the branch"
+        "gave up pushing to {url} {branch} after {attempts} attempts in {seconds} s: others kept moving the branch"
     )]
     Contended {
         url: String,
         branch: String,
         attempts: u32,
+        seconds: u64,
     },
     #[error("credentials for {url}: {message}")]
     Credentials { url: String, message: String },

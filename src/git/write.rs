@@ -20,8 +20,14 @@ use super::push::{Pushed, push};
 use super::{GitError, Mirror, TreeFs};
 use crate::manifest::Fs as _;
 
-/// Attempts before a contended branch is given up on.
+/// Attempts before a contended branch may be given up on.
 pub const MAX_ATTEMPTS: u32 = 10;
+
+/// How long a commit keeps retrying against a branch that others keep moving, once it made
+/// [`MAX_ATTEMPTS`] attempts. Losing a race means another commit landed: on a loaded machine
+/// ten losses can come within seconds while the branch is making progress, so attempts alone
+/// would give up on a healthy, busy branch.
+pub const CONTENTION_WINDOW: std::time::Duration = std::time::Duration::from_secs(30);
 
 /// Author and committer of gantry's commits.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -136,6 +142,15 @@ impl Mirror {
         self.push_observer.set(observer).is_ok()
     }
 
+    /// Sets how long a commit retries on a contended branch after [`MAX_ATTEMPTS`] attempts
+    /// (default [`CONTENTION_WINDOW`]).
+    pub fn set_contention_window(&self, window: Duration) {
+        self.contention_ms.store(
+            u64::try_from(window.as_millis()).unwrap_or(u64::MAX),
+            std::sync::atomic::Ordering::Relaxed,
+        );
+    }
+
     /// Commits the result of `edit` on `request.branch` and pushes it, retrying on races.
     pub async fn commit(
         self: &Arc<Self>,
@@ -175,7 +190,14 @@ impl Mirror {
         let lock = self.branch_lock(&request.branch)?;
         let _serial = lock.lock().await;
         let request = Arc::new(CommitRequest { message, ..request });
-        for attempt in 1..=MAX_ATTEMPTS {
+        let started = tokio::time::Instant::now();
+        let window = Duration::from_millis(
+            self.contention_ms
+                .load(std::sync::atomic::Ordering::Relaxed),
+        );
+        let mut attempt = 0;
+        while attempt < MAX_ATTEMPTS || started.elapsed() < window {
+            attempt += 1;
             self.fetch(cancel).await?;
             let (req, edit) = (Arc::clone(&request), Arc::clone(&edit));
             let built = self.run(cancel, move |m, _| m.build(&req, &*edit)).await?;
@@ -213,7 +235,8 @@ impl Mirror {
         Err(GitError::Contended {
             url: self.url().to_string(),
             branch: request.branch.clone(),
-            attempts: MAX_ATTEMPTS,
+            attempts: attempt,
+            seconds: started.elapsed().as_secs(),
         })
     }
 

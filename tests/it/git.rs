@@ -529,7 +529,8 @@ async fn the_poller_reports_a_push_and_stops_on_cancel() {
         .expect("poller task");
 }
 
-/// A branch that moves before every push is given up on after 10 attempts, not retried forever.
+/// A branch that moves before every push is given up on after 10 attempts once the contention
+/// window has passed (zero here), not retried forever.
 #[tokio::test]
 async fn a_branch_that_always_moves_is_given_up_after_ten_attempts() {
     let served = served();
@@ -558,6 +559,7 @@ async fn a_branch_that_always_moves_is_given_up_after_ten_attempts() {
         tree.write("ours.txt", "ours\n");
         Ok(())
     });
+    served.mirror.set_contention_window(Duration::ZERO);
     let err = served
         .mirror
         .commit(request("ours", &[]), edit, &CancellationToken::new())
