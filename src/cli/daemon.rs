@@ -257,55 +257,124 @@ pub struct StatusArgs {
     /// Only this app.
     #[arg(long)]
     pub app: Option<String>,
+    /// `table` (one line per app × environment) or `json` (the whole record).
+    #[arg(long, value_enum, default_value_t = StatusOutput::Table)]
+    pub output: StatusOutput,
 }
 
 pub fn run_status(args: &StatusArgs) -> anyhow::Result<()> {
     let runtime = tokio::runtime::Runtime::new().context("cannot start the async runtime")?;
-    let url = format!("{}/api/v1/apps", args.server.trim_end_matches('/'));
+    let base = args.server.trim_end_matches('/');
+    let url = format!("{base}/api/v1/apps");
+    // The server URL may carry credentials: errors name it without them.
+    let shown = crate::git::redact_url(&url);
     let body: serde_json::Value = runtime.block_on(async {
         let response = reqwest::Client::new()
             .get(&url)
             .timeout(Duration::from_secs(10))
             .send()
             .await
-            .with_context(|| format!("cannot reach the daemon at {url}"))?
+            .map_err(|e| {
+                anyhow::anyhow!("cannot reach the daemon at {shown}: {}", e.without_url())
+            })?
             .error_for_status()
-            .with_context(|| format!("{url} answered with an error"))?;
+            .map_err(|e| anyhow::anyhow!("{shown} answered with an error: {}", e.without_url()))?;
         response
             .json()
             .await
-            .with_context(|| format!("{url} did not answer JSON"))
+            .map_err(|e| anyhow::anyhow!("{shown} did not answer JSON: {}", e.without_url()))
     })?;
-    print!("{}", status_text(&body, args.app.as_deref()));
+    if let Some(app) = &args.app {
+        let known: std::collections::BTreeSet<&str> = body["apps"]
+            .as_array()
+            .into_iter()
+            .flatten()
+            .filter_map(|r| r["app"].as_str())
+            .collect();
+        if !known.contains(app.as_str()) {
+            return Err(super::UsageError(format!(
+                "no app {app:?} at {shown} (known: {})",
+                known.into_iter().collect::<Vec<_>>().join(", ")
+            ))
+            .into());
+        }
+    }
+    match args.output {
+        StatusOutput::Table => print!("{}", status_text(&body, args.app.as_deref())),
+        StatusOutput::Json => {
+            let mut body = body;
+            if let (Some(app), Some(rows)) = (&args.app, body["apps"].as_array_mut()) {
+                rows.retain(|r| r["app"] == app.as_str());
+            }
+            println!(
+                "{}",
+                serde_json::to_string_pretty(&body).context("cannot print JSON")?
+            );
+        }
+    }
     Ok(())
 }
 
-/// The matrix, then the config repo line and its errors.
+/// `gantry status --output`.
+#[derive(Debug, Clone, Copy, Default, clap::ValueEnum)]
+pub enum StatusOutput {
+    #[default]
+    Table,
+    /// The daemon's whole record per app × environment (`/api/v1/apps`).
+    Json,
+}
+
+/// One line for a table cell: the lines of a message joined, at most 100 characters.
+fn one_line(text: &str) -> String {
+    let joined = text
+        .lines()
+        .map(str::trim)
+        .filter(|l| !l.is_empty())
+        .collect::<Vec<_>>()
+        .join(" ");
+    match joined.char_indices().nth(99) {
+        Some((cut, _)) => format!("{}…", &joined[..cut]),
+        None => joined,
+    }
+}
+
+/// The matrix, then the config repo line and its errors. DESIRED is the commit of the last
+/// attempt, APPLIED the last that succeeded; MESSAGE is the error of a failed attempt, else
+/// what a successful one noted (plan only, policy warnings).
 #[must_use]
 pub fn status_text(body: &serde_json::Value, app: Option<&str>) -> String {
     let field = |v: &serde_json::Value, k: &str| v[k].as_str().unwrap_or("-").to_owned();
+    let short = |v: &serde_json::Value, k: &str| {
+        let full = field(v, k);
+        full.get(..12).unwrap_or(&full).to_owned()
+    };
     let mut rows = vec![[
         "APP".to_string(),
         "ENV".into(),
-        "REVISION".into(),
+        "DESIRED".into(),
+        "APPLIED".into(),
         "HEALTH".into(),
         "PHASE".into(),
         "LAST SYNC".into(),
-        "ERROR".into(),
+        "MESSAGE".into(),
     ]];
     for row in body["apps"].as_array().into_iter().flatten() {
         if app.is_some_and(|a| row["app"] != a) {
             continue;
         }
-        let revision = field(row, "revision");
+        let message = row["error"]
+            .as_str()
+            .or_else(|| row["note"].as_str())
+            .map_or_else(|| "-".to_owned(), one_line);
         rows.push([
             field(row, "app"),
             field(row, "env"),
-            revision.get(..12).unwrap_or(&revision).to_owned(),
+            short(row, "desired"),
+            short(row, "revision"),
             field(row, "health"),
             field(row, "phase"),
             field(row, "last_sync"),
-            field(row, "error").lines().next().unwrap_or("-").to_owned(),
+            message,
         ]);
     }
     let mut out = super::table::render(&rows);

@@ -138,6 +138,18 @@ pub enum Command {
     },
 }
 
+/// A command used wrongly (an unknown app, a bad value): exit 2, like clap's own errors.
+#[derive(Debug)]
+pub struct UsageError(pub String);
+
+impl std::fmt::Display for UsageError {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str(&self.0)
+    }
+}
+
+impl std::error::Error for UsageError {}
+
 /// Exit codes, as documented in README.
 pub mod exit {
     pub const OK: u8 = 0;
@@ -182,6 +194,9 @@ pub fn run(cli: Cli) -> ExitCode {
                 || refused(&err)
             {
                 ExitCode::from(exit::FAILED)
+            } else if let Some(usage) = err.downcast_ref::<UsageError>() {
+                eprintln!("error: {usage}");
+                ExitCode::from(exit::USAGE)
             } else if let Some(config) = err.downcast_ref::<ConfigError>() {
                 eprintln!("{config}");
                 ExitCode::from(exit::USAGE)

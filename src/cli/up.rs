@@ -233,9 +233,9 @@ fn plans(state: &State, only: Option<(&str, &str)>) -> String {
                 let _ = writeln!(out, "      {line}");
             }
         }
-        if let Some(e) = &row.error {
-            for line in e.lines() {
-                let _ = writeln!(out, "  note: {line}");
+        for (label, text) in [("error", &row.error), ("note", &row.note)] {
+            for line in text.iter().flat_map(|t| t.lines()) {
+                let _ = writeln!(out, "  {label}: {line}");
             }
         }
     }

@@ -7,6 +7,7 @@
 
 pub mod admit;
 pub mod apply;
+pub mod cache;
 mod client;
 pub mod diff;
 mod discovery;

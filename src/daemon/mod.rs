@@ -9,6 +9,7 @@
 pub mod http;
 pub mod images;
 mod leader;
+mod live;
 mod pass;
 mod plan;
 pub mod state;
@@ -149,7 +150,7 @@ pub async fn run(
         (shutdown.clone(), abort),
         Arc::clone(&state),
     );
-    let mut looper = pass::Loop::new(mirror, options, state, workers);
+    let mut looper = pass::Loop::new(mirror, options, (state, shutdown.clone()), workers);
     looper.pass(false, true, &shutdown).await;
     let mut drift = tokio::time::interval(looper.options.drift_interval);
     drift.tick().await;

@@ -52,13 +52,15 @@ pub(super) struct Loop {
     /// The last commit whose config loaded, with its tree and config.
     good: Option<(String, Arc<TreeFs>, Arc<Config>)>,
     seen: Option<String>,
+    /// Ends the tasks that follow each cluster's cache.
+    shutdown: CancellationToken,
 }
 
 impl Loop {
     pub(super) fn new(
         mirror: Arc<Mirror>,
         options: Options,
-        state: Shared,
+        (state, shutdown): (Shared, CancellationToken),
         workers: Workers,
     ) -> Self {
         Self {
@@ -70,6 +72,7 @@ impl Loop {
             targets: HashMap::new(),
             good: None,
             seen: None,
+            shutdown,
         }
     }
 
@@ -247,6 +250,13 @@ impl Loop {
                 }
             },
         };
+        if let Target::Cluster { cache, .. } = &target {
+            tokio::spawn(super::live::follow(
+                Arc::clone(cache),
+                Arc::clone(&self.state),
+                self.shutdown.clone(),
+            ));
+        }
         self.targets.insert(name, target.clone());
         target
     }

@@ -34,7 +34,10 @@ pub struct ObjectStatus {
 pub struct EnvStatus {
     pub app: String,
     pub env: String,
-    /// Config repo commit last synced successfully.
+    /// Config repo commit of the last attempt: what should run.
+    pub desired: Option<String>,
+    /// Config repo commit last synced successfully (applied, or planned without a cluster):
+    /// what runs. A failed attempt leaves it as it was.
     pub revision: Option<String>,
     /// `Healthy`, `Progressing`, `Missing`, `Degraded`, or `Unknown` before the first sync.
     pub health: String,
@@ -43,8 +46,11 @@ pub struct EnvStatus {
     /// `synced`, `planned` (no cluster: the plan was computed, nothing applied), `failed`.
     pub phase: String,
     pub objects: Vec<ObjectStatus>,
-    /// Why the last attempt failed, with `file:line:col` when the config repo is at fault.
+    /// Why the last attempt failed, with `file:line:col` when the config repo is at fault;
+    /// `None` once an attempt succeeds.
     pub error: Option<String>,
+    /// What a successful attempt wants known: not applied (plan only), policy warnings.
+    pub note: Option<String>,
     /// Digest of the last sync's inputs (render, namespace, policy files); unchanged inputs are
     /// not synced again until the drift interval passes.
     #[serde(skip)]
@@ -257,6 +263,8 @@ impl EnvStatus {
                 env: self.env.clone(),
             },
             status: crate::store::AppSyncStatus {
+                desired: self.desired.clone(),
+                note: self.note.clone(),
                 revision: self.revision.clone(),
                 health: self.health.clone(),
                 phase: self.phase.clone(),
@@ -274,6 +282,8 @@ impl EnvStatus {
         Self {
             app: r.spec.app,
             env: r.spec.env,
+            desired: r.status.desired,
+            note: r.status.note,
             revision: r.status.revision,
             health: r.status.health,
             last_sync: r.status.last_sync,

@@ -18,6 +18,7 @@ use tracing::Instrument as _;
 use super::images::{Admission, Verifier};
 use super::state::{AppEnv, EnvStatus, ObjectStatus, Shared, SyncResult, health_value};
 use crate::cluster::apply::{ApiTable, Applier};
+use crate::cluster::cache::ClusterCache;
 use crate::cluster::{self, HealthStatus, SyncContext};
 use crate::git::TreeFs;
 use crate::manifest::{self, Fs as _, Reorder};
@@ -31,6 +32,8 @@ pub enum Target {
         table: Arc<Mutex<Option<ApiTable>>>,
         /// Namespaces known to exist: each is checked (and created) once.
         namespaces: Arc<std::sync::Mutex<HashSet<String>>>,
+        /// Every kind gantry manages, watched: inventories come from it, not from LISTs.
+        cache: Arc<ClusterCache>,
     },
     /// No cluster reachable or wanted: compute and show the plan, apply nothing.
     PlanOnly { reason: String },
@@ -40,6 +43,7 @@ impl Target {
     #[must_use]
     pub fn cluster(client: kube::Client) -> Self {
         Self::Cluster {
+            cache: ClusterCache::new(client.clone()),
             client,
             table: Arc::new(Mutex::new(None)),
             namespaces: Arc::default(),
@@ -81,24 +85,18 @@ impl Job {
 /// When the status table's lock is poisoned, i.e. another sync panicked while writing it.
 pub async fn run(job: Job, target: Target, state: Shared) {
     let started = Instant::now();
+    let span = tracing::info_span!("sync", app = %job.app, env = %job.env, revision = %short(&job.revision));
+    let outcome = match attempt(&job, &target, &state).instrument(span).await {
+        Ok(None) => {
+            unchanged(&job, &state);
+            return;
+        }
+        Ok(Some(done)) => Ok(done),
+        Err(message) => Err(message),
+    };
     let labels = AppEnv {
         app: job.app.clone(),
         env: job.env.clone(),
-    };
-    let span = tracing::info_span!("sync", app = %job.app, env = %job.env, revision = %short(&job.revision));
-    let outcome = attempt(&job, &target, &state).instrument(span).await;
-    let now = chrono::Utc::now().to_rfc3339_opts(chrono::SecondsFormat::Secs, true);
-    let result = match &outcome {
-        Ok(Some(_)) => "success",
-        Ok(None) => {
-            // Unchanged render: already in sync at this commit too; nothing ran, no metrics.
-            let mut envs = state.envs.write().expect("status table lock poisoned");
-            if let Some(row) = envs.get_mut(&job.key()) {
-                row.revision = Some(job.revision.clone());
-            }
-            return;
-        }
-        Err(_) => "failure",
     };
     state
         .metrics
@@ -106,7 +104,12 @@ pub async fn run(job: Job, target: Target, state: Shared) {
         .get_or_create(&SyncResult {
             app: job.app.clone(),
             env: job.env.clone(),
-            result: result.into(),
+            result: if outcome.is_ok() {
+                "success"
+            } else {
+                "failure"
+            }
+            .into(),
         })
         .inc();
     state
@@ -114,67 +117,104 @@ pub async fn run(job: Job, target: Target, state: Shared) {
         .sync_seconds
         .get_or_create(&labels)
         .observe(started.elapsed().as_secs_f64());
+    if let Ok(done) = &outcome {
+        count(&state, &labels, done);
+    }
+    record(&job, &state, outcome);
+    // Health as the objects report it now: their watch events may have come before this
+    // sync's row was written, and the apply responses predate the controllers' work.
+    if let Target::Cluster { cache, .. } = &target {
+        super::live::refresh(cache, &state, &job.app, &job.env);
+    }
     // The status lock is released before the store is awaited.
-    let record = {
-        let mut envs = state.envs.write().expect("status table lock poisoned");
-        let row = envs.entry(job.key()).or_insert_with(|| EnvStatus {
-            app: job.app.clone(),
-            env: job.env.clone(),
-            health: "Unknown".into(),
-            ..EnvStatus::default()
-        });
-        row.last_sync = Some(now);
-        match outcome {
-            Ok(Some(done)) => {
-                row.revision = Some(job.revision.clone());
-                row.phase = done.phase.into();
-                // Without a cluster nothing live is known.
-                row.health = if done.phase == "planned" {
-                    "Unknown".into()
-                } else {
-                    format!("{:?}", done.health)
-                };
-                row.planned = done.planned;
-                row.objects = done.objects;
-                row.error = done.warning;
-                row.render_digest = Some(done.digest);
-                if done.phase != "planned" {
-                    state
-                        .metrics
-                        .health
-                        .get_or_create(&labels)
-                        .set(health_value(done.health));
-                }
-                state
-                    .metrics
-                    .applied
-                    .get_or_create(&labels)
-                    .inc_by(done.applied);
-                state
-                    .metrics
-                    .pruned
-                    .get_or_create(&labels)
-                    .inc_by(done.pruned);
-                state
-                    .metrics
-                    .drift_corrections
-                    .get_or_create(&labels)
-                    .inc_by(done.corrected);
-                tracing::info!(app = %job.app, env = %job.env, revision = %short(&job.revision), phase = %row.phase, health = %row.health, "synced");
-            }
-            Ok(None) => {}
-            Err(message) => {
-                tracing::warn!(app = %job.app, env = %job.env, revision = %short(&job.revision), error = %message, "sync failed");
-                row.phase = "failed".into();
-                row.error = Some(message);
-            }
-        }
-        row.record()
-    };
-    if let Some(store) = state.store.get()
-        && let Err(e) = store.save(&record).await
+    let saved = state
+        .envs
+        .read()
+        .expect("status table lock poisoned")
+        .get(&job.key())
+        .map(EnvStatus::record);
+    if let (Some(store), Some(saved)) = (state.store.get(), saved)
+        && let Err(e) = store.save(&saved).await
     {
         tracing::warn!(app = %job.app, env = %job.env, error = %e, "cannot save the sync record");
+    }
+}
+
+/// The render is what the last successful sync applied: the cluster already runs this commit's
+/// state, so it becomes the applied revision too; nothing ran, no metrics.
+fn unchanged(job: &Job, state: &Shared) {
+    let mut envs = state.envs.write().expect("status table lock poisoned");
+    if let Some(row) = envs.get_mut(&job.key()) {
+        row.desired = Some(job.revision.clone());
+        if row.error.is_none() {
+            row.revision = Some(job.revision.clone());
+        }
+    }
+}
+
+fn count(state: &Shared, labels: &AppEnv, done: &Done) {
+    if done.phase != "planned" {
+        state
+            .metrics
+            .health
+            .get_or_create(labels)
+            .set(health_value(done.health));
+    }
+    state
+        .metrics
+        .applied
+        .get_or_create(labels)
+        .inc_by(done.applied);
+    state
+        .metrics
+        .pruned
+        .get_or_create(labels)
+        .inc_by(done.pruned);
+    state
+        .metrics
+        .drift_corrections
+        .get_or_create(labels)
+        .inc_by(done.corrected);
+}
+
+/// Writes the row. Desired revision (this attempt), applied revision (the last success) and
+/// the last error stay apart: a failed attempt never claims its revision runs.
+fn record(job: &Job, state: &Shared, outcome: Result<Done, String>) {
+    let now = chrono::Utc::now().to_rfc3339_opts(chrono::SecondsFormat::Secs, true);
+    let mut envs = state.envs.write().expect("status table lock poisoned");
+    let row = envs.entry(job.key()).or_insert_with(|| EnvStatus {
+        app: job.app.clone(),
+        env: job.env.clone(),
+        health: "Unknown".into(),
+        ..EnvStatus::default()
+    });
+    row.last_sync = Some(now);
+    row.desired = Some(job.revision.clone());
+    match outcome {
+        Ok(done) => {
+            row.revision = Some(job.revision.clone());
+            row.phase = done.phase.into();
+            // Without a cluster nothing live is known.
+            row.health = if done.phase == "planned" {
+                "-".into()
+            } else {
+                format!("{:?}", done.health)
+            };
+            row.planned = done.planned;
+            row.objects = done.objects;
+            row.error = None;
+            row.note = done.warning;
+            row.render_digest = Some(done.digest);
+            tracing::info!(app = %job.app, env = %job.env, revision = %short(&job.revision), phase = %row.phase, health = %row.health, "synced");
+        }
+        Err(message) => {
+            tracing::warn!(app = %job.app, env = %job.env, revision = %short(&job.revision), error = %message, "sync failed");
+            row.phase = "failed".into();
+            row.error = Some(message);
+            // What the failed attempt left is unknown (it may have applied part): the next
+            // attempt must run even when its render equals the last successful one.
+            row.render_digest = None;
+        }
     }
 }
 
@@ -236,9 +276,16 @@ async fn attempt(job: &Job, target: &Target, state: &Shared) -> Result<Option<Do
             client,
             table,
             namespaces,
+            cache,
         } => {
-            let mut done =
-                on_cluster((client, table, namespaces), rendered, &ctx, digest, warning).await?;
+            let mut done = on_cluster(
+                (client, table, namespaces, cache),
+                rendered,
+                &ctx,
+                digest,
+                warning,
+            )
+            .await?;
             if unchanged {
                 // Same render as the last sync: whatever the apply changed had drifted.
                 done.corrected = done.changed.len() as u64;
@@ -293,10 +340,11 @@ fn inputs_digest(job: &Job, render: &str) -> String {
 }
 
 async fn on_cluster(
-    (client, table, namespaces): (
+    (client, table, namespaces, cache): (
         &kube::Client,
         &Mutex<Option<ApiTable>>,
         &std::sync::Mutex<HashSet<String>>,
+        &ClusterCache,
     ),
     rendered: Vec<(serde_json::Value, String)>,
     ctx: &SyncContext,
@@ -311,7 +359,7 @@ async fn on_cluster(
             .map_err(|e| e.to_string())?,
     };
     let mut applier = Applier::new(client.clone(), discovered);
-    let result = apply(&mut applier, rendered, ctx, namespaces).await;
+    let result = apply(&mut applier, rendered, ctx, (namespaces, cache)).await;
     *cached = Some(applier.table);
     let (rows, health) = result?;
     let removed = rows
@@ -362,7 +410,7 @@ async fn apply(
     applier: &mut Applier,
     rendered: Vec<(serde_json::Value, String)>,
     ctx: &SyncContext,
-    namespaces: &std::sync::Mutex<HashSet<String>>,
+    (namespaces, cache): (&std::sync::Mutex<HashSet<String>>, &ClusterCache),
 ) -> Result<(Vec<cluster::apply::Row>, HealthStatus), String> {
     let known = |ns: &str| {
         namespaces
@@ -380,7 +428,7 @@ async fn apply(
             .expect("namespace cache lock poisoned")
             .insert(ctx.namespace.clone());
     }
-    let result = apply_known(applier, rendered, ctx).await;
+    let result = apply_known(applier, rendered, ctx, cache).await;
     if result.is_err() {
         // Perhaps the namespace was deleted: check it again next time.
         namespaces
@@ -395,6 +443,7 @@ async fn apply_known(
     applier: &mut Applier,
     rendered: Vec<(serde_json::Value, String)>,
     ctx: &SyncContext,
+    cache: &ClusterCache,
 ) -> Result<(Vec<cluster::apply::Row>, HealthStatus), String> {
     let objects: Vec<&serde_json::Value> = rendered.iter().map(|(o, _)| o).collect();
     applier
@@ -402,10 +451,12 @@ async fn apply_known(
         .ensure_kinds(&applier.client, objects.iter().copied())
         .await
         .map_err(|e| e.to_string())?;
-    let live = applier
-        .inventory(&ctx.app, &ctx.env)
+    // The shared watches: a kind is listed once per daemon, not once per sync.
+    cache
+        .ensure(&applier.table)
         .await
         .map_err(|e| e.to_string())?;
+    let live = cache.inventory(&ctx.app, &ctx.env);
     let inventory: Vec<_> = live.values().map(|(l, _)| l.clone()).collect();
     let plan = cluster::plan(rendered, &inventory, &applier.table.scopes(), ctx)
         .map_err(|e| e.to_string())?;

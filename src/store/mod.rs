@@ -56,7 +56,10 @@ pub struct AppSyncSpec {
 #[derive(Serialize, Deserialize, Clone, Debug, Default, PartialEq, Eq, JsonSchema)]
 #[serde(rename_all = "camelCase")]
 pub struct AppSyncStatus {
-    /// Config repo commit last synced.
+    /// Config repo commit of the last attempt: what should run.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub desired: Option<String>,
+    /// Config repo commit last synced successfully: what runs.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub revision: Option<String>,
     /// Healthy, Progressing, Missing, Degraded or Unknown.
@@ -71,6 +74,9 @@ pub struct AppSyncStatus {
     /// Why the last attempt failed.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub error: Option<String>,
+    /// What the last successful attempt wants known (not applied, policy warnings).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub note: Option<String>,
     /// Objects in the last sync.
     #[serde(default)]
     pub objects: u32,

@@ -217,17 +217,25 @@ fn up_runs_the_loop_on_the_quickstart_and_shows_the_plan_history_and_status() {
         "web/dev (planned):\n  would create    Service shop-dev/web\n  would create    Deployment.apps shop-dev/web\n",
         "web/dev (planned):\n  unchanged       Service shop-dev/web\n  would configure Deployment.apps shop-dev/web\n      - \"image\": \"harbor.example.com/shop/web:0.1.0\",\n      + \"image\": \"harbor.example.com/shop/web@sha256:4f53cda18c2baa0c0354bb5f9a3ecbe5ed12ab4d8e11ba873c2f11161202b945\",\n",
         "deploy  web  dev  harbor.example.com/shop/web@sha256:4f53cda18c2b",
-        "APP  ENV      REVISION      HEALTH   PHASE    LAST SYNC",
+        "APP  ENV      DESIRED       APPLIED       HEALTH  PHASE    LAST SYNC",
     ] {
         assert!(
             stdout.contains(expected),
             "missing {expected:?} in:\n{stdout}"
         );
     }
+    // Without a cluster nothing live is known (health `-`), and "not applied" is a note, not
+    // an error.
     assert_eq!(
-        stdout.matches("  Unknown  planned  ").count(),
+        stdout.matches("  -       planned  ").count(),
         6,
         "six app × environments: {stdout}"
+    );
+    assert!(
+        stdout.contains(
+            "  not applied: the daemon runs without a cluster (plan only) signatures not verified"
+        ),
+        "{stdout}"
     );
 }
 

@@ -393,14 +393,18 @@ async fn prometheus_scrapes_sync_metrics_and_status_prints_the_matrix() {
     );
     let mut lines = text.lines();
     assert!(
-        lines
-            .next()
-            .is_some_and(|h| h.starts_with("APP  ENV  REVISION      HEALTH   PHASE   LAST SYNC")),
+        lines.next().is_some_and(|h| h.starts_with(
+            "APP  ENV  DESIRED       APPLIED       HEALTH   PHASE   LAST SYNC             MESSAGE"
+        )),
         "{text}"
     );
     let row = lines.next().expect("one row");
     assert!(
-        row.starts_with(&format!("web  dev  {}  Healthy  synced", &second[..12])),
+        row.starts_with(&format!(
+            "web  dev  {}  {}  Healthy  synced",
+            &second[..12],
+            &second[..12]
+        )),
         "{text}"
     );
     assert!(

@@ -47,3 +47,199 @@ async fn regression_issue_14_a_failed_sync_is_not_repeated_by_the_pollers_first_
     d.shutdown.cancel();
     d.task.await.expect("daemon stopped");
 }
+
+/// Runs `body` with a client of the fake API server (and the fake itself), then of a real one.
+async fn on_both<F, Fut>(body: F)
+where
+    F: Fn(kube::Client, Option<crate::fake_cluster::Cluster>) -> Fut,
+    Fut: std::future::Future<Output = ()>,
+{
+    let cluster = crate::fake_cluster::Cluster::default();
+    body(cluster.client(), Some(cluster)).await;
+    if let Some(env) = crate::harness::envtest::Envtest::start().await {
+        body(env.client.clone(), None).await;
+    }
+}
+
+const WORKLOAD: &str = "apiVersion: apps/v1
+kind: Deployment
+metadata:
+  name: web
+spec:
+  replicas: 0
+  selector:
+    matchLabels: {app: web}
+  template:
+    metadata:
+      labels: {app: web}
+    spec:
+      containers:
+        - name: main
+          image: registry.example.com/shop/web:1.0.0
+";
+
+/// A Deployment that the controller reports rolled out a moment after the apply shows Healthy
+/// within seconds; before, the health came from the apply response (`Progressing`: the
+/// controller had not observed the new generation yet) and stayed until the next drift pass.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn regression_issue_14_health_follows_the_live_objects_within_seconds() {
+    on_both(|client, _| async move {
+        let remote = crate::harness::git::Remote::new();
+        let work = remote.clone_work();
+        work.write("gantry.yaml", crate::daemon::GANTRY_YAML)
+            .write(
+                "apps/web/overlays/dev/ns.yaml",
+                "apiVersion: v1\nkind: Namespace\nmetadata:\n  name: shop-dev\n",
+            )
+            .write("apps/web/overlays/dev/deploy.yaml", WORKLOAD);
+        crate::daemon::overlay(&work, &["ns", "deploy"]);
+        let first = work.commit_all("web: first deploy");
+        work.push();
+        let data = tempfile::tempdir().expect("data dir");
+        let d = start(&remote.url(), data.path(), client).await;
+        until(d.addr, "first sync", |s| {
+            dev(s)["revision"] == first.as_str()
+        })
+        .await;
+        let synced = std::time::Instant::now();
+        let status = until(d.addr, "Healthy", |s| dev(s)["health"] == "Healthy").await;
+        let took = synced.elapsed();
+        println!("Healthy {took:?} after the sync was recorded");
+        assert!(took < Duration::from_secs(5), "took {took:?}");
+        let deployment = dev(&status)["objects"]
+            .as_array()
+            .expect("objects")
+            .iter()
+            .find(|o| o["object"] == "Deployment.apps shop-dev/web")
+            .cloned()
+            .expect("the Deployment's row");
+        assert_eq!(deployment["health"], "Healthy", "{status}");
+        d.shutdown.cancel();
+        d.task.await.expect("daemon stopped");
+    })
+    .await;
+}
+
+/// A sync takes its inventory from the daemon's watches: after the first sync (one LIST per
+/// kind to start each watch), further commits cost their applies and no LIST. It used to LIST
+/// every kind of the cluster for every sync.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn regression_issue_14_syncs_list_nothing_once_the_watches_run() {
+    let (remote, work, first) = deployed(&["a", "b"]);
+    let cluster = crate::fake_cluster::Cluster::default();
+    let data = tempfile::tempdir().expect("data dir");
+    let d = start(&remote.url(), data.path(), cluster.client()).await;
+    until(d.addr, "first sync", |s| {
+        dev(s)["revision"] == first.as_str()
+    })
+    .await;
+    let lists = || cluster.lists.load(std::sync::atomic::Ordering::SeqCst);
+    let after_first = lists();
+    for n in 2..5 {
+        work.write(
+            "apps/web/overlays/dev/a.yaml",
+            &format!(
+                "apiVersion: v1\nkind: ConfigMap\nmetadata:\n  name: a\ndata:\n  value: \"{n}\"\n"
+            ),
+        );
+        let next = work.commit_all(&format!("web: a={n}"));
+        work.push();
+        until(d.addr, "next sync", |s| dev(s)["revision"] == next.as_str()).await;
+    }
+    // Removing an object still prunes it: the watch knows it.
+    crate::daemon::overlay(&work, &["a"]);
+    let dropped = work.commit_all("web: drop b");
+    work.push();
+    let status = until(d.addr, "prune", |s| dev(s)["revision"] == dropped.as_str()).await;
+    assert!(
+        dev(&status)["objects"]
+            .as_array()
+            .expect("objects")
+            .iter()
+            .any(|o| o["object"] == "ConfigMap shop-dev/b" && o["action"] == "pruned"),
+        "{status}"
+    );
+    assert_eq!(lists(), after_first, "four syncs, no LIST");
+    d.shutdown.cancel();
+    d.task.await.expect("daemon stopped");
+}
+
+async fn status_cli(addr: std::net::SocketAddr, extra: &[&str]) -> std::process::Output {
+    let mut command = std::process::Command::new(env!("CARGO_BIN_EXE_gantry"));
+    command
+        .args(["status", "--server", &format!("http://{addr}")])
+        .args(extra);
+    tokio::task::spawn_blocking(move || command.output().expect("gantry status"))
+        .await
+        .expect("join")
+}
+
+/// The status keeps what should run (DESIRED), what runs (APPLIED) and the last error apart.
+/// A failed commit never shows as applied; a later commit whose render equals the last good
+/// one is synced again (the failed attempt may have applied part) instead of inheriting the new
+/// revision with the old error; the table's message is one line; JSON has the whole record;
+/// an unknown `--app` is a usage error.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn regression_issue_14_status_keeps_desired_applied_and_error_apart() {
+    let (remote, work, first) = deployed(&["a"]);
+    let data = tempfile::tempdir().expect("data dir");
+    let cluster = crate::fake_cluster::Cluster::default();
+    let d = start(&remote.url(), data.path(), cluster.client()).await;
+    until(d.addr, "first sync", |s| {
+        dev(s)["revision"] == first.as_str()
+    })
+    .await;
+
+    let good =
+        std::fs::read_to_string(work.path.join("apps/web/overlays/dev/a.yaml")).expect("a.yaml");
+    work.write(
+        "apps/web/overlays/dev/a.yaml",
+        "apiVersion: v1\nkind: ConfigMap\nmetadata:\n  name: a\ndata: [unclosed\n",
+    );
+    let broken = work.commit_all("web: broken");
+    work.push();
+    let status = until(d.addr, "failed", |s| dev(s)["desired"] == broken.as_str()).await;
+    let row = dev(&status);
+    assert_eq!(row["phase"], "failed");
+    assert_eq!(
+        row["revision"],
+        first.as_str(),
+        "what runs is still the first commit"
+    );
+    assert!(row["error"].as_str().is_some_and(|e| e.contains("a.yaml:")));
+    let table = status_cli(d.addr, &[]).await;
+    let text = String::from_utf8_lossy(&table.stdout).into_owned();
+    let line = text.lines().nth(1).expect("the row");
+    assert!(
+        line.starts_with(&format!("web  dev  {}  {}  ", &broken[..12], &first[..12])),
+        "{text}"
+    );
+    assert!(line.contains("apps/web/overlays/dev/a.yaml:"), "{text}");
+    assert!(!text.contains("Status {"), "no debug dumps: {text}");
+
+    // Back to the good render: synced again, not skipped as "unchanged" with the old error.
+    work.write("apps/web/overlays/dev/a.yaml", &good);
+    let fixed = work.commit_all("web: fixed");
+    work.push();
+    let status = until(d.addr, "fixed", |s| dev(s)["desired"] == fixed.as_str()).await;
+    let status = if dev(&status)["phase"] == "synced" {
+        status
+    } else {
+        until(d.addr, "synced", |s| dev(s)["phase"] == "synced").await
+    };
+    let row = dev(&status);
+    assert_eq!(row["revision"], fixed.as_str());
+    assert_eq!(row["error"], Value::Null, "{status}");
+
+    let json = status_cli(d.addr, &["--output", "json", "--app", "web"]).await;
+    let body: Value = serde_json::from_slice(&json.stdout).expect("JSON");
+    assert_eq!(body["apps"][0]["desired"], fixed.as_str());
+    let unknown = status_cli(d.addr, &["--app", "nope"]).await;
+    assert_eq!(unknown.status.code(), Some(2));
+    assert!(
+        String::from_utf8_lossy(&unknown.stderr).contains("no app \"nope\""),
+        "{unknown:?}"
+    );
+    d.shutdown.cancel();
+    d.task.await.expect("daemon stopped");
+}

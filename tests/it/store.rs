@@ -16,7 +16,9 @@ fn record(app: &str, revision: &str) -> SyncRecord {
             env: "dev".into(),
         },
         status: AppSyncStatus {
+            desired: Some(revision.into()),
             revision: Some(revision.into()),
+            note: None,
             health: "Healthy".into(),
             phase: "synced".into(),
             last_sync: Some("2026-11-23T08:00:00Z".into()),
@@ -51,7 +53,7 @@ async fn the_cluster_store_applies_appsync_resources_and_their_status() {
                 json!({"apiVersion": "gantry.dev/v1alpha1", "kind": "AppSyncList", "metadata": {"resourceVersion": "7"},
                     "items": [{"apiVersion": "gantry.dev/v1alpha1", "kind": "AppSync", "metadata": {"name": "web-dev", "namespace": "gantry"},
                         "spec": {"app": "web", "env": "dev"},
-                        "status": {"revision": "aaa", "health": "Healthy", "phase": "synced", "lastSync": "2026-11-23T08:00:00Z", "objects": 3}}]}),
+                        "status": {"desired": "aaa", "revision": "aaa", "health": "Healthy", "phase": "synced", "lastSync": "2026-11-23T08:00:00Z", "objects": 3}}]}),
             )
         } else {
             let mut o = req.body.clone();

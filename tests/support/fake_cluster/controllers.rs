@@ -7,9 +7,12 @@
 //! - a foreground DELETE only marks the object (`deletionTimestamp`, finalizer
 //!   `foregroundDeletion`); the garbage collector deletes its dependents and then the object a
 //!   moment later (here: at the next request), and removes objects whose owner is gone;
-//! - server-side apply records the applied fields in `managedFields` (`fieldsV1`), and a write
-//!   through the `scale` subresource moves `spec.replicas` to its manager with
-//!   `subresource: scale`.
+//! - server-side apply records the applied fields in `managedFields` (`fieldsV1`) and counts
+//!   `metadata.generation` up when the spec changes, and a write through the `scale`
+//!   subresource moves `spec.replicas` to its manager with `subresource: scale`;
+//! - the Deployment controller, with kubelets that start every pod, reports a Deployment
+//!   rolled out a moment after each change (`status.observedGeneration`, ready replicas): the
+//!   apply response itself still shows the old status, as on a real cluster.
 
 use serde_json::{Map, Value, json};
 
@@ -44,7 +47,33 @@ pub fn fields_v1(obj: &Value) -> Value {
 /// are collected with their dependents, orphans are removed.
 pub fn reconcile(cluster: &Cluster, rv: &str) {
     endpoints(cluster, rv);
+    deployments(cluster, rv);
     collect_garbage(cluster);
+}
+
+fn deployments(cluster: &Cluster, rv: &str) {
+    let store = cluster.objects("deployments");
+    for d in store.lock().expect("deployments").values_mut() {
+        let generation = d["metadata"]["generation"].as_i64().unwrap_or(1);
+        if d["status"]["observedGeneration"].as_i64() == Some(generation) {
+            continue;
+        }
+        let replicas = d["spec"]["replicas"].as_i64().unwrap_or(1);
+        d["status"] = json!({"observedGeneration": generation, "replicas": replicas,
+            "updatedReplicas": replicas, "readyReplicas": replicas, "availableReplicas": replicas,
+            "conditions": [{"type": "Available", "status": "True"},
+                {"type": "Progressing", "status": "True", "reason": "NewReplicaSetAvailable"}]});
+        d["metadata"]["resourceVersion"] = json!(rv);
+    }
+}
+
+/// The next `metadata.generation`: counted up when the spec changed (or on creation).
+pub fn generation(before: Option<&Value>, after: &Value) -> Value {
+    match before {
+        None => json!(1),
+        Some(b) if b["spec"] == after["spec"] => b["metadata"]["generation"].clone(),
+        Some(b) => json!(b["metadata"]["generation"].as_i64().unwrap_or(1) + 1),
+    }
 }
 
 fn endpoints(cluster: &Cluster, rv: &str) {
@@ -157,6 +186,10 @@ pub fn mark_deleted(obj: &mut Value, rv: &str) {
 /// A merge patch through the `scale` subresource, as `kubectl scale` sends: `spec.replicas`
 /// changes and its ownership moves to `manager` with `subresource: scale`.
 pub fn scale(obj: &mut Value, replicas: &Value, manager: &str, rv: &str) -> Value {
+    if obj["spec"]["replicas"] != *replicas {
+        obj["metadata"]["generation"] =
+            json!(obj["metadata"]["generation"].as_i64().unwrap_or(1) + 1);
+    }
     obj["spec"]["replicas"] = replicas.clone();
     obj["metadata"]["resourceVersion"] = json!(rv);
     let entries = obj["metadata"]["managedFields"]

@@ -13,6 +13,7 @@
 pub mod controllers;
 mod lease;
 pub mod objects;
+mod watch;
 
 use std::collections::BTreeMap;
 use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
@@ -48,12 +49,29 @@ pub struct Cluster {
     pub events: Arc<Mutex<Vec<Value>>>,
     /// Requests answered so far: resourceVersions count up from it.
     pub rv: Arc<AtomicU64>,
+    /// LIST requests of objects answered (watches not counted).
+    pub lists: Arc<AtomicU64>,
 }
 
 impl Cluster {
     pub fn client(&self) -> kube::Client {
         let cluster = self.clone();
-        respond(move |req| cluster.handle(req))
+        streaming(Arc::default(), move |req| cluster.reply(req))
+    }
+
+    /// A watch (`?watch=true`) is answered with a stream of events; anything else as JSON.
+    fn reply(&self, req: &Seen) -> Reply {
+        let watching = req.method == "GET"
+            && req
+                .query
+                .split('&')
+                .any(|p| p == "watch=true" || p == "watch=1");
+        if let Some(body) = watching.then(|| watch::stream(self, req)).flatten() {
+            Reply::Stream(body)
+        } else {
+            let (status, value) = self.handle(req);
+            Reply::Json(status, value)
+        }
     }
 
     /// A client that goes silent when the flag is set: a replica that crashed without
@@ -61,7 +79,7 @@ impl Cluster {
     pub fn crashable_client(&self) -> (kube::Client, Arc<AtomicBool>) {
         let silent = Arc::new(AtomicBool::new(false));
         let cluster = self.clone();
-        let client = respond_until(Arc::clone(&silent), move |req| cluster.handle(req));
+        let client = streaming(Arc::clone(&silent), move |req| cluster.reply(req));
         (client, silent)
     }
 
@@ -95,12 +113,7 @@ impl Cluster {
                 let cluster = cluster.clone();
                 async move {
                     let seen = Seen::new(&method, &uri, &headers, &body);
-                    let (status, reply) = cluster.handle(&seen);
-                    (
-                        http::StatusCode::from_u16(status).expect("status"),
-                        [("content-type", "application/json")],
-                        serde_json::to_vec(&reply).expect("json"),
-                    )
+                    into_response(cluster.reply(&seen))
                 }
             },
         );
@@ -202,6 +215,27 @@ impl Seen {
     }
 }
 
+/// What the fake answers: a JSON body, or a stream of watch events.
+pub enum Reply {
+    Json(u16, Value),
+    Stream(axum::body::Body),
+}
+
+fn into_response(reply: Reply) -> Response<axum::body::Body> {
+    let (status, body) = match reply {
+        Reply::Json(status, value) => (
+            status,
+            axum::body::Body::from(serde_json::to_vec(&value).expect("json")),
+        ),
+        Reply::Stream(body) => (200, body),
+    };
+    Response::builder()
+        .status(status)
+        .header("content-type", "application/json")
+        .body(body)
+        .expect("response")
+}
+
 /// A client whose every request `answer` answers with (status, JSON body): the tower-test
 /// loop every request-level test server here shares.
 pub fn respond(answer: impl FnMut(&Seen) -> (u16, Value) + Send + 'static) -> kube::Client {
@@ -214,7 +248,18 @@ pub fn respond_until(
     silent: Arc<AtomicBool>,
     mut answer: impl FnMut(&Seen) -> (u16, Value) + Send + 'static,
 ) -> kube::Client {
-    let (service, mut handle) = tower_test::mock::pair::<Request<Body>, Response<Body>>();
+    streaming(silent, move |req| {
+        let (status, value) = answer(req);
+        Reply::Json(status, value)
+    })
+}
+
+fn streaming(
+    silent: Arc<AtomicBool>,
+    mut answer: impl FnMut(&Seen) -> Reply + Send + 'static,
+) -> kube::Client {
+    let (service, mut handle) =
+        tower_test::mock::pair::<Request<Body>, Response<axum::body::Body>>();
     tokio::spawn(async move {
         let mut unanswered = Vec::new();
         while let Some((request, send)) = handle.next_request().await {
@@ -224,19 +269,13 @@ pub fn respond_until(
             }
             let (parts, body) = request.into_parts();
             let bytes = body.collect_bytes().await.expect("request body");
-            let (status, reply) = answer(&Seen::new(
+            let reply = answer(&Seen::new(
                 &parts.method,
                 &parts.uri,
                 &parts.headers,
                 &bytes,
             ));
-            send.send_response(
-                Response::builder()
-                    .status(status)
-                    .header("content-type", "application/json")
-                    .body(Body::from(serde_json::to_vec(&reply).expect("json")))
-                    .expect("response"),
-            );
+            send.send_response(into_response(reply));
         }
     });
     kube::Client::new(service, "default")

@@ -6,7 +6,7 @@
 
 use serde_json::{Value, json};
 
-use super::controllers::{fields_v1, mark_deleted, scale};
+use super::controllers::{fields_v1, generation, mark_deleted, scale};
 use super::{Cluster, Seen, Store, not_found};
 
 /// The kinds this server knows: (group/version, plural, kind, namespaced).
@@ -26,7 +26,11 @@ pub const KINDS: &[(&str, &str, &str, bool)] = &[
 ];
 
 /// The store of a known resource, and its kind.
-fn kind_of(cluster: &Cluster, gv: &str, resource: &str) -> Option<(Store, &'static str)> {
+pub(super) fn kind_of(
+    cluster: &Cluster,
+    gv: &str,
+    resource: &str,
+) -> Option<(Store, &'static str)> {
     let &(_, plural, kind, _) = KINDS.iter().find(|k| k.0 == gv && k.1 == resource)?;
     let store = match plural {
         "configmaps" => cluster.store.clone(),
@@ -68,7 +72,7 @@ fn groups() -> Value {
 }
 
 /// `key=value` pairs of a URL-encoded `labelSelector`.
-fn selector(query: &str) -> Vec<(String, String)> {
+pub(super) fn selector(query: &str) -> Vec<(String, String)> {
     let decoded = query
         .split('&')
         .find_map(|p| p.strip_prefix("labelSelector="))
@@ -119,9 +123,19 @@ fn patch(store: &Store, key: (String, String), req: &Seen, rv: &str) -> (u16, Va
         let strip = |o: &Value| {
             let mut o = o.clone();
             if let Some(m) = o["metadata"].as_object_mut() {
-                for k in ["uid", "resourceVersion", "managedFields", "namespace"] {
+                for k in [
+                    "uid",
+                    "resourceVersion",
+                    "managedFields",
+                    "namespace",
+                    "generation",
+                ] {
                     m.remove(k);
                 }
+            }
+            // Written by controllers, not by an apply.
+            if let Some(top) = o.as_object_mut() {
+                top.remove("status");
             }
             o
         };
@@ -134,6 +148,16 @@ fn patch(store: &Store, key: (String, String), req: &Seen, rv: &str) -> (u16, Va
     o["metadata"]["resourceVersion"] = json!(rv);
     if !key.0.is_empty() {
         o["metadata"]["namespace"] = json!(key.0);
+    }
+    let before = store.lock().expect("store").get(&key).cloned();
+    o["metadata"]["generation"] = generation(before.as_ref(), &o);
+    // What controllers wrote (status) stays; an apply does not own it.
+    if let Some(status) = before
+        .as_ref()
+        .map(|b| b["status"].clone())
+        .filter(|s| !s.is_null())
+    {
+        o["status"] = status;
     }
     let mine = fields_v1(&req.body);
     let manager = super::lease::query_param(&req.query, "fieldManager").unwrap_or("unknown");
@@ -250,6 +274,9 @@ pub fn answer(cluster: &Cluster, rv: u64, req: &Seen) -> (u16, Value) {
     };
     match (method, name) {
         ("GET", None) => {
+            cluster
+                .lists
+                .fetch_add(1, std::sync::atomic::Ordering::SeqCst);
             let wanted = selector(&req.query);
             let items: Vec<Value> = store
                 .lock()
