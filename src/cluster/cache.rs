@@ -152,7 +152,10 @@ impl ClusterCache {
         let changes = self.changes.clone();
         let index = Arc::clone(&self.index);
         let (group, kind) = (ar.group.clone(), ar.kind.clone());
-        let stream = reflector::reflector(writer, watcher::watcher(api, config).default_backoff());
+        let stream = reflector::reflector(
+            writer,
+            watcher::watcher(api, config).default_backoff().modify(slim),
+        );
         let task = tokio::spawn(async move {
             futures::pin_mut!(stream);
             while let Some(event) = stream.next().await {
@@ -244,6 +247,22 @@ impl ClusterCache {
     #[must_use]
     pub fn is_empty(&self) -> bool {
         self.len() == 0
+    }
+}
+
+/// What the cache keeps of an object: identity, labels, annotations, `spec` and `status`
+/// (health reads them). Not kept: `managedFields` (drift is checked against the live object
+/// when a change arrives), the payload of ConfigMaps and Secrets (no secret value lives in the
+/// daemon's memory), and kubectl's last-applied copy — together most of an object's bytes.
+fn slim(object: &mut DynamicObject) {
+    object.metadata.managed_fields = None;
+    if let Some(annotations) = &mut object.metadata.annotations {
+        annotations.remove("kubectl.kubernetes.io/last-applied-configuration");
+    }
+    if let Some(fields) = object.data.as_object_mut() {
+        for payload in ["data", "binaryData", "stringData"] {
+            fields.remove(payload);
+        }
     }
 }
 
