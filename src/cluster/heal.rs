@@ -26,17 +26,29 @@ pub struct Intent {
     pub desired: Value,
     /// Fields gantry owned right after applying (from the apply response).
     pub owned: BTreeSet<String>,
+    /// The `resourceVersion` gantry's own apply produced: a watch event carrying it is gantry's
+    /// write, not drift.
+    pub applied_version: Option<String>,
     heals: u32,
     not_before: Option<Instant>,
 }
 
 impl Intent {
+    /// When a heal skipped for backoff may run again; `None` when none is pending.
+    #[must_use]
+    pub fn retry_at(&self) -> Option<Instant> {
+        self.not_before.filter(|t| *t > Instant::now())
+    }
+
     /// From an apply: `applied` is the object the server returned.
     #[must_use]
     pub fn new(id: ObjectId, desired: Value, applied: &Value) -> Self {
         Self {
             id,
             owned: owned_by(applied, super::apply::FIELD_MANAGER),
+            applied_version: applied["metadata"]["resourceVersion"]
+                .as_str()
+                .map(str::to_owned),
             desired,
             heals: 0,
             not_before: None,
@@ -90,6 +102,9 @@ impl Applier {
             forced.force = true;
             let applied = forced.apply(&intent.id, &intent.desired).await?;
             intent.owned = owned_by(&applied, super::apply::FIELD_MANAGER);
+            intent.applied_version = applied["metadata"]["resourceVersion"]
+                .as_str()
+                .map(str::to_owned);
             intent.heals = intent.heals.saturating_add(1);
             let wait = Duration::from_secs(1u64 << intent.heals.min(9)).min(Duration::from_mins(5));
             intent.not_before = Some(Instant::now() + wait);

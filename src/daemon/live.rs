@@ -1,19 +1,28 @@
-//! Live health (wiring): follows a cluster cache's changes and keeps each app × environment's
-//! health — the row at `/api`, `gantry status` and `gantry_app_health` — equal to what its
-//! objects report now, not what the last apply returned.
+//! Live health and self-heal (wiring): follows a cluster cache's changes, keeps each
+//! app × environment's health — the row at `/api`, `gantry status` and `gantry_app_health` —
+//! equal to what its objects report now (not what the last apply returned), and takes back
+//! drift as it happens: an object gantry applied that someone else changed or deleted is
+//! checked against what gantry owned and re-applied (`cluster::heal`), counted in
+//! `gantry_drift_corrections_total` and published as a `DriftCorrected` Event.
 //!
-//! Input: the [`ClusterCache`] of one cluster and the shared state. Output: updated health in
-//! the status table and metrics, within one watch event and a 100 ms coalescing window.
+//! Input: one cluster target (its cache, intents, busy set) and the shared state. Output:
+//! updated health and metrics within one watch event and a 100 ms coalescing window; heal
+//! applies, by the leader only.
 
 use std::collections::HashSet;
 use std::sync::Arc;
+use std::sync::atomic::Ordering;
 use std::time::Duration;
+
+use kube::runtime::events::Recorder;
 
 use tokio::sync::broadcast::error::RecvError;
 use tokio_util::sync::CancellationToken;
 
-use super::state::{AppEnv, Shared, health_value};
-use crate::cluster::cache::ClusterCache;
+use super::state::{AppEnv, Shared, State, health_value};
+use super::target::ClusterTarget;
+use crate::cluster::apply::Applier;
+use crate::cluster::cache::{Change, ClusterCache};
 use crate::cluster::{self, HealthStatus};
 
 /// A sync changes many objects at once: their events are handled together.
@@ -21,32 +30,52 @@ const COALESCE: Duration = Duration::from_millis(100);
 
 /// Runs until `cancel` fires or the cache or the state is gone: it holds neither, so a daemon
 /// that stops (or is dropped mid-flight) releases its watches and its state store.
-pub(super) async fn follow(cache: Arc<ClusterCache>, state: Shared, cancel: CancellationToken) {
-    let mut changes = cache.subscribe();
-    let (weak_cache, weak_state) = (Arc::downgrade(&cache), Arc::downgrade(&state));
-    drop((cache, state));
-    let (cache, state) = (weak_cache, weak_state);
+pub(super) async fn follow(
+    target: ClusterTarget,
+    state: Shared,
+    cancel: CancellationToken,
+    recorder: Option<Recorder>,
+) {
+    let mut changes = target.cache.subscribe();
+    let weak_cache = Arc::downgrade(&target.cache);
+    let weak_state = Arc::downgrade(&state);
+    drop(state);
+    let healer = Healer {
+        client: target.client,
+        table: target.table,
+        intents: target.intents,
+        busy: target.busy,
+    };
+    drop(target.cache);
+    // Changes whose heal waits out its backoff (an object drifting again within seconds):
+    // checked again when the backoff ends, or nothing would take back what follows.
+    let mut deferred: Vec<(tokio::time::Instant, Change)> = Vec::new();
     loop {
-        let (Some(_), Some(_)) = (cache.upgrade(), state.upgrade()) else {
-            return;
-        };
-        let mut owners = HashSet::new();
+        let mut batch = Vec::new();
         let mut lagged = false;
+        let wake = deferred.iter().map(|(t, _)| *t).min();
         tokio::select! {
             () = cancel.cancelled() => return,
-            first = changes.recv() => if !note(first, &mut owners, &mut lagged) { return },
+            first = changes.recv() => if !note(first, &mut batch, &mut lagged) { return },
+            () = async { tokio::time::sleep_until(wake.expect("guarded")).await }, if wake.is_some() => {}
         }
+        let now = tokio::time::Instant::now();
+        let (due, later): (Vec<_>, Vec<_>) = deferred.drain(..).partition(|(t, _)| *t <= now);
+        deferred = later;
+        batch.extend(due.into_iter().map(|(_, c)| c));
         let window = tokio::time::sleep(COALESCE);
         tokio::pin!(window);
         loop {
             tokio::select! {
                 () = &mut window => break,
-                next = changes.recv() => if !note(next, &mut owners, &mut lagged) { return },
+                next = changes.recv() => if !note(next, &mut batch, &mut lagged) { return },
             }
         }
-        let (Some(cache), Some(state)) = (cache.upgrade(), state.upgrade()) else {
+        let (Some(cache), Some(state)) = (weak_cache.upgrade(), weak_state.upgrade()) else {
             return;
         };
+        let mut owners: HashSet<(String, String)> =
+            batch.iter().filter_map(|c| c.owner.clone()).collect();
         if lagged {
             // Changes were lost: every row again.
             owners.extend(
@@ -58,24 +87,104 @@ pub(super) async fn follow(cache: Arc<ClusterCache>, state: Shared, cancel: Canc
                     .cloned(),
             );
         }
-        for (app, env) in owners {
-            refresh(&cache, &state, &app, &env);
+        for (app, env) in &owners {
+            refresh(&cache, &state, app, env);
         }
+        deferred.extend(healer.heal(&cache, &state, recorder.as_ref(), batch).await);
     }
 }
 
-/// Adds a change's owner, or notes that changes were lost. `false` when the cache is gone.
-fn note(
-    change: Result<cluster::cache::Change, RecvError>,
-    owners: &mut HashSet<(String, String)>,
-    lagged: &mut bool,
-) -> bool {
+/// Adds a change, or notes that changes were lost. `false` when the cache is gone.
+fn note(change: Result<Change, RecvError>, batch: &mut Vec<Change>, lagged: &mut bool) -> bool {
     match change {
-        Ok(change) => owners.extend(change.owner),
+        Ok(change) => batch.push(change),
         Err(RecvError::Lagged(_)) => *lagged = true,
         Err(RecvError::Closed) => return false,
     }
     true
+}
+
+/// What self-heal needs of a cluster target (not its cache, which it must not keep alive).
+struct Healer {
+    client: kube::Client,
+    table: Arc<tokio::sync::Mutex<Option<crate::cluster::apply::ApiTable>>>,
+    intents: super::target::Intents,
+    busy: super::target::Busy,
+}
+
+impl Healer {
+    /// Re-applies what drifted among the changed objects gantry applied. Skipped: followers (only
+    /// the leader writes), app × environments being synced, and changes that are gantry's own
+    /// apply (the watch event carries the resourceVersion the apply returned).
+    /// Returns the changes to check again later (their heal waits out a backoff).
+    async fn heal(
+        &self,
+        cache: &ClusterCache,
+        state: &State,
+        recorder: Option<&Recorder>,
+        batch: Vec<Change>,
+    ) -> Vec<(tokio::time::Instant, Change)> {
+        let mut later = Vec::new();
+        if !state.leader.load(Ordering::Relaxed) {
+            return later;
+        }
+        let Some(table) = self.table.lock().await.clone() else {
+            return later;
+        };
+        let applier = Applier::new(self.client.clone(), table);
+        for change in batch {
+            let Some(key) = change.owner.clone() else {
+                continue;
+            };
+            if self.busy.lock().expect("busy set poisoned").contains(&key) {
+                continue;
+            }
+            let intent = self
+                .intents
+                .lock()
+                .expect("intents poisoned")
+                .get(&key)
+                .and_then(|m| m.get(&change.id))
+                .cloned();
+            let Some(mut intent) = intent else { continue };
+            let live_version = cache
+                .get(&change.id)
+                .and_then(|o| o["metadata"]["resourceVersion"].as_str().map(str::to_owned));
+            if !change.deleted && live_version.is_some() && live_version == intent.applied_version {
+                continue;
+            }
+            // Healed moments ago: a controller may be fighting gantry. Check again when the
+            // backoff ends instead of now.
+            if let Some(at) = intent.retry_at() {
+                later.push((at, change));
+                continue;
+            }
+            match applier
+                .heal(std::slice::from_mut(&mut intent), recorder)
+                .await
+            {
+                Ok(reports) if !reports.is_empty() => {
+                    let (app, env) = key.clone();
+                    state
+                        .metrics
+                        .drift_corrections
+                        .get_or_create(&AppEnv { app, env })
+                        .inc_by(reports.len() as u64);
+                }
+                Ok(_) => {}
+                Err(e) => {
+                    tracing::warn!(object = %change.id, error = %e, "self-heal failed; the drift pass retries");
+                }
+            }
+            // Owned fields and backoff move on, unless a sync replaced the intents meanwhile.
+            if let Some(applied) = self.intents.lock().expect("intents poisoned").get_mut(&key)
+                && applied.contains_key(&change.id)
+            {
+                applied.insert(change.id.clone(), intent);
+            }
+        }
+        later
+    }
 }
 
 /// Recomputes one row's health from the cached objects.

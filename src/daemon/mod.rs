@@ -14,6 +14,7 @@ mod pass;
 mod plan;
 pub mod state;
 pub mod sync;
+mod target;
 mod workers;
 
 use std::net::SocketAddr;

@@ -250,11 +250,12 @@ impl Loop {
                 }
             },
         };
-        if let Target::Cluster { cache, .. } = &target {
+        if let Target::Cluster(cluster) = &target {
             tokio::spawn(super::live::follow(
-                Arc::clone(cache),
+                cluster.clone(),
                 Arc::clone(&self.state),
                 self.shutdown.clone(),
+                self.options.events.as_ref().map(|e| e.recorder.clone()),
             ));
         }
         self.targets.insert(name, target.clone());

@@ -7,49 +7,19 @@
 //! admission error records the error and touches nothing on the cluster: the last good
 //! revision stays applied.
 
-use std::collections::{HashMap, HashSet};
+use std::collections::HashMap;
 use std::path::PathBuf;
 use std::sync::Arc;
 use std::time::Instant;
 
-use tokio::sync::Mutex;
 use tracing::Instrument as _;
 
 use super::images::{Admission, Verifier};
 use super::state::{AppEnv, EnvStatus, ObjectStatus, Shared, SyncResult, health_value};
-use crate::cluster::apply::{ApiTable, Applier};
-use crate::cluster::cache::ClusterCache;
-use crate::cluster::{self, HealthStatus, SyncContext};
+pub use super::target::{ClusterTarget, Target};
+use crate::cluster::{HealthStatus, SyncContext};
 use crate::git::TreeFs;
 use crate::manifest::{self, Fs as _, Reorder};
-
-/// Where an environment's objects go.
-#[derive(Clone)]
-pub enum Target {
-    /// A cluster; discovery is cached across syncs and refreshed on unknown kinds.
-    Cluster {
-        client: kube::Client,
-        table: Arc<Mutex<Option<ApiTable>>>,
-        /// Namespaces known to exist: each is checked (and created) once.
-        namespaces: Arc<std::sync::Mutex<HashSet<String>>>,
-        /// Every kind gantry manages, watched: inventories come from it, not from LISTs.
-        cache: Arc<ClusterCache>,
-    },
-    /// No cluster reachable or wanted: compute and show the plan, apply nothing.
-    PlanOnly { reason: String },
-}
-
-impl Target {
-    #[must_use]
-    pub fn cluster(client: kube::Client) -> Self {
-        Self::Cluster {
-            cache: ClusterCache::new(client.clone()),
-            client,
-            table: Arc::new(Mutex::new(None)),
-            namespaces: Arc::default(),
-        }
-    }
-}
 
 #[derive(Clone)]
 pub struct Job {
@@ -123,8 +93,8 @@ pub async fn run(job: Job, target: Target, state: Shared) {
     record(&job, &state, outcome);
     // Health as the objects report it now: their watch events may have come before this
     // sync's row was written, and the apply responses predate the controllers' work.
-    if let Target::Cluster { cache, .. } = &target {
-        super::live::refresh(cache, &state, &job.app, &job.env);
+    if let Target::Cluster(cluster) = &target {
+        super::live::refresh(&cluster.cache, &state, &job.app, &job.env);
     }
     // The status lock is released before the store is awaited.
     let saved = state
@@ -272,20 +242,8 @@ async fn attempt(job: &Job, target: &Target, state: &Shared) -> Result<Option<Do
         Target::PlanOnly { reason } => {
             super::plan::plan_only(rendered, &ctx, &previous, reason, digest, warning).map(Some)
         }
-        Target::Cluster {
-            client,
-            table,
-            namespaces,
-            cache,
-        } => {
-            let mut done = on_cluster(
-                (client, table, namespaces, cache),
-                rendered,
-                &ctx,
-                digest,
-                warning,
-            )
-            .await?;
+        Target::Cluster(cluster) => {
+            let mut done = cluster.sync(rendered, &ctx, digest, warning).await?;
             if unchanged {
                 // Same render as the last sync: whatever the apply changed had drifted.
                 done.corrected = done.changed.len() as u64;
@@ -337,139 +295,6 @@ fn inputs_digest(job: &Job, render: &str) -> String {
         inputs.extend(job.tree.read(&p.file).unwrap_or_default());
     }
     crate::artifact::sha256(&inputs)
-}
-
-async fn on_cluster(
-    (client, table, namespaces, cache): (
-        &kube::Client,
-        &Mutex<Option<ApiTable>>,
-        &std::sync::Mutex<HashSet<String>>,
-        &ClusterCache,
-    ),
-    rendered: Vec<(serde_json::Value, String)>,
-    ctx: &SyncContext,
-    digest: String,
-    warning: Option<String>,
-) -> Result<Done, String> {
-    let mut cached = table.lock().await;
-    let discovered = match cached.take() {
-        Some(t) => t,
-        None => ApiTable::discover(client)
-            .await
-            .map_err(|e| e.to_string())?,
-    };
-    let mut applier = Applier::new(client.clone(), discovered);
-    let result = apply(&mut applier, rendered, ctx, (namespaces, cache)).await;
-    *cached = Some(applier.table);
-    let (rows, health) = result?;
-    let removed = rows
-        .iter()
-        .filter(|r| r.action == cluster::apply::Action::Pruned)
-        .count();
-    let written = u64::try_from(rows.len() - removed).unwrap_or(u64::MAX);
-    let removed = u64::try_from(removed).unwrap_or(u64::MAX);
-    let objects = rows
-        .iter()
-        .map(|r| ObjectStatus {
-            object: r.id.to_string(),
-            action: r.action.to_string(),
-            health: r.live.as_ref().map_or_else(
-                || "-".into(),
-                |l| format!("{:?}", cluster::health(Some(l)).status),
-            ),
-            diff: None,
-        })
-        .collect();
-    let changed = rows
-        .iter()
-        .filter(|r| {
-            matches!(
-                r.action,
-                cluster::apply::Action::Created | cluster::apply::Action::Configured
-            )
-        })
-        .map(|r| {
-            cluster::heal::reference(&r.id, r.live.as_ref().unwrap_or(&serde_json::Value::Null))
-        })
-        .collect();
-    Ok(Done {
-        corrected: 0,
-        changed,
-        planned: HashMap::new(),
-        phase: "synced",
-        health,
-        objects,
-        digest,
-        applied: written,
-        pruned: removed,
-        warning,
-    })
-}
-
-async fn apply(
-    applier: &mut Applier,
-    rendered: Vec<(serde_json::Value, String)>,
-    ctx: &SyncContext,
-    (namespaces, cache): (&std::sync::Mutex<HashSet<String>>, &ClusterCache),
-) -> Result<(Vec<cluster::apply::Row>, HealthStatus), String> {
-    let known = |ns: &str| {
-        namespaces
-            .lock()
-            .expect("namespace cache lock poisoned")
-            .contains(ns)
-    };
-    if !known(&ctx.namespace) {
-        applier
-            .ensure_namespace(&ctx.namespace)
-            .await
-            .map_err(|e| e.to_string())?;
-        namespaces
-            .lock()
-            .expect("namespace cache lock poisoned")
-            .insert(ctx.namespace.clone());
-    }
-    let result = apply_known(applier, rendered, ctx, cache).await;
-    if result.is_err() {
-        // Perhaps the namespace was deleted: check it again next time.
-        namespaces
-            .lock()
-            .expect("namespace cache lock poisoned")
-            .remove(&ctx.namespace);
-    }
-    result
-}
-
-async fn apply_known(
-    applier: &mut Applier,
-    rendered: Vec<(serde_json::Value, String)>,
-    ctx: &SyncContext,
-    cache: &ClusterCache,
-) -> Result<(Vec<cluster::apply::Row>, HealthStatus), String> {
-    let objects: Vec<&serde_json::Value> = rendered.iter().map(|(o, _)| o).collect();
-    applier
-        .table
-        .ensure_kinds(&applier.client, objects.iter().copied())
-        .await
-        .map_err(|e| e.to_string())?;
-    // The shared watches: a kind is listed once per daemon, not once per sync.
-    cache
-        .ensure(&applier.table)
-        .await
-        .map_err(|e| e.to_string())?;
-    let live = cache.inventory(&ctx.app, &ctx.env);
-    let inventory: Vec<_> = live.values().map(|(l, _)| l.clone()).collect();
-    let plan = cluster::plan(rendered, &inventory, &applier.table.scopes(), ctx)
-        .map_err(|e| e.to_string())?;
-    let rows = applier
-        .sync(&plan, &live)
-        .await
-        .map_err(|e| e.to_string())?;
-    let healths: Vec<_> = rows
-        .iter()
-        .filter_map(|r| r.live.as_ref())
-        .map(|l| cluster::health(Some(l)))
-        .collect();
-    Ok((rows, cluster::aggregate(&healths)))
 }
 
 fn short(revision: &str) -> &str {

@@ -243,3 +243,115 @@ async fn regression_issue_14_status_keeps_desired_applied_and_error_apart() {
     d.shutdown.cancel();
     d.task.await.expect("daemon stopped");
 }
+
+const DRIFTING: &str = "apiVersion: apps/v1
+kind: Deployment
+metadata:
+  name: web
+spec:
+  replicas: 2
+  selector:
+    matchLabels: {app: web}
+  template:
+    metadata:
+      labels: {app: web}
+    spec:
+      containers:
+        - name: main
+          image: registry.example.com/shop/web:1.0.0
+";
+
+fn corrections(metrics: &str) -> u64 {
+    metrics
+        .lines()
+        .find_map(|l| l.strip_prefix(r#"gantry_drift_corrections_total{app="web",env="dev"} "#))
+        .and_then(|n| n.trim().parse().ok())
+        .unwrap_or(0)
+}
+
+/// Waits until `check` holds for the live object, at most 5 s; returns how long it took.
+async fn taken_back<Fut: std::future::Future<Output = bool>>(
+    what: &str,
+    check: impl Fn() -> Fut,
+) -> Duration {
+    let started = std::time::Instant::now();
+    while !check().await {
+        assert!(
+            started.elapsed() < Duration::from_secs(5),
+            "{what}: not taken back within 5 s"
+        );
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
+    started.elapsed()
+}
+
+/// Drift is taken back as it happens, from the watch (the drift interval here is an hour):
+/// `kubectl scale` (through the scale subresource), a `kubectl edit` of a managed field, and a
+/// deleted object. Each correction counts in `gantry_drift_corrections_total`.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn regression_issue_14_watched_drift_is_taken_back_within_seconds() {
+    use kube::api::{Api, DeleteParams, Patch, PatchParams};
+    on_both(|client, _| async move {
+        let remote = crate::harness::git::Remote::new();
+        let work = remote.clone_work();
+        work.write("gantry.yaml", crate::daemon::GANTRY_YAML)
+            .write(
+                "apps/web/overlays/dev/ns.yaml",
+                "apiVersion: v1\nkind: Namespace\nmetadata:\n  name: shop-dev\n",
+            )
+            .write("apps/web/overlays/dev/deploy.yaml", DRIFTING)
+            .write(
+                "apps/web/overlays/dev/cm.yaml",
+                "apiVersion: v1\nkind: ConfigMap\nmetadata:\n  name: web-config\ndata:\n  mode: safe\n",
+            );
+        crate::daemon::overlay(&work, &["ns", "deploy", "cm"]);
+        let first = work.commit_all("web: first deploy");
+        work.push();
+        let data = tempfile::tempdir().expect("data dir");
+        let d = start(&remote.url(), data.path(), client.clone()).await;
+        until(d.addr, "first sync", |s| dev(s)["revision"] == first.as_str()).await;
+        let deployments: Api<k8s_openapi::api::apps::v1::Deployment> =
+            Api::namespaced(client.clone(), "shop-dev");
+        let cms: Api<k8s_openapi::api::core::v1::ConfigMap> =
+            Api::namespaced(client.clone(), "shop-dev");
+        let by = |manager: &str| PatchParams {
+            field_manager: Some(manager.into()),
+            ..PatchParams::default()
+        };
+
+        deployments
+            .patch_scale("web", &by("kubectl"), &Patch::Merge(json!({"spec": {"replicas": 5}})))
+            .await
+            .expect("kubectl scale");
+        let took = taken_back("kubectl scale", || async {
+            let d = deployments.get("web").await.expect("get");
+            d.spec.and_then(|s| s.replicas) == Some(2)
+        })
+        .await;
+        println!("scale taken back in {took:?}");
+
+        cms.patch("web-config", &by("kubectl-edit"), &Patch::Merge(json!({"data": {"mode": "unsafe"}})))
+            .await
+            .expect("kubectl edit");
+        let took = taken_back("kubectl edit", || async {
+            let c = cms.get("web-config").await.expect("get");
+            c.data.and_then(|d| d.get("mode").cloned()).as_deref() == Some("safe")
+        })
+        .await;
+        println!("edit taken back in {took:?}");
+
+        cms.delete("web-config", &DeleteParams::default())
+            .await
+            .expect("kubectl delete");
+        let took = taken_back("kubectl delete", || async {
+            cms.get_opt("web-config").await.expect("get").is_some()
+        })
+        .await;
+        println!("delete taken back in {took:?}");
+        let metrics = metrics(d.addr).await;
+        assert!(corrections(&metrics) >= 3, "{metrics}");
+        d.shutdown.cancel();
+        d.task.await.expect("daemon stopped");
+    })
+    .await;
+}

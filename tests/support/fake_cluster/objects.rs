@@ -116,6 +116,23 @@ fn patch(store: &Store, key: (String, String), req: &Seen, rv: &str) -> (u16, Va
         };
         merge(existing, &req.body);
         existing["metadata"]["resourceVersion"] = json!(rv);
+        // An update moves the fields it wrote to its manager, as a real server records it.
+        let manager = super::lease::query_param(&req.query, "fieldManager").unwrap_or("unknown");
+        let written = fields_v1(&req.body);
+        let mut entries: Vec<Value> = existing["metadata"]["managedFields"]
+            .as_array()
+            .cloned()
+            .unwrap_or_default()
+            .into_iter()
+            .filter(|e| e["manager"] != manager)
+            .map(|mut e| {
+                remove_fields(&mut e["fieldsV1"], &written);
+                e
+            })
+            .filter(|e| e["fieldsV1"].as_object().is_some_and(|m| !m.is_empty()))
+            .collect();
+        entries.push(json!({"manager": manager, "operation": "Update", "apiVersion": existing["apiVersion"], "fieldsType": "FieldsV1", "fieldsV1": written}));
+        existing["metadata"]["managedFields"] = json!(entries);
         return (200, existing.clone());
     }
     // A no-op apply leaves the object, resourceVersion included, as it was.
