@@ -13,6 +13,7 @@ mod render;
 mod scan_gate;
 #[cfg(feature = "sign")]
 mod sign;
+mod sync;
 mod table;
 mod up;
 mod validate;
@@ -128,6 +129,9 @@ pub enum Command {
     /// Print a running daemon's app × environment matrix: revision, health, phase, last sync,
     /// error.
     Status(daemon::StatusArgs),
+    /// Ask a running daemon to sync one app × environment now and wait for the outcome
+    /// (approves a held prune with --allow-large-prune).
+    Sync(sync::SyncArgs),
     /// Print the custom resource definitions of group `gantry.dev` (as in `manifests/crds/`).
     Crds,
     /// Validate a config repo checkout and print its apps × environments.
@@ -169,6 +173,7 @@ pub fn run(cli: Cli) -> ExitCode {
         Command::ScanGate(args) => scan_gate::run(&args),
         Command::Daemon(args) => daemon::run_daemon(&args),
         Command::Status(args) => daemon::run_status(&args),
+        Command::Sync(args) => sync::run(&args),
         Command::Up(args) => up::run(&args),
         Command::Crds => {
             print!("{}", crate::store::crds_yaml());

@@ -202,9 +202,11 @@ async fn settle(state: &State, revision: &str, pairs: usize) -> anyhow::Result<(
             && {
                 let envs = state.envs.read().expect("status table lock poisoned");
                 envs.len() == pairs
-                    && envs
-                        .values()
-                        .all(|e| e.revision.as_deref() == Some(revision) || e.phase == "failed")
+                    && envs.values().all(|e| {
+                        e.revision.as_deref() == Some(revision)
+                            || (e.desired.as_deref() == Some(revision)
+                                && matches!(e.phase.as_str(), "failed" | "waiting"))
+                    })
             };
         if done {
             return Ok(());

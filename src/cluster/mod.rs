@@ -17,6 +17,7 @@ mod health;
 mod object;
 mod plan;
 pub mod watch;
+pub mod window;
 
 pub use client::connect;
 pub use health::{Health, HealthStatus, aggregate, health};

@@ -201,6 +201,7 @@ pub(super) fn apps(
                 overlay_pattern,
                 rollout: a.rollout.as_ref().map(|r| r.value.clone()),
                 environments,
+                allow_large_prune: a.allow_large_prune.as_ref().is_some_and(|b| b.value),
             });
         }
     }

@@ -139,11 +139,14 @@ pub enum WindowKind {
     Deny,
 }
 
+/// Argo CD's sync window: from each `schedule` start (UTC) for `duration`, automatic syncs are
+/// allowed (`allow`) or refused (`deny`); `manual_sync` lets a manual `gantry sync` through.
 #[derive(Debug, Clone)]
 pub struct SyncWindow {
     pub kind: WindowKind,
     pub schedule: croner::Cron,
     pub duration: Duration,
+    pub manual_sync: bool,
 }
 
 #[derive(Debug, Clone)]
@@ -156,6 +159,9 @@ pub struct App {
     pub overlay_pattern: String,
     pub rollout: Option<String>,
     pub environments: Vec<String>,
+    /// Lets every sync of this app prune more than the prune guard's share (default off: a
+    /// larger prune is held until approved).
+    pub allow_large_prune: bool,
 }
 
 impl App {

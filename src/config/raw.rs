@@ -97,6 +97,8 @@ pub struct RawSyncWindow {
     pub kind: S<RawWindowKind>,
     pub schedule: S<String>,
     pub duration: S<String>,
+    #[serde(default)]
+    pub manual_sync: Option<S<bool>>,
 }
 
 #[derive(Debug, Deserialize)]
@@ -113,6 +115,8 @@ pub struct RawApp {
     #[serde(default)]
     pub rollout: Option<S<String>>,
     pub environments: S<Vec<S<String>>>,
+    #[serde(default)]
+    pub allow_large_prune: Option<S<bool>>,
 }
 
 #[derive(Debug, Deserialize)]

@@ -357,6 +357,7 @@ pub(super) fn environments(
                     },
                     schedule,
                     duration,
+                    manual_sync: w.value.manual_sync.as_ref().is_some_and(|m| m.value),
                 }),
                 _ => ok = false,
             }

@@ -26,6 +26,7 @@ struct Api {
     state: Shared,
     mirror: Arc<Mirror>,
     branch: String,
+    events: mpsc::Sender<TriggerEvent>,
 }
 
 pub fn router(
@@ -39,6 +40,7 @@ pub fn router(
         state,
         mirror,
         branch,
+        events: events.clone(),
     };
     Router::new()
         .route("/healthz", get(|| async { "ok\n" }))
@@ -46,6 +48,10 @@ pub fn router(
         .route("/metrics", get(metrics))
         .route("/api/v1/apps", get(apps))
         .route("/api/v1/apps/{app}/envs/{env}", get(app_env))
+        .route(
+            "/api/v1/apps/{app}/envs/{env}/sync",
+            axum::routing::post(sync_now),
+        )
         .route("/api/v1/history", get(history))
         .with_state(api)
         .merge(crate::trigger::router(webhooks, events))
@@ -98,6 +104,58 @@ async fn app_env(Extract(api): Extract<Api>, Path((app, env)): Path<(String, Str
         None => (
             StatusCode::NOT_FOUND,
             Json(json!({"error": format!("no app {app:?} in environment {env:?}")})),
+        )
+            .into_response(),
+    }
+}
+
+#[derive(Debug, Default, Deserialize)]
+#[serde(rename_all = "camelCase")]
+struct SyncRequest {
+    #[serde(default)]
+    allow_large_prune: bool,
+}
+
+/// `POST …/sync`: queue a manual sync (`gantry sync`). It can approve a large prune, so it is
+/// taken from loopback callers only — on the daemon's host, or through `kubectl port-forward`
+/// (which needs RBAC on the pod) — never from the network the Service exposes.
+async fn sync_now(
+    Extract(api): Extract<Api>,
+    axum::extract::ConnectInfo(peer): axum::extract::ConnectInfo<std::net::SocketAddr>,
+    Path((app, env)): Path<(String, String)>,
+    body: Option<Json<SyncRequest>>,
+) -> Response {
+    if !peer.ip().is_loopback() {
+        return (
+            StatusCode::FORBIDDEN,
+            Json(json!({"error": "manual syncs are accepted from loopback only: run gantry sync on the daemon's host or through `kubectl port-forward`"})),
+        )
+            .into_response();
+    }
+    let known = api
+        .state
+        .envs
+        .read()
+        .expect("status table lock poisoned")
+        .contains_key(&(app.clone(), env.clone()));
+    if !known {
+        return (
+            StatusCode::NOT_FOUND,
+            Json(json!({"error": format!("no app {app:?} in environment {env:?}")})),
+        )
+            .into_response();
+    }
+    let Json(request) = body.unwrap_or_default();
+    let event = TriggerEvent::SyncRequested {
+        app,
+        env,
+        allow_large_prune: request.allow_large_prune,
+    };
+    match api.events.try_send(event) {
+        Ok(()) => (StatusCode::ACCEPTED, Json(json!({"queued": true}))).into_response(),
+        Err(_) => (
+            StatusCode::SERVICE_UNAVAILABLE,
+            Json(json!({"error": "the event queue is full; try again"})),
         )
             .into_response(),
     }

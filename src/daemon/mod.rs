@@ -92,6 +92,9 @@ pub struct Options {
     pub images: images::ImageAccess,
 }
 
+/// How often syncs held by a sync window are queued again; cron windows open on the minute.
+const WINDOW_CHECK: Duration = Duration::from_secs(30);
+
 /// Runs until `shutdown` (drain) fires; `abort` stops running syncs too. Returns the bound
 /// address through `bound` as soon as the HTTP server listens.
 ///
@@ -155,18 +158,23 @@ pub async fn run(
     looper.pass(false, true, &shutdown).await;
     let mut drift = tokio::time::interval(looper.options.drift_interval);
     drift.tick().await;
+    let mut windows = tokio::time::interval(WINDOW_CHECK);
+    windows.tick().await;
     loop {
         tokio::select! {
             () = shutdown.cancelled() => break,
             event = rx.recv() => {
                 let Some(event) = event else { break };
-                if looper.is_about(&event) {
+                if let TriggerEvent::SyncRequested { app, env, allow_large_prune } = event {
+                    looper.sync_requested(app, env, allow_large_prune).await;
+                } else if looper.is_about(&event) {
                     // The poller fetched before it reported; a webhook arrives before any fetch.
                     let fetched = matches!(event, TriggerEvent::RepoChanged { from: trigger::Forge::Poll, .. });
                     looper.pass(false, !fetched, &shutdown).await;
                 }
             }
             _ = drift.tick() => looper.pass(true, true, &shutdown).await,
+            _ = windows.tick() => looper.reopen().await,
             changed = async { leadership.as_mut().expect("guarded").changed().await }, if leadership.is_some() => {
                 let leading = changed.as_ref().is_ok_and(|leads| *leads);
                 if let Err(e) = changed {
@@ -222,9 +230,13 @@ async fn serve(
     let bound = listener.local_addr().map_err(fail)?;
     let stop = shutdown.clone();
     tracker.spawn(async move {
-        let served = axum::serve(listener, app)
-            .with_graceful_shutdown(stop.cancelled_owned())
-            .await;
+        // The peer address lets the manual-sync endpoint accept loopback callers only.
+        let served = axum::serve(
+            listener,
+            app.into_make_service_with_connect_info::<SocketAddr>(),
+        )
+        .with_graceful_shutdown(stop.cancelled_owned())
+        .await;
         if let Err(e) = served {
             tracing::error!(error = %e, "HTTP server stopped");
         }

@@ -90,13 +90,54 @@ impl Loop {
         }
     }
 
+    /// A manual sync of one app × environment at the commit in force (`gantry sync`).
+    pub(super) async fn sync_requested(
+        &mut self,
+        app: String,
+        env: String,
+        allow_large_prune: bool,
+    ) {
+        if !self.state.leader.load(Ordering::Relaxed) {
+            tracing::info!(%app, %env, "sync requested from a follower: the leader syncs");
+            return;
+        }
+        if let Some((revision, tree, config)) = self.good.clone() {
+            tracing::info!(%app, %env, allow_large_prune, "manual sync requested");
+            self.dispatch(
+                (&revision, &tree, &config),
+                true,
+                Some((app, env, allow_large_prune)),
+            )
+            .await;
+        }
+    }
+
+    /// Queues again what waits for a sync window (checked every minute: cron windows start on
+    /// the minute).
+    pub(super) async fn reopen(&mut self) {
+        let waiting = self
+            .state
+            .envs
+            .read()
+            .expect("status table lock poisoned")
+            .values()
+            .any(|r| r.phase == "waiting");
+        if waiting
+            && self.state.leader.load(Ordering::Relaxed)
+            && let Some((revision, tree, config)) = self.good.clone()
+        {
+            self.dispatch((&revision, &tree, &config), false, None)
+                .await;
+        }
+    }
+
     pub(super) fn is_about(&self, event: &TriggerEvent) -> bool {
         match event {
             TriggerEvent::RepoChanged { git_ref, .. } => {
                 event.is_about(self.mirror.url())
                     && git_ref == &format!("refs/heads/{}", self.options.branch)
             }
-            TriggerEvent::ImagePushed { .. } => false,
+            TriggerEvent::ImagePushed { .. } | TriggerEvent::SyncRequested { .. } => false,
         }
     }
 
@@ -138,7 +179,8 @@ impl Loop {
             && self.state.leader.load(Ordering::Relaxed)
             && (drift || new_tip)
         {
-            self.dispatch(&revision, &tree, &config, drift).await;
+            self.dispatch((&revision, &tree, &config), drift, None)
+                .await;
         }
         self.state.ready.store(true, Ordering::Relaxed);
     }
@@ -198,7 +240,14 @@ impl Loop {
         }
     }
 
-    async fn dispatch(&mut self, revision: &str, tree: &Arc<TreeFs>, config: &Config, drift: bool) {
+    /// Queues a sync of every app × environment of `config` — or, with `request` (app, env,
+    /// allow a large prune), only that one, as a manual sync.
+    async fn dispatch(
+        &mut self,
+        (revision, tree, config): (&str, &Arc<TreeFs>, &Config),
+        drift: bool,
+        request: Option<(String, String, bool)>,
+    ) {
         let policies = Arc::new(config.policies.clone());
         let registry = config.registry.clone().map(Arc::new);
         for app in &config.apps {
@@ -218,7 +267,20 @@ impl Loop {
                     registry: registry.clone(),
                     verifier: Arc::clone(&self.verifier),
                     force: drift,
+                    windows: Arc::new(env.sync_windows.clone()),
+                    manual: false,
+                    allow_large_prune: app.allow_large_prune,
                     events: self.options.events.as_ref().map(|e| e.recorder.clone()),
+                };
+                let job = match &request {
+                    Some(r) if r.0 == job.app && r.1 == job.env => Job {
+                        force: true,
+                        manual: true,
+                        allow_large_prune: job.allow_large_prune || r.2,
+                        ..job
+                    },
+                    Some(_) => continue,
+                    None => job,
                 };
                 self.workers.submit(job, target);
             }

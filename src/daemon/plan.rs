@@ -62,6 +62,7 @@ pub(super) fn plan_only(
         health: HealthStatus::Missing,
         applied: 0,
         pruned: 0,
+        prune_held: false,
         objects,
         digest,
         warning: Some(match warning {

@@ -43,6 +43,9 @@ pub struct EnvStatus {
     pub health: String,
     /// RFC 3339 time of the last sync attempt.
     pub last_sync: Option<String>,
+    /// Attempts since the daemon started (syncs run, and syncs a window held): `gantry sync`
+    /// waits for this to move past the value it saw before asking.
+    pub attempts: u64,
     /// `synced`, `planned` (no cluster: the plan was computed, nothing applied), `failed`.
     pub phase: String,
     pub objects: Vec<ObjectStatus>,

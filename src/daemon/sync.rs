@@ -17,6 +17,7 @@ use tracing::Instrument as _;
 use super::images::{Admission, Verifier};
 use super::state::{AppEnv, EnvStatus, ObjectStatus, Shared, SyncResult, health_value};
 pub use super::target::{ClusterTarget, Target};
+use crate::cluster::window::{self, Gate};
 use crate::cluster::{HealthStatus, SyncContext};
 use crate::git::TreeFs;
 use crate::manifest::{self, Fs as _, Reorder};
@@ -35,8 +36,15 @@ pub struct Job {
     /// The config's registry: its credentials are used to verify signatures.
     pub registry: Option<Arc<crate::config::Registry>>,
     pub verifier: Arc<Verifier>,
-    /// Sync even when the render is unchanged (the steady-state drift pass).
+    /// Sync even when the render is unchanged (the steady-state drift pass, a manual sync).
     pub force: bool,
+    /// The environment's sync windows, checked before anything applies.
+    pub windows: Arc<Vec<crate::config::SyncWindow>>,
+    /// Asked for by a person (`gantry sync`): windows with `manualSync` let it through.
+    pub manual: bool,
+    /// Prune more than the guard's share (the app's `allowLargePrune`, or a manual sync's
+    /// approval); otherwise such a prune is held and reported.
+    pub allow_large_prune: bool,
     /// Where drift corrections are published as Events; `None` outside a pod.
     pub events: Option<kube::runtime::events::Recorder>,
 }
@@ -57,11 +65,15 @@ pub async fn run(job: Job, target: Target, state: Shared) {
     let started = Instant::now();
     let span = tracing::info_span!("sync", app = %job.app, env = %job.env, revision = %short(&job.revision));
     let outcome = match attempt(&job, &target, &state).instrument(span).await {
-        Ok(None) => {
+        Ok(Attempt::Unchanged) => {
             unchanged(&job, &state);
             return;
         }
-        Ok(Some(done)) => Ok(done),
+        Ok(Attempt::Held(note)) => {
+            wait_for_window(&job, &state, note);
+            return;
+        }
+        Ok(Attempt::Ran(done)) => Ok(*done),
         Err(message) => Err(message),
     };
     let labels = AppEnv {
@@ -108,6 +120,24 @@ pub async fn run(job: Job, target: Target, state: Shared) {
     {
         tracing::warn!(app = %job.app, env = %job.env, error = %e, "cannot save the sync record");
     }
+}
+
+/// Records that `job` waits for a sync window: nothing is rendered or applied; what runs stays.
+pub(super) fn wait_for_window(job: &Job, state: &Shared, note: String) {
+    let mut envs = state.envs.write().expect("status table lock poisoned");
+    let row = envs.entry(job.key()).or_insert_with(|| EnvStatus {
+        app: job.app.clone(),
+        env: job.env.clone(),
+        health: "Unknown".into(),
+        ..EnvStatus::default()
+    });
+    if row.desired.as_deref() != Some(job.revision.as_str()) || row.phase != "waiting" {
+        tracing::info!(app = %job.app, env = %job.env, revision = %short(&job.revision), %note, "sync held by its window");
+    }
+    row.desired = Some(job.revision.clone());
+    row.phase = "waiting".into();
+    row.note = Some(note);
+    row.attempts += 1;
 }
 
 /// The render is what the last successful sync applied: the cluster already runs this commit's
@@ -159,6 +189,7 @@ fn record(job: &Job, state: &Shared, outcome: Result<Done, String>) {
         ..EnvStatus::default()
     });
     row.last_sync = Some(now);
+    row.attempts += 1;
     row.desired = Some(job.revision.clone());
     match outcome {
         Ok(done) => {
@@ -174,7 +205,7 @@ fn record(job: &Job, state: &Shared, outcome: Result<Done, String>) {
             row.objects = done.objects;
             row.error = None;
             row.note = done.warning;
-            row.render_digest = Some(done.digest);
+            row.render_digest = (!done.prune_held).then_some(done.digest);
             tracing::info!(app = %job.app, env = %job.env, revision = %short(&job.revision), phase = %row.phase, health = %row.health, "synced");
         }
         Err(message) => {
@@ -200,11 +231,23 @@ pub(super) struct Done {
     pub(super) digest: String,
     pub(super) applied: u64,
     pub(super) pruned: u64,
+    /// The prune guard held a prune back: the next sync must run even with the same render
+    /// (an approval in gantry.yaml does not change it).
+    pub(super) prune_held: bool,
     pub(super) warning: Option<String>,
 }
 
 /// `Ok(None)`: the render is what was last synced and this is no drift pass.
-async fn attempt(job: &Job, target: &Target, state: &Shared) -> Result<Option<Done>, String> {
+/// What one attempt came to.
+enum Attempt {
+    /// The render is what the last sync applied, and nothing forces a sync.
+    Unchanged,
+    /// A sync window keeps it from running now; the note says until when.
+    Held(String),
+    Ran(Box<Done>),
+}
+
+async fn attempt(job: &Job, target: &Target, state: &Shared) -> Result<Attempt, String> {
     let tree = Arc::clone(&job.tree);
     let overlay = job.overlay.clone();
     let resources =
@@ -222,7 +265,21 @@ async fn attempt(job: &Job, target: &Target, state: &Shared) -> Result<Option<Do
         .unwrap_or_default();
     let unchanged = last.as_deref() == Some(digest.as_str());
     if !job.force && unchanged {
-        return Ok(None);
+        return Ok(Attempt::Unchanged);
+    }
+    if let (Target::Cluster(_), Gate::Closed { why, opens }) = (
+        target,
+        window::gate(&job.windows, chrono::Utc::now(), job.manual),
+    ) {
+        let now = chrono::Utc::now();
+        return Ok(Attempt::Held(match opens {
+            Some(at) => format!(
+                "waiting for its sync window ({why}; opens in {}, at {})",
+                window::wait_text(now, at),
+                at.format("%Y-%m-%d %H:%M UTC")
+            ),
+            None => format!("waiting for its sync window ({why})"),
+        }));
     }
     let rendered: Vec<_> = resources.into_iter().map(|r| (r.obj, r.origin)).collect();
     let warning = job
@@ -238,9 +295,11 @@ async fn attempt(job: &Job, target: &Target, state: &Shared) -> Result<Option<Do
         .await?;
     let mut ctx = SyncContext::new(&job.app, &job.env, &job.namespace, &job.revision);
     ctx.prune = true;
+    ctx.allow_large_prune = job.allow_large_prune;
     match target {
         Target::PlanOnly { reason } => {
-            super::plan::plan_only(rendered, &ctx, &previous, reason, digest, warning).map(Some)
+            super::plan::plan_only(rendered, &ctx, &previous, reason, digest, warning)
+                .map(|d| Attempt::Ran(Box::new(d)))
         }
         Target::Cluster(cluster) => {
             let mut done = cluster.sync(rendered, &ctx, digest, warning).await?;
@@ -251,7 +310,7 @@ async fn attempt(job: &Job, target: &Target, state: &Shared) -> Result<Option<Do
                     drift_events(recorder, &done.changed, &job.revision).await;
                 }
             }
-            Ok(Some(done))
+            Ok(Attempt::Ran(Box::new(done)))
         }
     }
 }

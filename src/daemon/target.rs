@@ -83,20 +83,27 @@ impl ClusterTarget {
             .insert(key.clone());
         let result = self.sync_locked(rendered, ctx).await;
         let mut intents = self.intents.lock().expect("intents poisoned");
-        if let Ok((_, _, applied)) = &result {
-            intents.insert(key.clone(), applied.clone());
+        if let Ok(applied) = &result {
+            intents.insert(key.clone(), applied.intents.clone());
         }
         drop(intents);
         self.busy.lock().expect("busy set poisoned").remove(&key);
-        let (rows, health, _) = result?;
-        Ok(done(&rows, health, digest, warning))
+        let applied = result?;
+        let prune_held = applied.held.is_some();
+        let note = match (applied.held, warning) {
+            (Some(held), Some(w)) => Some(format!("{held}\n{w}")),
+            (held, w) => held.or(w),
+        };
+        let mut done = done(&applied.rows, applied.health, digest, note);
+        done.prune_held = prune_held;
+        Ok(done)
     }
 
     async fn sync_locked(
         &self,
         rendered: Vec<(serde_json::Value, String)>,
         ctx: &SyncContext,
-    ) -> Result<(Vec<Row>, HealthStatus, HashMap<ObjectId, Intent>), String> {
+    ) -> Result<Applied, String> {
         let mut cached = self.table.lock().await;
         let discovered = match cached.take() {
             Some(t) => t,
@@ -115,7 +122,7 @@ impl ClusterTarget {
         applier: &mut Applier,
         rendered: Vec<(serde_json::Value, String)>,
         ctx: &SyncContext,
-    ) -> Result<(Vec<Row>, HealthStatus, HashMap<ObjectId, Intent>), String> {
+    ) -> Result<Applied, String> {
         let known = |ns: &str| {
             self.namespaces
                 .lock()
@@ -148,7 +155,7 @@ impl ClusterTarget {
         applier: &mut Applier,
         rendered: Vec<(serde_json::Value, String)>,
         ctx: &SyncContext,
-    ) -> Result<(Vec<Row>, HealthStatus, HashMap<ObjectId, Intent>), String> {
+    ) -> Result<Applied, String> {
         let objects: Vec<&serde_json::Value> = rendered.iter().map(|(o, _)| o).collect();
         applier
             .table
@@ -162,8 +169,20 @@ impl ClusterTarget {
             .map_err(|e| e.to_string())?;
         let live = self.cache.inventory(&ctx.app, &ctx.env);
         let inventory: Vec<_> = live.values().map(|(l, _)| l.clone()).collect();
-        let plan = cluster::plan(rendered, &inventory, &applier.table.scopes(), ctx)
-            .map_err(|e| e.to_string())?;
+        let scopes = applier.table.scopes();
+        let (plan, held) = match cluster::plan(rendered.clone(), &inventory, &scopes, ctx) {
+            Ok(plan) => (plan, None),
+            // The prune guard holds the prune, not the sync: everything else applies, and the
+            // prune waits for an approval.
+            Err(e @ cluster::ClusterError::PruneTooLarge { .. }) => {
+                let mut keep = ctx.clone();
+                keep.prune = false;
+                let plan = cluster::plan(rendered, &inventory, &scopes, &keep)
+                    .map_err(|e| e.to_string())?;
+                (plan, Some(held_note(&e, ctx)))
+            }
+            Err(e) => return Err(e.to_string()),
+        };
         let rows = applier
             .sync(&plan, &live)
             .await
@@ -182,8 +201,39 @@ impl ClusterTarget {
             .filter_map(|r| r.live.as_ref())
             .map(|l| cluster::health(Some(l)))
             .collect();
-        Ok((rows, cluster::aggregate(&healths), intents))
+        Ok(Applied {
+            rows,
+            health: cluster::aggregate(&healths),
+            intents,
+            held,
+        })
     }
+}
+
+/// What one sync did on the cluster.
+struct Applied {
+    rows: Vec<Row>,
+    health: HealthStatus,
+    intents: HashMap<ObjectId, Intent>,
+    /// Why a prune was held back, with how to approve it.
+    held: Option<String>,
+}
+
+fn held_note(e: &cluster::ClusterError, ctx: &SyncContext) -> String {
+    let cluster::ClusterError::PruneTooLarge {
+        count,
+        live,
+        percent,
+        max,
+        ..
+    } = e
+    else {
+        return e.to_string();
+    };
+    format!(
+        "prune held: {count} of {live} objects ({percent}%) are no longer rendered, more than maxPrunePercent {max}%; everything else was applied. Approve with `gantry sync {} --env {} --allow-large-prune`, or `allowLargePrune: true` on the app in gantry.yaml",
+        ctx.app, ctx.env
+    )
 }
 
 fn done(rows: &[Row], health: HealthStatus, digest: String, warning: Option<String>) -> Done {
@@ -217,6 +267,7 @@ fn done(rows: &[Row], health: HealthStatus, digest: String, warning: Option<Stri
         digest,
         applied: u64::try_from(rows.len() - removed).unwrap_or(u64::MAX),
         pruned: u64::try_from(removed).unwrap_or(u64::MAX),
+        prune_held: false,
         warning,
     }
 }

@@ -57,6 +57,13 @@ pub enum TriggerEvent {
         digest: String,
         tag: Option<String>,
     },
+    /// Someone asked for a sync now (`gantry sync`): a manual sync, which sync windows may
+    /// refuse, optionally approving a prune larger than the guard allows.
+    SyncRequested {
+        app: String,
+        env: String,
+        allow_large_prune: bool,
+    },
 }
 
 impl TriggerEvent {
@@ -72,7 +79,7 @@ impl TriggerEvent {
                     .chain(alt_urls)
                     .any(|u| repo_key(u) == want)
             }
-            Self::ImagePushed { .. } => false,
+            Self::ImagePushed { .. } | Self::SyncRequested { .. } => false,
         }
     }
 }

@@ -193,6 +193,9 @@ fn emit(h: &Hooks, events: Vec<TriggerEvent>) -> Reply {
             TriggerEvent::ImagePushed { resource_url, .. } => {
                 tracing::info!(forge = "harbor", image = %resource_url, "webhook: image pushed");
             }
+            TriggerEvent::SyncRequested { app, env, .. } => {
+                tracing::info!(%app, %env, "sync requested");
+            }
         }
         // Never wait on a full queue inside a forge's request: the forge times out and
         // redelivers, and the poller catches anything missed.

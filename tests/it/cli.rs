@@ -270,9 +270,25 @@ async fn up_with_a_context_syncs_the_quickstart_to_the_cluster() {
             "missing {expected:?} in:\n{stdout}"
         );
     }
+    // prod syncs only in its window (weekdays 08:00-17:00 UTC, the example's syncWindows):
+    // outside it, prod waits and says until when.
+    let prod_open = stdout.contains("web/prod (synced)");
+    if !prod_open {
+        assert!(
+            stdout.contains("web/prod (waiting)")
+                && stdout.contains(
+                    "note: waiting for its sync window (outside every allow sync window; opens in"
+                ),
+            "{stdout}"
+        );
+    }
     let deployments = cluster.objects("deployments");
     let deployments = deployments.lock().expect("deployments");
-    assert_eq!(deployments.len(), 6, "2 apps × 3 environments");
+    assert_eq!(
+        deployments.len(),
+        if prod_open { 6 } else { 4 },
+        "2 apps × 3 environments, prod in its window"
+    );
     let web = &deployments[&("shop-dev".into(), "web".into())];
     assert_eq!(
         web["spec"]["template"]["spec"]["containers"][0]["image"],
@@ -282,7 +298,12 @@ async fn up_with_a_context_syncs_the_quickstart_to_the_cluster() {
     let namespaces = cluster.objects("namespaces");
     let namespaces = namespaces.lock().expect("namespaces");
     let names: Vec<&str> = namespaces.keys().map(|(_, n)| n.as_str()).collect();
-    assert_eq!(names, ["shop", "shop-dev", "shop-staging"]);
+    let expected: &[&str] = if prod_open {
+        &["shop", "shop-dev", "shop-staging"]
+    } else {
+        &["shop-dev", "shop-staging"]
+    };
+    assert_eq!(names, expected);
     for ns in namespaces.values() {
         assert_eq!(
             ns["metadata"]["labels"]["app.kubernetes.io/managed-by"],

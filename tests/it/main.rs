@@ -7,6 +7,7 @@ mod cluster_envtest;
 mod cluster_health;
 mod cluster_plan;
 mod daemon;
+mod daemon_guards;
 #[cfg(feature = "sign")]
 mod daemon_images;
 mod daemon_issue14;
