@@ -120,7 +120,7 @@ impl Applier {
                     .publish(&event, &reference(&intent.id, &applied))
                     .await
                 {
-                    tracing::warn!(object = %intent.id, error = %e, "cannot publish the drift event");
+                    tracing::warn!(object = %intent.id, error = %super::apply::describe(&e), "cannot publish the drift event");
                 }
             }
             reports.push(HealReport {

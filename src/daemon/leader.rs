@@ -167,7 +167,8 @@ pub(super) async fn label(l: &Leader, leading: bool) {
     {
         Ok(_) => tracing::debug!(pod, leading, "leader label set"),
         Err(e) => {
-            tracing::warn!(pod, leading, error = %e, "cannot label the pod; webhooks may reach a follower");
+            let error = crate::cluster::apply::describe(&e);
+            tracing::warn!(pod, leading, %error, "cannot label the pod; webhooks may reach a follower");
         }
     }
 }

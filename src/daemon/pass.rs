@@ -38,7 +38,7 @@ async fn publish(events: Events, mut note: String) {
         secondary: None,
     };
     if let Err(e) = events.recorder.publish(&event, &events.regarding).await {
-        tracing::warn!(error = %e, "cannot publish the config error as an Event");
+        tracing::warn!(error = %crate::cluster::apply::describe(&e), "cannot publish the config error as an Event");
     }
 }
 

@@ -334,7 +334,7 @@ async fn drift_events(
     };
     for object in changed {
         if let Err(e) = recorder.publish(&event, object).await {
-            tracing::warn!(object = ?object.name, error = %e, "cannot publish the drift event");
+            tracing::warn!(object = ?object.name, error = %crate::cluster::apply::describe(&e), "cannot publish the drift event");
         }
     }
 }

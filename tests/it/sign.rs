@@ -385,7 +385,7 @@ async fn keys_from_kubernetes_secrets_sign_and_verify() {
         .expect_err("no such Secret")
         .to_string();
     assert!(
-        err.starts_with("signing key k8s://ci/absent: cannot read the Secret"),
+        err.starts_with("signing key k8s://ci/absent: the Secret does not exist: create it with `kubectl -n ci create secret generic absent --from-file=cosign.key=<file>`"),
         "{err}"
     );
     let paths: Vec<String> = seen

@@ -105,10 +105,15 @@ impl KeySource {
         })?;
         let api: kube::Api<k8s_openapi::api::core::v1::Secret> =
             kube::Api::namespaced(client.clone(), namespace);
-        let secret = api
-            .get(name)
-            .await
-            .map_err(|e| self.fail(format!("cannot read the Secret: {e}")))?;
+        let secret = api.get(name).await.map_err(|e| match e {
+            kube::Error::Api(s) if s.code == 404 => self.fail(format!(
+                "the Secret does not exist: create it with `kubectl -n {namespace} create secret generic {name} --from-file={entry}=<file>`"
+            )),
+            kube::Error::Api(s) => {
+                self.fail(format!("cannot read the Secret: {} ({})", s.message, s.code))
+            }
+            other => self.fail(format!("cannot read the Secret: {other}")),
+        })?;
         let Some(bytes) = secret.data.and_then(|mut d| d.remove(entry)) else {
             return Ok(None);
         };

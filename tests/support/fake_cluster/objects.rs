@@ -23,6 +23,14 @@ pub const KINDS: &[(&str, &str, &str, bool)] = &[
         "EndpointSlice",
         true,
     ),
+    (
+        "apiextensions.k8s.io/v1",
+        "customresourcedefinitions",
+        "CustomResourceDefinition",
+        false,
+    ),
+    // gantry's own kind: served once its CRD exists, as on a real server.
+    ("gantry.dev/v1alpha1", "appsyncs", "AppSync", true),
 ];
 
 /// The store of a known resource, and its kind.
@@ -32,6 +40,15 @@ pub(super) fn kind_of(
     resource: &str,
 ) -> Option<(Store, &'static str)> {
     let &(_, plural, kind, _) = KINDS.iter().find(|k| k.0 == gv && k.1 == resource)?;
+    if plural == "appsyncs"
+        && !cluster
+            .objects("customresourcedefinitions")
+            .lock()
+            .expect("crds")
+            .contains_key(&(String::new(), "appsyncs.gantry.dev".to_owned()))
+    {
+        return None;
+    }
     let store = match plural {
         "configmaps" => cluster.store.clone(),
         "pods" => cluster.pods.clone(),
@@ -40,13 +57,13 @@ pub(super) fn kind_of(
     Some((store, kind))
 }
 
-fn discovery(gv: &str) -> Value {
+fn discovery(cluster: &Cluster, gv: &str) -> Value {
     let verbs = json!([
         "create", "delete", "get", "list", "patch", "update", "watch"
     ]);
     let resources: Vec<Value> = KINDS
         .iter()
-        .filter(|k| k.0 == gv)
+        .filter(|k| k.0 == gv && kind_of(cluster, k.0, k.1).is_some())
         .map(|&(_, plural, kind, namespaced)| {
             json!({"name": plural, "singularName": kind.to_lowercase(), "namespaced": namespaced, "kind": kind, "verbs": verbs})
         })
@@ -54,18 +71,18 @@ fn discovery(gv: &str) -> Value {
     json!({"kind": "APIResourceList", "apiVersion": "v1", "groupVersion": gv, "resources": resources})
 }
 
-fn groups() -> Value {
-    let mut names: Vec<&str> = KINDS
+fn groups(cluster: &Cluster) -> Value {
+    let mut gvs: Vec<(&str, &str)> = KINDS
         .iter()
+        .filter(|k| kind_of(cluster, k.0, k.1).is_some())
         .filter_map(|k| k.0.split_once('/'))
-        .map(|(g, _)| g)
         .collect();
-    names.dedup();
-    let groups: Vec<Value> = names
+    gvs.dedup();
+    let groups: Vec<Value> = gvs
         .iter()
-        .map(|g| {
-            let gv = format!("{g}/v1");
-            json!({"name": g, "versions": [{"groupVersion": gv, "version": "v1"}], "preferredVersion": {"groupVersion": gv, "version": "v1"}})
+        .map(|(g, v)| {
+            let gv = format!("{g}/{v}");
+            json!({"name": g, "versions": [{"groupVersion": gv, "version": v}], "preferredVersion": {"groupVersion": gv, "version": v}})
         })
         .collect();
     json!({"kind": "APIGroupList", "apiVersion": "v1", "groups": groups})
@@ -252,19 +269,22 @@ pub fn answer(cluster: &Cluster, rv: u64, req: &Seen) -> (u16, Value) {
                 json!({"kind": "APIVersions", "versions": ["v1"], "serverAddressByClientCIDRs": []}),
             );
         }
-        ["apis"] if method == "GET" => return (200, groups()),
+        ["apis"] if method == "GET" => return (200, groups(cluster)),
         ["api", "v1", rest @ ..] => ("v1".to_owned(), rest),
         ["apis", group, version, rest @ ..] => (format!("{group}/{version}"), rest),
         _ => return not_found(&format!("{method} {path}")),
     };
     // (resource, namespace or "" for cluster-scoped, name).
     let (resource, namespace, name) = match rest {
-        [] if method == "GET" => return (200, discovery(&gv)),
+        [] if method == "GET" => return (200, discovery(cluster, &gv)),
         [resource] => (*resource, "", None),
         ["namespaces", ns, resource] => (*resource, *ns, None),
         ["namespaces", ns, resource, name] => (*resource, *ns, Some(*name)),
         ["namespaces", ns, resource, name, "scale"] if method == "PATCH" => {
             return scale_subresource(cluster, &gv, (resource, ns, name), req, rv);
+        }
+        ["namespaces", ns, resource, name, "status"] if method == "PATCH" => {
+            return status_subresource(cluster, &gv, (resource, ns, name), req, rv);
         }
         [resource, name] => (*resource, "", Some(*name)),
         _ => return not_found(&format!("{method} {path}")),
@@ -294,31 +314,7 @@ pub fn answer(cluster: &Cluster, rv: u64, req: &Seen) -> (u16, Value) {
             cluster
                 .lists
                 .fetch_add(1, std::sync::atomic::Ordering::SeqCst);
-            let wanted = selector(&req.query);
-            let items: Vec<Value> = store
-                .lock()
-                .expect("store")
-                .iter()
-                .filter(|((ns, _), _)| namespace.is_empty() || ns == namespace)
-                .map(|(_, o)| o)
-                .filter(|o| {
-                    wanted
-                        .iter()
-                        .all(|(k, v)| o["metadata"]["labels"][k] == v.as_str())
-                })
-                .map(|o| {
-                    let mut o = o.clone();
-                    if let Some(m) = o.as_object_mut() {
-                        m.remove("apiVersion");
-                        m.remove("kind");
-                    }
-                    o
-                })
-                .collect();
-            (
-                200,
-                json!({"apiVersion": gv, "kind": format!("{kind}List"), "metadata": {"resourceVersion": rv}, "items": items}),
-            )
+            list(&store, (&gv, kind), namespace, req, &rv)
         }
         ("POST", None) => create(&store, namespace, req, &rv),
         ("PATCH", Some(name)) => patch(&store, key(name), req, &rv),
@@ -326,24 +322,62 @@ pub fn answer(cluster: &Cluster, rv: u64, req: &Seen) -> (u16, Value) {
             Some(o) => (200, o.clone()),
             None => not_found(path),
         },
-        ("DELETE", Some(name)) => {
-            let mut objects = store.lock().expect("store");
-            if req.body["propagationPolicy"] == "Foreground" {
-                match objects.get_mut(&key(name)) {
-                    Some(o) => {
-                        mark_deleted(o, &rv);
-                        (200, o.clone())
-                    }
-                    None => not_found(path),
-                }
-            } else {
-                match objects.remove(&key(name)) {
-                    Some(o) => (200, o),
-                    None => not_found(path),
-                }
-            }
-        }
+        ("DELETE", Some(name)) => delete(&store, &key(name), req, &rv),
         _ => not_found(&format!("{method} {path}")),
+    }
+}
+
+/// A label-selected LIST; items carry no `apiVersion`/`kind`, as a real server sends them.
+fn list(
+    store: &Store,
+    (gv, kind): (&str, &str),
+    namespace: &str,
+    req: &Seen,
+    rv: &str,
+) -> (u16, Value) {
+    let wanted = selector(&req.query);
+    let items: Vec<Value> = store
+        .lock()
+        .expect("store")
+        .iter()
+        .filter(|((ns, _), _)| namespace.is_empty() || ns == namespace)
+        .map(|(_, o)| o)
+        .filter(|o| {
+            wanted
+                .iter()
+                .all(|(k, v)| o["metadata"]["labels"][k] == v.as_str())
+        })
+        .map(|o| {
+            let mut o = o.clone();
+            if let Some(m) = o.as_object_mut() {
+                m.remove("apiVersion");
+                m.remove("kind");
+            }
+            o
+        })
+        .collect();
+    (
+        200,
+        json!({"apiVersion": gv, "kind": format!("{kind}List"), "metadata": {"resourceVersion": rv}, "items": items}),
+    )
+}
+
+/// DELETE: foreground propagation only marks the object; otherwise it goes at once.
+fn delete(store: &Store, key: &(String, String), req: &Seen, rv: &str) -> (u16, Value) {
+    let mut objects = store.lock().expect("store");
+    if req.body["propagationPolicy"] == "Foreground" {
+        match objects.get_mut(key) {
+            Some(o) => {
+                mark_deleted(o, rv);
+                (200, o.clone())
+            }
+            None => not_found(&req.path),
+        }
+    } else {
+        match objects.remove(key) {
+            Some(o) => (200, o),
+            None => not_found(&req.path),
+        }
     }
 }
 
@@ -377,4 +411,24 @@ pub fn namespace_exists(cluster: &Cluster, name: &str) -> bool {
         .expect("namespaces")
         .get(&(String::new(), name.to_owned()))
         .is_some_and(|n| n["metadata"]["deletionTimestamp"].is_null())
+}
+
+/// `PATCH …/{resource}/{name}/status`: the patch's `status` replaces the object's.
+fn status_subresource(
+    cluster: &Cluster,
+    gv: &str,
+    (resource, namespace, name): (&str, &str, &str),
+    req: &Seen,
+    rv: u64,
+) -> (u16, Value) {
+    let Some((store, _)) = kind_of(cluster, gv, resource) else {
+        return not_found(&req.path);
+    };
+    let mut objects = store.lock().expect("store");
+    let Some(obj) = objects.get_mut(&(namespace.to_owned(), name.to_owned())) else {
+        return not_found(&req.path);
+    };
+    obj["status"] = req.body["status"].clone();
+    obj["metadata"]["resourceVersion"] = json!(rv.to_string());
+    (200, obj.clone())
 }
