@@ -136,6 +136,20 @@ impl Healer {
             let Some(key) = change.owner.clone() else {
                 continue;
             };
+            // A closed sync window holds self-heal too (as in Argo CD); the sync that runs when
+            // it opens takes back whatever drifted meanwhile.
+            let closed = state
+                .windows
+                .read()
+                .expect("windows lock poisoned")
+                .get(&key.1)
+                .is_some_and(|w| {
+                    crate::cluster::window::gate(w, chrono::Utc::now(), false)
+                        != crate::cluster::window::Gate::Open
+                });
+            if closed {
+                continue;
+            }
             if self.busy.lock().expect("busy set poisoned").contains(&key) {
                 continue;
             }

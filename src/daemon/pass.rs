@@ -214,6 +214,11 @@ impl Loop {
                 repo.good = Some(tip.to_owned());
                 repo.errors.clear();
                 self.state.metrics.config_errors.set(0);
+                *self.state.windows.write().expect("windows lock poisoned") = config
+                    .environments
+                    .iter()
+                    .map(|e| (e.name.clone(), e.sync_windows.clone()))
+                    .collect();
                 self.good = Some((tip.to_owned(), Arc::new(tree), Arc::new(config)));
             }
             Err(errors) => {

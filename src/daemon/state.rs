@@ -254,6 +254,9 @@ pub struct State {
     pub leader: std::sync::atomic::AtomicBool,
     /// Where sync records survive restarts, when configured.
     pub store: std::sync::OnceLock<Arc<dyn crate::store::StateStore>>,
+    /// Each environment's sync windows in the config in force: self-heal honours them as
+    /// syncs do.
+    pub windows: RwLock<std::collections::HashMap<String, Vec<crate::config::SyncWindow>>>,
 }
 
 impl EnvStatus {

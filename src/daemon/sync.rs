@@ -149,6 +149,11 @@ fn unchanged(job: &Job, state: &Shared) {
         if row.error.is_none() {
             row.revision = Some(job.revision.clone());
         }
+        if row.phase == "waiting" {
+            // Held by a window, and the render is what already runs: nothing waits any more.
+            row.phase = "synced".into();
+            row.note = None;
+        }
     }
 }
 
@@ -267,10 +272,12 @@ async fn attempt(job: &Job, target: &Target, state: &Shared) -> Result<Attempt, 
     if !job.force && unchanged {
         return Ok(Attempt::Unchanged);
     }
-    if let (Target::Cluster(_), Gate::Closed { why, opens }) = (
-        target,
-        window::gate(&job.windows, chrono::Utc::now(), job.manual),
-    ) {
+    let gate = window::gate(&job.windows, chrono::Utc::now(), job.manual);
+    if unchanged && !job.manual && gate != Gate::Open {
+        // A drift pass in a closed window: nothing new waits, the pass after it opens checks.
+        return Ok(Attempt::Unchanged);
+    }
+    if let (Target::Cluster(_), Gate::Closed { why, opens }) = (target, gate) {
         let now = chrono::Utc::now();
         return Ok(Attempt::Held(match opens {
             Some(at) => format!(
