@@ -122,15 +122,23 @@ pub async fn run(job: Job, target: Target, state: Shared) {
     }
 }
 
-/// Records that `job` waits for a sync window: nothing is rendered or applied; what runs stays.
-pub(super) fn wait_for_window(job: &Job, state: &Shared, note: String) {
-    let mut envs = state.envs.write().expect("status table lock poisoned");
-    let row = envs.entry(job.key()).or_insert_with(|| EnvStatus {
+/// The status row of `job`'s app × environment, made on its first attempt.
+fn row_of<'a>(
+    envs: &'a mut std::collections::BTreeMap<(String, String), EnvStatus>,
+    job: &Job,
+) -> &'a mut EnvStatus {
+    envs.entry(job.key()).or_insert_with(|| EnvStatus {
         app: job.app.clone(),
         env: job.env.clone(),
         health: "Unknown".into(),
         ..EnvStatus::default()
-    });
+    })
+}
+
+/// Records that `job` waits for a sync window: nothing is rendered or applied; what runs stays.
+pub(super) fn wait_for_window(job: &Job, state: &Shared, note: String) {
+    let mut envs = state.envs.write().expect("status table lock poisoned");
+    let row = row_of(&mut envs, job);
     if row.desired.as_deref() != Some(job.revision.as_str()) || row.phase != "waiting" {
         tracing::info!(app = %job.app, env = %job.env, revision = %short(&job.revision), %note, "sync held by its window");
     }
@@ -187,12 +195,7 @@ fn count(state: &Shared, labels: &AppEnv, done: &Done) {
 fn record(job: &Job, state: &Shared, outcome: Result<Done, String>) {
     let now = chrono::Utc::now().to_rfc3339_opts(chrono::SecondsFormat::Secs, true);
     let mut envs = state.envs.write().expect("status table lock poisoned");
-    let row = envs.entry(job.key()).or_insert_with(|| EnvStatus {
-        app: job.app.clone(),
-        env: job.env.clone(),
-        health: "Unknown".into(),
-        ..EnvStatus::default()
-    });
+    let row = row_of(&mut envs, job);
     row.last_sync = Some(now);
     row.attempts += 1;
     row.desired = Some(job.revision.clone());

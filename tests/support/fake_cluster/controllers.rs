@@ -46,6 +46,11 @@ pub fn fields_v1(obj: &Value) -> Value {
 /// Runs the controllers once: Services get their `Endpoints` and `EndpointSlices`, marked objects
 /// are collected with their dependents, orphans are removed.
 pub fn reconcile(cluster: &Cluster, rv: &str) {
+    use std::sync::atomic::Ordering;
+    let writes = cluster.writes.load(Ordering::SeqCst);
+    if cluster.reconciled.swap(writes, Ordering::SeqCst) == writes {
+        return;
+    }
     endpoints(cluster, rv);
     deployments(cluster, rv);
     collect_garbage(cluster);

@@ -51,6 +51,10 @@ pub struct Cluster {
     pub rv: Arc<AtomicU64>,
     /// LIST requests of objects answered (watches not counted).
     pub lists: Arc<AtomicU64>,
+    /// Writes answered, and the count the controllers last acted on: they act only after a
+    /// write, so reads cost them nothing.
+    pub writes: Arc<AtomicU64>,
+    pub reconciled: Arc<AtomicU64>,
 }
 
 impl Cluster {
@@ -174,7 +178,11 @@ impl Cluster {
             }
             // The controllers act between requests, as they do a moment after a write.
             controllers::reconcile(self, &rv.to_string());
-            objects::answer(self, rv, req)
+            let answered = objects::answer(self, rv, req);
+            if matches!(req.method.as_str(), "POST" | "PATCH" | "PUT" | "DELETE") {
+                self.writes.fetch_add(1, Ordering::SeqCst);
+            }
+            answered
         }
     }
 }

@@ -280,11 +280,8 @@ pub fn answer(cluster: &Cluster, rv: u64, req: &Seen) -> (u16, Value) {
         [resource] => (*resource, "", None),
         ["namespaces", ns, resource] => (*resource, *ns, None),
         ["namespaces", ns, resource, name] => (*resource, *ns, Some(*name)),
-        ["namespaces", ns, resource, name, "scale"] if method == "PATCH" => {
-            return scale_subresource(cluster, &gv, (resource, ns, name), req, rv);
-        }
-        ["namespaces", ns, resource, name, "status"] if method == "PATCH" => {
-            return status_subresource(cluster, &gv, (resource, ns, name), req, rv);
+        ["namespaces", ns, resource, name, sub @ ("scale" | "status")] if method == "PATCH" => {
+            return subresource(cluster, &gv, (resource, ns, name, sub), req, rv);
         }
         [resource, name] => (*resource, "", Some(*name)),
         _ => return not_found(&format!("{method} {path}")),
@@ -381,28 +378,6 @@ fn delete(store: &Store, key: &(String, String), req: &Seen, rv: &str) -> (u16, 
     }
 }
 
-/// `PATCH …/{resource}/{name}/scale` with a merge patch of `spec.replicas`.
-fn scale_subresource(
-    cluster: &Cluster,
-    gv: &str,
-    (resource, namespace, name): (&str, &str, &str),
-    req: &Seen,
-    rv: u64,
-) -> (u16, Value) {
-    let Some((store, _)) = kind_of(cluster, gv, resource) else {
-        return not_found(&req.path);
-    };
-    let mut objects = store.lock().expect("store");
-    let Some(obj) = objects.get_mut(&(namespace.to_owned(), name.to_owned())) else {
-        return not_found(&req.path);
-    };
-    let manager = super::lease::query_param(&req.query, "fieldManager").unwrap_or("kubectl");
-    (
-        200,
-        scale(obj, &req.body["spec"]["replicas"], manager, &rv.to_string()),
-    )
-}
-
 /// Whether a Namespace object `name` exists (and is not being deleted).
 pub fn namespace_exists(cluster: &Cluster, name: &str) -> bool {
     cluster
@@ -413,11 +388,12 @@ pub fn namespace_exists(cluster: &Cluster, name: &str) -> bool {
         .is_some_and(|n| n["metadata"]["deletionTimestamp"].is_null())
 }
 
-/// `PATCH …/{resource}/{name}/status`: the patch's `status` replaces the object's.
-fn status_subresource(
+/// `PATCH …/{resource}/{name}/{scale|status}`: a merge patch of `spec.replicas` through the
+/// scale subresource (`kubectl scale`), or the patch's `status` replacing the object's.
+fn subresource(
     cluster: &Cluster,
     gv: &str,
-    (resource, namespace, name): (&str, &str, &str),
+    (resource, namespace, name, sub): (&str, &str, &str, &str),
     req: &Seen,
     rv: u64,
 ) -> (u16, Value) {
@@ -428,6 +404,13 @@ fn status_subresource(
     let Some(obj) = objects.get_mut(&(namespace.to_owned(), name.to_owned())) else {
         return not_found(&req.path);
     };
+    if sub == "scale" {
+        let manager = super::lease::query_param(&req.query, "fieldManager").unwrap_or("kubectl");
+        return (
+            200,
+            scale(obj, &req.body["spec"]["replicas"], manager, &rv.to_string()),
+        );
+    }
     obj["status"] = req.body["status"].clone();
     obj["metadata"]["resourceVersion"] = json!(rv.to_string());
     (200, obj.clone())

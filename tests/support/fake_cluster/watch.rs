@@ -43,8 +43,9 @@ pub fn stream(cluster: &Cluster, req: &Seen) -> Option<axum::body::Body> {
     let cluster = cluster.clone();
     tokio::spawn(async move {
         let started = Instant::now();
-        // What the client knows: every matching object at or before `since`.
-        let mut known: HashMap<(String, String), Value> = HashMap::new();
+        // What the client knows, by resourceVersion: every matching object at or before
+        // `since`. Only objects whose version moved are cloned on a tick.
+        let mut known: HashMap<(String, String), (String, Value)> = HashMap::new();
         let mut first = true;
         while started.elapsed() < timeout {
             if !first {
@@ -52,50 +53,48 @@ pub fn stream(cluster: &Cluster, req: &Seen) -> Option<axum::body::Body> {
                 let rv = cluster.rv.fetch_add(1, std::sync::atomic::Ordering::SeqCst) + 101;
                 super::controllers::reconcile(&cluster, &rv.to_string());
             }
-            let now: HashMap<(String, String), Value> = store
-                .lock()
-                .expect("store")
-                .iter()
-                .filter(|((ns, _), _)| namespace.is_empty() || *ns == namespace)
-                .filter(|(_, o)| {
-                    wanted
-                        .iter()
-                        .all(|(k, v)| o["metadata"]["labels"][k] == v.as_str())
-                })
-                .map(|(k, o)| (k.clone(), o.clone()))
-                .collect();
-            if first {
-                known = now
-                    .iter()
-                    .filter(|(_, o)| rv_of(o) <= since)
-                    .map(|(k, o)| (k.clone(), o.clone()))
-                    .collect();
-                first = false;
-            }
             let mut events = Vec::new();
-            for (key, o) in &now {
+            let mut seen = std::collections::HashSet::new();
+            for (key, o) in store.lock().expect("store").iter() {
+                let matches = (namespace.is_empty() || key.0 == namespace)
+                    && wanted
+                        .iter()
+                        .all(|(k, v)| o["metadata"]["labels"][k] == v.as_str());
+                if !matches {
+                    continue;
+                }
+                seen.insert(key.clone());
+                let version = o["metadata"]["resourceVersion"]
+                    .as_str()
+                    .unwrap_or_default();
                 match known.get(key) {
-                    None => events.push(("ADDED", o)),
-                    Some(before)
-                        if before["metadata"]["resourceVersion"]
-                            != o["metadata"]["resourceVersion"] =>
-                    {
-                        events.push(("MODIFIED", o));
+                    Some((v, _)) if v == version => {}
+                    None if first && rv_of(o) <= since => {
+                        known.insert(key.clone(), (version.to_owned(), o.clone()));
                     }
-                    Some(_) => {}
+                    before => {
+                        let kind_of_event = if before.is_some() {
+                            "MODIFIED"
+                        } else {
+                            "ADDED"
+                        };
+                        known.insert(key.clone(), (version.to_owned(), o.clone()));
+                        events.push((kind_of_event, o.clone()));
+                    }
                 }
             }
-            let gone: Vec<Value> = known
-                .iter()
-                .filter(|(k, _)| !now.contains_key(*k))
-                .map(|(_, o)| o.clone())
+            first = false;
+            let gone: Vec<(String, String)> = known
+                .keys()
+                .filter(|k| !seen.contains(*k))
+                .cloned()
                 .collect();
-            for (kind_of_event, o) in events
-                .into_iter()
-                .map(|(t, o)| (t, o.clone()))
-                .chain(gone.into_iter().map(|o| ("DELETED", o)))
-            {
-                let mut object = o;
+            for key in gone {
+                if let Some((_, o)) = known.remove(&key) {
+                    events.push(("DELETED", o));
+                }
+            }
+            for (kind_of_event, mut object) in events {
                 object["apiVersion"] = json!(gv);
                 object["kind"] = json!(kind);
                 let mut line =
@@ -106,7 +105,6 @@ pub fn stream(cluster: &Cluster, req: &Seen) -> Option<axum::body::Body> {
                     return;
                 }
             }
-            known = now;
         }
     });
     let events = futures::stream::unfold(rx, |mut rx| async move {
