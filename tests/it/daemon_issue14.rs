@@ -61,22 +61,12 @@ where
     }
 }
 
-const WORKLOAD: &str = "apiVersion: apps/v1
-kind: Deployment
-metadata:
-  name: web
-spec:
-  replicas: 0
-  selector:
-    matchLabels: {app: web}
-  template:
-    metadata:
-      labels: {app: web}
-    spec:
-      containers:
-        - name: main
-          image: registry.example.com/shop/web:1.0.0
-";
+/// A Deployment `web` with `replicas` replicas.
+fn workload(replicas: u32) -> String {
+    format!(
+        "apiVersion: apps/v1\nkind: Deployment\nmetadata:\n  name: web\nspec:\n  replicas: {replicas}\n  selector:\n    matchLabels: {{app: web}}\n  template:\n    metadata:\n      labels: {{app: web}}\n    spec:\n      containers:\n        - name: main\n          image: registry.example.com/shop/web:1.0.0\n"
+    )
+}
 
 /// A Deployment that the controller reports rolled out a moment after the apply shows Healthy
 /// within seconds; before, the health came from the apply response (`Progressing`: the
@@ -91,7 +81,7 @@ async fn regression_issue_14_health_follows_the_live_objects_within_seconds() {
                 "apps/web/overlays/dev/ns.yaml",
                 "apiVersion: v1\nkind: Namespace\nmetadata:\n  name: shop-dev\n",
             )
-            .write("apps/web/overlays/dev/deploy.yaml", WORKLOAD);
+            .write("apps/web/overlays/dev/deploy.yaml", &workload(0));
         crate::daemon::overlay(&work, &["ns", "deploy"]);
         let first = work.commit_all("web: first deploy");
         work.push();
@@ -244,23 +234,6 @@ async fn regression_issue_14_status_keeps_desired_applied_and_error_apart() {
     d.task.await.expect("daemon stopped");
 }
 
-const DRIFTING: &str = "apiVersion: apps/v1
-kind: Deployment
-metadata:
-  name: web
-spec:
-  replicas: 2
-  selector:
-    matchLabels: {app: web}
-  template:
-    metadata:
-      labels: {app: web}
-    spec:
-      containers:
-        - name: main
-          image: registry.example.com/shop/web:1.0.0
-";
-
 fn corrections(metrics: &str) -> u64 {
     metrics
         .lines()
@@ -299,7 +272,7 @@ async fn regression_issue_14_watched_drift_is_taken_back_within_seconds() {
                 "apps/web/overlays/dev/ns.yaml",
                 "apiVersion: v1\nkind: Namespace\nmetadata:\n  name: shop-dev\n",
             )
-            .write("apps/web/overlays/dev/deploy.yaml", DRIFTING)
+            .write("apps/web/overlays/dev/deploy.yaml", &workload(2))
             .write(
                 "apps/web/overlays/dev/cm.yaml",
                 "apiVersion: v1\nkind: ConfigMap\nmetadata:\n  name: web-config\ndata:\n  mode: safe\n",

@@ -134,22 +134,8 @@ fn patch(store: &Store, key: (String, String), req: &Seen, rv: &str) -> (u16, Va
         merge(existing, &req.body);
         existing["metadata"]["resourceVersion"] = json!(rv);
         // An update moves the fields it wrote to its manager, as a real server records it.
-        let manager = super::lease::query_param(&req.query, "fieldManager").unwrap_or("unknown");
-        let written = fields_v1(&req.body);
-        let mut entries: Vec<Value> = existing["metadata"]["managedFields"]
-            .as_array()
-            .cloned()
-            .unwrap_or_default()
-            .into_iter()
-            .filter(|e| e["manager"] != manager)
-            .map(|mut e| {
-                remove_fields(&mut e["fieldsV1"], &written);
-                e
-            })
-            .filter(|e| e["fieldsV1"].as_object().is_some_and(|m| !m.is_empty()))
-            .collect();
-        entries.push(json!({"manager": manager, "operation": "Update", "apiVersion": existing["apiVersion"], "fieldsType": "FieldsV1", "fieldsV1": written}));
-        existing["metadata"]["managedFields"] = json!(entries);
+        let entries = take_over(existing, req, "Update");
+        existing["metadata"]["managedFields"] = entries;
         return (200, existing.clone());
     }
     // A no-op apply leaves the object, resourceVersion included, as it was.
@@ -193,30 +179,37 @@ fn patch(store: &Store, key: (String, String), req: &Seen, rv: &str) -> (u16, Va
     {
         o["status"] = status;
     }
-    let mine = fields_v1(&req.body);
+    o["metadata"]["managedFields"] = match &before {
+        Some(b) => take_over(b, req, "Apply"),
+        None => take_over(&o, req, "Apply"),
+    };
+    store.lock().expect("store").insert(key, o.clone());
+    (200, o)
+}
+
+/// `managedFields` after `req` (an apply or an update) wrote its fields to `object`: other
+/// managers keep their entries less the fields it took over (a forced apply, or an update,
+/// takes them), and its manager gets one entry with what it wrote.
+fn take_over(object: &Value, req: &Seen, operation: &str) -> Value {
     let manager = super::lease::query_param(&req.query, "fieldManager").unwrap_or("unknown");
-    // Other managers keep their entries, less the fields this forced apply takes over.
-    let mut entries: Vec<Value> = store
-        .lock()
-        .expect("store")
-        .get(&key)
-        .and_then(|e| e["metadata"]["managedFields"].as_array().cloned())
+    let written = fields_v1(&req.body);
+    let mut entries: Vec<Value> = object["metadata"]["managedFields"]
+        .as_array()
+        .cloned()
         .unwrap_or_default()
         .into_iter()
         .filter(|e| e["manager"] != manager)
         .map(|mut e| {
-            remove_fields(&mut e["fieldsV1"], &mine);
+            remove_fields(&mut e["fieldsV1"], &written);
             e
         })
         .filter(|e| e["fieldsV1"].as_object().is_some_and(|m| !m.is_empty()))
         .collect();
-    entries.insert(
-        0,
-        json!({"manager": manager, "operation": "Apply", "apiVersion": o["apiVersion"], "fieldsType": "FieldsV1", "fieldsV1": mine}),
+    entries.push(
+        json!({"manager": manager, "operation": operation, "apiVersion": object["apiVersion"],
+        "fieldsType": "FieldsV1", "fieldsV1": written}),
     );
-    o["metadata"]["managedFields"] = json!(entries);
-    store.lock().expect("store").insert(key, o.clone());
-    (200, o)
+    json!(entries)
 }
 
 /// Removes from `fields` every leaf that `taken` holds (both `fieldsV1` trees).
