@@ -65,6 +65,11 @@ impl ApiTable {
         Ok(true)
     }
 
+    /// Adds the kinds `other` knows (a copy that learned CRDs or rediscovered).
+    pub fn merge(&mut self, other: Self) {
+        self.kinds.extend(other.kinds);
+    }
+
     pub fn insert(&mut self, ar: ApiResource, namespaced: bool, listable: bool) {
         self.kinds.insert(
             (ar.group.clone(), ar.kind.clone()),

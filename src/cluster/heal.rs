@@ -23,7 +23,9 @@ use super::{ClusterError, ObjectId};
 #[derive(Debug, Clone)]
 pub struct Intent {
     pub id: ObjectId,
-    pub desired: Value,
+    /// What gantry applied, as compact JSON: a daemon keeps one intent per object it manages,
+    /// and a parsed `Value` costs several times the bytes.
+    desired: Box<[u8]>,
     /// Fields gantry owned right after applying (from the apply response).
     pub owned: BTreeSet<String>,
     /// The `resourceVersion` gantry's own apply produced: a watch event carrying it is gantry's
@@ -34,6 +36,12 @@ pub struct Intent {
 }
 
 impl Intent {
+    /// The object gantry applied.
+    #[must_use]
+    pub fn desired(&self) -> Value {
+        serde_json::from_slice(&self.desired).unwrap_or(Value::Null)
+    }
+
     /// When a heal skipped for backoff may run again; `None` when none is pending.
     #[must_use]
     pub fn retry_at(&self) -> Option<Instant> {
@@ -42,14 +50,16 @@ impl Intent {
 
     /// From an apply: `applied` is the object the server returned.
     #[must_use]
-    pub fn new(id: ObjectId, desired: Value, applied: &Value) -> Self {
+    pub fn new(id: ObjectId, desired: &Value, applied: &Value) -> Self {
         Self {
             id,
             owned: owned_by(applied, super::apply::FIELD_MANAGER),
             applied_version: applied["metadata"]["resourceVersion"]
                 .as_str()
                 .map(str::to_owned),
-            desired,
+            desired: serde_json::to_vec(desired)
+                .unwrap_or_default()
+                .into_boxed_slice(),
             heals: 0,
             not_before: None,
         }
@@ -83,7 +93,8 @@ impl Applier {
             if intent.not_before.is_some_and(|t| now < t) {
                 continue;
             }
-            let live = self.get(&intent.id, &intent.desired).await?;
+            let desired = intent.desired();
+            let live = self.get(&intent.id, &desired).await?;
             let healed = match &live {
                 None => Healed::Recreated,
                 Some(live) => {
@@ -100,7 +111,7 @@ impl Applier {
             tracing::warn!(object = %intent.id, drift = %message, "drift: re-applying");
             let mut forced = self.clone();
             forced.force = true;
-            let applied = forced.apply(&intent.id, &intent.desired).await?;
+            let applied = forced.apply(&intent.id, &desired).await?;
             intent.owned = owned_by(&applied, super::apply::FIELD_MANAGER);
             intent.applied_version = applied["metadata"]["resourceVersion"]
                 .as_str()

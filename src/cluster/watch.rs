@@ -44,7 +44,7 @@ pub async fn self_heal(
             .map(|i| {
                 (
                     i.id.clone(),
-                    i.desired["apiVersion"]
+                    i.desired()["apiVersion"]
                         .as_str()
                         .unwrap_or_default()
                         .to_string(),

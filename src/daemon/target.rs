@@ -99,21 +99,31 @@ impl ClusterTarget {
         Ok(done)
     }
 
+    /// Discovery is shared: each sync works on a copy (so syncs of one cluster run in
+    /// parallel, up to `--parallel`) and hands back what it learned (CRDs it applied, kinds a
+    /// rediscovery found).
     async fn sync_locked(
         &self,
         rendered: Vec<(serde_json::Value, String)>,
         ctx: &SyncContext,
     ) -> Result<Applied, String> {
-        let mut cached = self.table.lock().await;
-        let discovered = match cached.take() {
-            Some(t) => t,
-            None => ApiTable::discover(&self.client)
-                .await
-                .map_err(|e| e.to_string())?,
+        let table = {
+            let mut cached = self.table.lock().await;
+            if let Some(t) = cached.as_ref() {
+                t.clone()
+            } else {
+                let t = ApiTable::discover(&self.client)
+                    .await
+                    .map_err(|e| e.to_string())?;
+                *cached = Some(t.clone());
+                t
+            }
         };
-        let mut applier = Applier::new(self.client.clone(), discovered);
+        let mut applier = Applier::new(self.client.clone(), table);
         let result = self.apply(&mut applier, rendered, ctx).await;
-        *cached = Some(applier.table);
+        if let Some(cached) = self.table.lock().await.as_mut() {
+            cached.merge(applier.table);
+        }
         result
     }
 
@@ -193,7 +203,7 @@ impl ClusterTarget {
             .zip(&rows)
             .filter_map(|((id, desired), row)| {
                 let live = row.live.as_ref()?;
-                Some((id.clone(), Intent::new(id.clone(), desired.clone(), live)))
+                Some((id.clone(), Intent::new(id.clone(), desired, live)))
             })
             .collect();
         let healths: Vec<_> = rows

@@ -151,9 +151,9 @@ async fn a_heal_pass_reclaims_edited_fields_recreates_deleted_objects_and_backs_
     let table = configmap_table();
     let after_apply = json!({"metadata": {"managedFields": [{"manager": "gantry", "operation": "Apply", "fieldsV1": {"f:data": {"f:A": {}, "f:B": {}, "f:X": {}}}}]}});
     let mut intents = vec![
-        Intent::new(cm("web-config"), desired("web-config"), &after_apply),
-        Intent::new(cm("deleted"), desired("deleted"), &after_apply),
-        Intent::new(cm("untouched"), desired("untouched"), &after_apply),
+        Intent::new(cm("web-config"), &desired("web-config"), &after_apply),
+        Intent::new(cm("deleted"), &desired("deleted"), &after_apply),
+        Intent::new(cm("untouched"), &desired("untouched"), &after_apply),
     ];
     let applier = Applier::new(client.clone(), table);
     let recorder = Recorder::new(
@@ -291,8 +291,8 @@ async fn the_watch_heals_what_the_list_and_the_event_stream_show() {
     let table = configmap_table();
     let after_apply = json!({"metadata": {"managedFields": [{"manager": "gantry", "operation": "Apply", "fieldsV1": {"f:data": {"f:A": {}, "f:B": {}}}}]}});
     let intents = vec![
-        Intent::new(cm("web-config"), desired("web-config"), &after_apply),
-        Intent::new(cm("deleted"), desired("deleted"), &after_apply),
+        Intent::new(cm("web-config"), &desired("web-config"), &after_apply),
+        Intent::new(cm("deleted"), &desired("deleted"), &after_apply),
     ];
     let (tx, mut rx) = tokio::sync::mpsc::channel(8);
     let cancel = tokio_util::sync::CancellationToken::new();

@@ -54,7 +54,7 @@ async fn sync(
         .objects()
         .zip(&rows)
         .filter_map(|((id, desired), row)| {
-            Some(Intent::new(id.clone(), desired.clone(), row.live.as_ref()?))
+            Some(Intent::new(id.clone(), desired, row.live.as_ref()?))
         })
         .collect();
     (

@@ -98,7 +98,7 @@ async fn sync(client: &kube::Client, ns: &str, rendered: Vec<(Value, String)>) -
         .objects()
         .zip(&rows)
         .filter_map(|((id, desired), row)| {
-            Some(Intent::new(id.clone(), desired.clone(), row.live.as_ref()?))
+            Some(Intent::new(id.clone(), desired, row.live.as_ref()?))
         })
         .collect();
     Synced {
