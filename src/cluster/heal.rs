@@ -66,6 +66,18 @@ impl Intent {
     }
 }
 
+/// The intents of a performed plan: each applied object with what the server returned. Rows
+/// come in plan order with prunes last, so the applied ones pair with the plan's objects.
+#[must_use]
+pub fn intents(plan: &super::Plan, rows: &[super::apply::Row]) -> Vec<Intent> {
+    plan.objects()
+        .zip(rows)
+        .filter_map(|((id, desired), row)| {
+            Some(Intent::new(id.clone(), desired, row.live.as_ref()?))
+        })
+        .collect()
+}
+
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum Healed {
     /// The object was gone.

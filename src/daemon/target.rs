@@ -197,14 +197,9 @@ impl ClusterTarget {
             .sync(&plan, &live)
             .await
             .map_err(|e| e.to_string())?;
-        // Rows come in plan order, prunes last: the applied ones pair with the plan's objects.
-        let intents = plan
-            .objects()
-            .zip(&rows)
-            .filter_map(|((id, desired), row)| {
-                let live = row.live.as_ref()?;
-                Some((id.clone(), Intent::new(id.clone(), desired, live)))
-            })
+        let intents = cluster::heal::intents(&plan, &rows)
+            .into_iter()
+            .map(|i| (i.id.clone(), i))
             .collect();
         let healths: Vec<_> = rows
             .iter()

@@ -50,13 +50,7 @@ async fn sync(
     let ctx = SyncContext::new("web", "dev", NS, "0123abcd");
     let plan = cluster::plan(rendered, &inventory, &applier.table.scopes(), &ctx).expect("plan");
     let rows = applier.sync(&plan, &live).await.expect("sync");
-    let intents = plan
-        .objects()
-        .zip(&rows)
-        .filter_map(|((id, desired), row)| {
-            Some(Intent::new(id.clone(), desired, row.live.as_ref()?))
-        })
-        .collect();
+    let intents = gantry::cluster::heal::intents(&plan, &rows);
     (
         rows.iter().map(|r| (r.id.to_string(), r.action)).collect(),
         intents,

@@ -94,13 +94,7 @@ async fn sync(client: &kube::Client, ns: &str, rendered: Vec<(Value, String)>) -
     let ctx = SyncContext::new("web", "dev", ns, "0123abcd");
     let plan = cluster::plan(rendered, &inventory, &applier.table.scopes(), &ctx).expect("plan");
     let rows = applier.sync(&plan, &live).await.expect("sync");
-    let intents = plan
-        .objects()
-        .zip(&rows)
-        .filter_map(|((id, desired), row)| {
-            Some(Intent::new(id.clone(), desired, row.live.as_ref()?))
-        })
-        .collect();
+    let intents = gantry::cluster::heal::intents(&plan, &rows);
     Synced {
         actions: rows.iter().map(|r| (r.id.to_string(), r.action)).collect(),
         prune: plan.prune,
