@@ -12,6 +12,7 @@ mod leader;
 mod live;
 mod pass;
 mod plan;
+mod serve;
 pub mod state;
 pub mod sync;
 mod target;
@@ -228,18 +229,6 @@ async fn serve(
     };
     let listener = tokio::net::TcpListener::bind(addr).await.map_err(fail)?;
     let bound = listener.local_addr().map_err(fail)?;
-    let stop = shutdown.clone();
-    tracker.spawn(async move {
-        // The peer address lets the manual-sync endpoint accept loopback callers only.
-        let served = axum::serve(
-            listener,
-            app.into_make_service_with_connect_info::<SocketAddr>(),
-        )
-        .with_graceful_shutdown(stop.cancelled_owned())
-        .await;
-        if let Err(e) = served {
-            tracing::error!(error = %e, "HTTP server stopped");
-        }
-    });
+    tracker.spawn(serve::run(app, listener, shutdown.clone()));
     Ok(bound)
 }

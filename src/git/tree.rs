@@ -13,7 +13,15 @@ use gix::objs::FindExt as _;
 use gix::traverse::tree::Recorder;
 
 use super::GitError;
-use crate::manifest::{Fs, fs::join};
+use crate::manifest::{
+    Fs,
+    fs::{join, mib},
+};
+
+/// Files over this size are not loaded (the renderer's own limit per file is the same).
+pub const MAX_BLOB_BYTES: u64 = crate::manifest::Limits::DEFAULT.max_file_bytes;
+/// All loaded files of one commit together.
+pub const MAX_TREE_BYTES: u64 = 128 << 20;
 
 /// The files of one commit. Symlinks are followed inside the tree and refused when they leave
 /// it, as the disk filesystem's load restrictor does.
@@ -21,6 +29,9 @@ use crate::manifest::{Fs, fs::join};
 pub struct TreeFs {
     commit: Option<ObjectId>,
     files: HashMap<PathBuf, Vec<u8>>,
+    /// Blobs too large to load, with their size: reading one is an error that names it, so a
+    /// commit cannot make the daemon hold gigabytes.
+    oversized: HashMap<PathBuf, u64>,
     links: HashMap<PathBuf, String>,
     dirs: HashSet<PathBuf>,
 }
@@ -65,11 +76,30 @@ impl TreeFs {
         };
         out.dirs.insert(PathBuf::new());
         let mut buf = Vec::new();
+        let mut loaded = 0u64;
         for entry in recorder.records {
             let path = PathBuf::from(entry.filepath.to_string());
             if entry.mode.is_tree() {
                 out.dirs.insert(path);
             } else if entry.mode.is_blob() || entry.mode.is_link() {
+                let size = repo
+                    .find_header(entry.oid)
+                    .map_err(|e| fail(path.display().to_string(), &e))?
+                    .size();
+                if size > MAX_BLOB_BYTES {
+                    out.oversized.insert(path, size);
+                    continue;
+                }
+                loaded += size;
+                if loaded > MAX_TREE_BYTES {
+                    return Err(fail(
+                        format!("the tree of {id}"),
+                        &format!(
+                            "its files hold more than {} MiB; gantry reads config repos whole and refuses larger ones",
+                            MAX_TREE_BYTES >> 20
+                        ),
+                    ));
+                }
                 let blob = repo
                     .objects
                     .find_blob(&entry.oid, &mut buf)
@@ -145,6 +175,16 @@ impl TreeFs {
 impl Fs for TreeFs {
     fn read(&self, path: &Path) -> io::Result<Vec<u8>> {
         let real = self.resolve(path)?;
+        if let Some(size) = self.oversized.get(&real) {
+            return Err(io::Error::new(
+                io::ErrorKind::FileTooLarge,
+                format!(
+                    "file is {}, over the limit of {} a file",
+                    mib(*size),
+                    mib(MAX_BLOB_BYTES)
+                ),
+            ));
+        }
         self.files.get(&real).cloned().ok_or_else(|| {
             io::Error::new(
                 io::ErrorKind::NotFound,
@@ -159,6 +199,6 @@ impl Fs for TreeFs {
 
     fn is_file(&self, path: &Path) -> bool {
         self.resolve(path)
-            .is_ok_and(|p| self.files.contains_key(&p))
+            .is_ok_and(|p| self.files.contains_key(&p) || self.oversized.contains_key(&p))
     }
 }

@@ -77,6 +77,95 @@ impl Fs for DiskFs {
     }
 }
 
+/// How much one render may read: a commit must not be able to exhaust the daemon's memory.
+/// A render's working set is a small multiple of what it reads, so bounding the input bounds it.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Limits {
+    /// The largest single file (manifest, patch or kustomization).
+    pub max_file_bytes: u64,
+    /// All files one render reads, together.
+    pub max_render_bytes: u64,
+}
+
+impl Limits {
+    /// 4 MiB a file (kube-apiserver refuses objects over 3 MiB), 8 MiB a render.
+    pub const DEFAULT: Self = Self {
+        max_file_bytes: 4 << 20,
+        max_render_bytes: 8 << 20,
+    };
+}
+
+impl Default for Limits {
+    fn default() -> Self {
+        Self::DEFAULT
+    }
+}
+
+/// An [`Fs`] that counts what a render reads and refuses to go past [`Limits`].
+pub(crate) struct Budgeted<'a> {
+    inner: &'a dyn Fs,
+    limits: Limits,
+    read: std::sync::atomic::AtomicU64,
+}
+
+impl<'a> Budgeted<'a> {
+    pub(crate) fn new(inner: &'a dyn Fs, limits: Limits) -> Self {
+        Self {
+            inner,
+            limits,
+            read: std::sync::atomic::AtomicU64::new(0),
+        }
+    }
+}
+
+/// `bytes` in MiB with one decimal, for limit messages.
+#[must_use]
+pub fn mib(bytes: u64) -> String {
+    #[allow(clippy::cast_precision_loss)]
+    let m = bytes as f64 / f64::from(1u32 << 20);
+    format!("{m:.1} MiB")
+}
+
+impl Fs for Budgeted<'_> {
+    fn read(&self, path: &Path) -> io::Result<Vec<u8>> {
+        let bytes = self.inner.read(path)?;
+        let len = u64::try_from(bytes.len()).unwrap_or(u64::MAX);
+        if len > self.limits.max_file_bytes {
+            return Err(io::Error::new(
+                io::ErrorKind::FileTooLarge,
+                format!(
+                    "file is {}, over the limit of {} a file",
+                    mib(len),
+                    mib(self.limits.max_file_bytes)
+                ),
+            ));
+        }
+        let total = self
+            .read
+            .fetch_add(len, std::sync::atomic::Ordering::Relaxed)
+            .saturating_add(len);
+        if total > self.limits.max_render_bytes {
+            return Err(io::Error::new(
+                io::ErrorKind::FileTooLarge,
+                format!(
+                    "this render reads over {} of files with this one, over the limit of {} a render",
+                    mib(total),
+                    mib(self.limits.max_render_bytes)
+                ),
+            ));
+        }
+        Ok(bytes)
+    }
+
+    fn is_dir(&self, path: &Path) -> bool {
+        self.inner.is_dir(path)
+    }
+
+    fn is_file(&self, path: &Path) -> bool {
+        self.inner.is_file(path)
+    }
+}
+
 /// Joins `rel` onto the repo-relative directory `dir`, resolving `.` and `..` lexically.
 /// `None` when the result would leave the repo root or `rel` is absolute.
 #[must_use]

@@ -29,8 +29,18 @@ struct Builder<'a> {
     file: &'a str,
     events: Vec<(Event, Marker)>,
     pos: usize,
-    anchors: HashMap<usize, Value>,
+    /// Each anchor's value and how many nodes it holds once expanded.
+    anchors: HashMap<usize, (Value, usize)>,
+    /// Nodes built so far, aliases counted at their expanded size.
+    built: usize,
+    /// How many nodes this file may expand to: a "billion laughs" file is a few hundred bytes
+    /// that aliases expand to billions of nodes.
+    max_nodes: usize,
 }
+
+/// Aliases may add this many nodes to a file beyond twice its own node count; go-yaml and
+/// serde-saphyr bound alias expansion the same way.
+const ALIAS_ALLOWANCE: usize = 100_000;
 
 fn at(file: &str, mark: &Marker, message: impl Into<String>) -> ManifestError {
     ManifestError::At {
@@ -57,11 +67,14 @@ pub(super) fn documents_full(file: &str, text: &str) -> Result<Vec<Value>, Manif
             better_error(file, text).unwrap_or_else(|| at(file, e.marker(), e.info().to_owned()))
         );
     }
+    let max_nodes = c.events.len().saturating_mul(2) + ALIAS_ALLOWANCE;
     let mut b = Builder {
         file,
         events: c.events,
         pos: 0,
         anchors: HashMap::new(),
+        built: 0,
+        max_nodes,
     };
     let mut docs = Vec::new();
     while b.pos < b.events.len() {
@@ -102,6 +115,8 @@ impl Builder<'_> {
     fn node(&mut self) -> Result<Value, ManifestError> {
         let mark = self.events[self.pos].1;
         let ev = std::mem::replace(&mut self.events[self.pos].0, Event::Nothing);
+        let start = self.built;
+        self.built += 1;
         match ev {
             Event::Scalar(text, style, anchor, tag) => {
                 let v = if style != TScalarStyle::Plain
@@ -111,14 +126,10 @@ impl Builder<'_> {
                 } else {
                     resolve(text)
                 };
-                self.remember(anchor, &v);
+                self.remember(anchor, &v, 1);
                 Ok(v)
             }
-            Event::Alias(id) => self
-                .anchors
-                .get(&id)
-                .cloned()
-                .ok_or_else(|| at(self.file, &mark, "alias to an unknown anchor")),
+            Event::Alias(id) => self.alias(id, &mark),
             Event::SequenceStart(anchor, _) => {
                 let mut items = Vec::new();
                 self.pos += 1;
@@ -127,7 +138,7 @@ impl Builder<'_> {
                     self.pos += 1;
                 }
                 let v = Value::Array(items);
-                self.remember(anchor, &v);
+                self.remember(anchor, &v, self.built - start);
                 Ok(v)
             }
             Event::MappingStart(anchor, _) => {
@@ -177,16 +188,36 @@ impl Builder<'_> {
                     }
                 }
                 let v = Value::Object(map);
-                self.remember(anchor, &v);
+                self.remember(anchor, &v, self.built - start);
                 Ok(v)
             }
             _ => Err(at(self.file, &mark, "unexpected YAML event")),
         }
     }
 
-    fn remember(&mut self, anchor: usize, v: &Value) {
+    /// An alias is a copy of its anchor's value: counted at its expanded size, and refused
+    /// before the copy is made when the file would grow past its budget.
+    fn alias(&mut self, id: usize, mark: &Marker) -> Result<Value, ManifestError> {
+        let Some((value, nodes)) = self.anchors.get(&id) else {
+            return Err(at(self.file, mark, "alias to an unknown anchor"));
+        };
+        self.built = self.built - 1 + nodes;
+        if self.built > self.max_nodes {
+            return Err(at(
+                self.file,
+                mark,
+                format!(
+                    "aliases expand this file to more than {} nodes; refusing it (a \"billion laughs\" YAML bomb expands a few lines into billions)",
+                    self.max_nodes
+                ),
+            ));
+        }
+        Ok(value.clone())
+    }
+
+    fn remember(&mut self, anchor: usize, v: &Value, nodes: usize) {
         if anchor > 0 {
-            self.anchors.insert(anchor, v.clone());
+            self.anchors.insert(anchor, (v.clone(), nodes));
         }
     }
 }

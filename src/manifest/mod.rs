@@ -25,13 +25,25 @@ mod transform;
 use std::path::Path;
 
 pub use error::ManifestError;
-pub use fs::{DiskFs, Fs};
+pub use fs::{DiskFs, Fs, Limits};
 pub use order::{Reorder, kind_rank};
 pub use resource::Resource;
 
-/// Renders the kustomization in `dir` (relative to the root of `fs`) into resources.
+/// Renders the kustomization in `dir` (relative to the root of `fs`) into resources, within
+/// [`Limits::DEFAULT`].
 pub fn render(fs: &dyn Fs, dir: &Path, reorder: Reorder) -> Result<Vec<Resource>, ManifestError> {
-    let mut resources = build::build(fs, dir)?;
+    render_within(fs, dir, reorder, Limits::DEFAULT)
+}
+
+/// [`render`] with other [`Limits`].
+pub fn render_within(
+    fs: &dyn Fs,
+    dir: &Path,
+    reorder: Reorder,
+    limits: Limits,
+) -> Result<Vec<Resource>, ManifestError> {
+    let fs = fs::Budgeted::new(fs, limits);
+    let mut resources = build::build(&fs, dir)?;
     order::sort(&mut resources, reorder);
     Ok(resources)
 }
