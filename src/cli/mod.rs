@@ -202,6 +202,9 @@ pub fn run(cli: Cli) -> ExitCode {
             } else if let Some(usage) = err.downcast_ref::<UsageError>() {
                 eprintln!("error: {usage}");
                 ExitCode::from(exit::USAGE)
+            } else if let Some(invalid) = err.downcast_ref::<validate::Invalid>() {
+                eprintln!("{invalid}");
+                ExitCode::from(exit::USAGE)
             } else if let Some(config) = err.downcast_ref::<ConfigError>() {
                 eprintln!("{config}");
                 ExitCode::from(exit::USAGE)

@@ -212,7 +212,7 @@ pub(super) fn refresh(cache: &ClusterCache, state: &Shared, app: &str, env: &str
         .map(|(id, (_, value))| (id.to_string(), cluster::health(Some(value))))
         .collect();
     let overall: HealthStatus = cluster::aggregate(healths.iter().map(|(_, h)| h));
-    {
+    let overall = {
         let mut envs = state.envs.write().expect("status table lock poisoned");
         let Some(row) = envs.get_mut(&(app.to_owned(), env.to_owned())) else {
             return;
@@ -220,6 +220,17 @@ pub(super) fn refresh(cache: &ClusterCache, state: &Shared, app: &str, env: &str
         if row.phase == "planned" {
             return;
         }
+        // An applied object the watch does not hold (not seen yet, or deleted since) is Missing:
+        // an overall health from the others alone said Healthy too early.
+        let missing = row
+            .objects
+            .iter()
+            .any(|o| o.action != "pruned" && !healths.iter().any(|(id, _)| *id == o.object));
+        let overall = if missing {
+            overall.max(HealthStatus::Missing)
+        } else {
+            overall
+        };
         let before = row.health.clone();
         row.health = format!("{overall:?}");
         for object in &mut row.objects {
@@ -230,7 +241,8 @@ pub(super) fn refresh(cache: &ClusterCache, state: &Shared, app: &str, env: &str
         if before != row.health {
             tracing::info!(app, env, from = %before, to = %row.health, "health changed");
         }
-    }
+        overall
+    };
     state
         .metrics
         .health

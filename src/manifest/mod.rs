@@ -21,6 +21,7 @@ mod patch;
 pub mod resource;
 mod smp;
 mod transform;
+pub mod workload;
 
 use std::path::Path;
 
@@ -44,6 +45,7 @@ pub fn render_within(
 ) -> Result<Vec<Resource>, ManifestError> {
     let fs = fs::Budgeted::new(fs, limits);
     let mut resources = build::build(&fs, dir)?;
+    workload::check_images(&resources)?;
     order::sort(&mut resources, reorder);
     Ok(resources)
 }

@@ -170,7 +170,7 @@ pub fn images(k: &Kustomization, ra: &mut [Resource]) {
         }
     };
     par::each(ra, |r| {
-        update_containers(&mut r.obj, &rewrite);
+        super::workload::rewrite_images(&mut r.obj, &rewrite);
         for segments in &volume_paths {
             let _ = visit::<()>(&mut r.obj, segments, false, &mut |v| {
                 if let Value::String(s) = v {
@@ -180,33 +180,6 @@ pub fn images(k: &Kustomization, ra: &mut [Resource]) {
             });
         }
     });
-}
-
-/// kustomize's legacy image filter: any list under a `containers` or `initContainers` key, at
-/// any depth (so CronJobs and custom resources are covered too).
-fn update_containers(v: &mut Value, rewrite: &dyn Fn(&mut String)) {
-    match v {
-        Value::Object(m) => {
-            for (key, child) in m.iter_mut() {
-                if matches!(key.as_str(), "containers" | "initContainers")
-                    && let Value::Array(items) = child
-                {
-                    for item in items.iter_mut() {
-                        if let Some(Value::String(s)) = item.get_mut("image") {
-                            rewrite(s);
-                        }
-                    }
-                }
-                update_containers(child, rewrite);
-            }
-        }
-        Value::Array(items) => {
-            for item in items {
-                update_containers(item, rewrite);
-            }
-        }
-        _ => {}
-    }
 }
 
 /// The rewritten reference, when `current` names `image.name`.

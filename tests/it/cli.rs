@@ -32,6 +32,7 @@ api  staging  in-cluster  shop-staging  apps/api/overlays/staging  auto from dev
 api  prod     prod-eu-1   shop          apps/api/overlays/prod     pr from staging
 
 ok: 2 apps, 3 environments, 1 rollout strategy, 5 policy files
+rendered 6 app × environments: ok
 "
     );
 }

@@ -20,6 +20,7 @@ mod harbor_scan;
 mod harness;
 mod history;
 mod image_cli;
+mod issue15_cli;
 mod issue15_input;
 mod manifests;
 mod pack;

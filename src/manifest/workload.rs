@@ -1,0 +1,164 @@
+//! Container images in any object (stages ④ ⑤): the walker the `images:` transform uses, and
+//! the check that every rendered image is a valid reference.
+//!
+//! Input: rendered objects. Output: each container's `image` field (to rewrite or check), or an
+//! error naming the object, its file and the field. kustomize's legacy image filter looks at any
+//! list under a `containers` or `initContainers` key at any depth, so CronJobs and custom
+//! resources (Argo `Rollout`, Tekton `Task`, Knative `Service`) are covered; the check also
+//! looks at `ephemeralContainers`.
+
+use std::fmt::Write as _;
+
+use serde_json::Value;
+
+use super::{ManifestError, Resource};
+
+/// Calls `rewrite` on the `image` of every item of a `containers` or `initContainers` list.
+pub fn rewrite_images(v: &mut Value, rewrite: &dyn Fn(&mut String)) {
+    match v {
+        Value::Object(m) => {
+            for (key, child) in m.iter_mut() {
+                if matches!(key.as_str(), "containers" | "initContainers")
+                    && let Value::Array(items) = child
+                {
+                    for item in items.iter_mut() {
+                        if let Some(Value::String(s)) = item.get_mut("image") {
+                            rewrite(s);
+                        }
+                    }
+                }
+                rewrite_images(child, rewrite);
+            }
+        }
+        Value::Array(items) => {
+            for item in items {
+                rewrite_images(item, rewrite);
+            }
+        }
+        _ => {}
+    }
+}
+
+/// Every container image in `v` with its field path (`spec.template.spec.containers[0].image`).
+#[must_use]
+pub fn images(v: &Value) -> Vec<(String, &str)> {
+    let mut out = Vec::new();
+    walk(v, &mut String::new(), &mut out);
+    out
+}
+
+fn walk<'a>(v: &'a Value, path: &mut String, out: &mut Vec<(String, &'a str)>) {
+    let len = path.len();
+    match v {
+        Value::Object(m) => {
+            for (key, child) in m {
+                if !path.is_empty() {
+                    path.push('.');
+                }
+                path.push_str(key);
+                if matches!(
+                    key.as_str(),
+                    "containers" | "initContainers" | "ephemeralContainers"
+                ) && let Value::Array(items) = child
+                {
+                    for (i, item) in items.iter().enumerate() {
+                        if let Some(Value::String(s)) = item.get("image") {
+                            out.push((format!("{path}[{i}].image"), s.as_str()));
+                        }
+                    }
+                }
+                walk(child, path, out);
+                path.truncate(len);
+            }
+        }
+        Value::Array(items) => {
+            for (i, item) in items.iter().enumerate() {
+                let _ = write!(path, "[{i}]");
+                walk(item, path, out);
+                path.truncate(len);
+            }
+        }
+        _ => {}
+    }
+}
+
+/// Refuses a render whose output holds an image that is not a valid reference (an overlay's
+/// `digest: sha256:nothex` once reached the cluster): the API server accepts any string there,
+/// and the kubelet then fails to pull it.
+pub fn check_images(resources: &[Resource]) -> Result<(), ManifestError> {
+    for r in resources {
+        for (field, image) in images(&r.obj) {
+            if let Err(e) = valid_reference(image) {
+                return Err(ManifestError::file(
+                    r.origin.clone(),
+                    format!(
+                        "{} {}: {field}: invalid image reference \"{image}\": {e}",
+                        r.kind(),
+                        r.name()
+                    ),
+                ));
+            }
+        }
+    }
+    Ok(())
+}
+
+/// The distribution reference grammar, as container runtimes parse it.
+fn valid_reference(image: &str) -> Result<(), String> {
+    if image.trim() != image || image.is_empty() {
+        return Err("empty, or space around it".into());
+    }
+    oci_client::Reference::try_from(image)
+        .map(|_| ())
+        .map_err(|e| e.to_string())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use serde_json::json;
+
+    #[test]
+    fn finds_images_at_any_depth_with_their_path() {
+        let rollout = json!({"spec": {"template": {"spec": {
+            "initContainers": [{"image": "busybox"}],
+            "containers": [{"name": "a", "image": "web:1"}],
+            "ephemeralContainers": [{"image": "debug"}]}}}});
+        let found: Vec<_> = images(&rollout)
+            .into_iter()
+            .map(|(p, i)| format!("{p}={i}"))
+            .collect();
+        assert_eq!(
+            found,
+            [
+                "spec.template.spec.containers[0].image=web:1",
+                "spec.template.spec.ephemeralContainers[0].image=debug",
+                "spec.template.spec.initContainers[0].image=busybox",
+            ]
+        );
+    }
+
+    #[test]
+    fn regression_issue_15_an_invalid_digest_is_a_render_error() {
+        let r = Resource::new(
+            json!({"kind": "Deployment", "metadata": {"name": "web"},
+                   "spec": {"template": {"spec": {"containers": [{"image": "registry.example.com/shop/web@sha256:nothex"}]}}}}),
+            "apps/web/base/deployment.yaml",
+        );
+        let e = check_images(std::slice::from_ref(&r)).expect_err("refused");
+        assert!(
+            e.to_string().starts_with("apps/web/base/deployment.yaml: Deployment web: spec.template.spec.containers[0].image: invalid image reference \"registry.example.com/shop/web@sha256:nothex\""),
+            "{e}"
+        );
+        for bad in ["Shop/Web:1", "web:", "web@sha256:abc", " web"] {
+            assert!(valid_reference(bad).is_err(), "{bad}");
+        }
+        for good in [
+            "nginx",
+            "localhost:5000/a/b:1.2",
+            "ghcr.io/x/y@sha256:0123456789abcdef0123456789abcdef0123456789abcdef0123456789abcdef",
+        ] {
+            assert!(valid_reference(good).is_ok(), "{good}");
+        }
+    }
+}
