@@ -38,7 +38,7 @@ pub fn set_value(file: &Path, assignment: &str) -> anyhow::Result<()> {
             format!("\"{assignment}\": expected PATH=VALUE, e.g. image.tag=1.4.2"),
         )
     })?;
-    let keys: Vec<String> = path.split('.').map(str::to_owned).collect();
+    let keys = edit::value_path(path).map_err(|m| ManifestError::file("set-value", m))?;
     let outcome = edit::edit_file(file, |name, text| edit::set_value(name, text, &keys, value))?;
     report(file, outcome, &format!("{path}={value}"));
     Ok(())

@@ -101,3 +101,103 @@ fn regression_issue_15_an_invalid_digest_fails_render_and_validate() {
     assert_eq!(out.status.code(), Some(2));
     assert_eq!(text(&out.stdout), "");
 }
+
+/// 20 `gantry set-image` runs at once on one overlay kept 3–6 of the 20 entries, and all 20
+/// printed "updated" with exit 0. Every reported write now survives.
+#[test]
+fn regression_issue_15_concurrent_set_image_runs_lose_no_write() {
+    let dir = tempfile::tempdir().expect("dir");
+    let overlay = dir.path().join("overlay");
+    std::fs::create_dir(&overlay).expect("mkdir");
+    std::fs::write(
+        overlay.join("kustomization.yaml"),
+        "# the dev overlay\nresources:\n  - ../base\n",
+    )
+    .expect("write");
+    let runs: Vec<_> = std::thread::scope(|scope| {
+        let handles: Vec<_> = (0..20)
+            .map(|i| {
+                let overlay = &overlay;
+                scope.spawn(move || {
+                    std::process::Command::new(env!("CARGO_BIN_EXE_gantry"))
+                        .arg("set-image")
+                        .arg(overlay)
+                        .arg(format!("registry.example.com/shop/svc{i}:2.{i}"))
+                        .env_remove("RUST_LOG")
+                        .output()
+                        .expect("run gantry")
+                })
+            })
+            .collect();
+        handles
+            .into_iter()
+            .map(|h| h.join().expect("thread"))
+            .collect()
+    });
+    let text = std::fs::read_to_string(overlay.join("kustomization.yaml")).expect("read");
+    for (i, out) in runs.iter().enumerate() {
+        assert_eq!(
+            out.status.code(),
+            Some(0),
+            "{}",
+            crate::cli::text(&out.stderr)
+        );
+        assert!(crate::cli::text(&out.stdout).starts_with("updated "));
+        assert!(
+            text.contains(&format!(
+                "- name: registry.example.com/shop/svc{i}\n  newTag: \"2.{i}\"\n"
+            )),
+            "svc{i} lost:\n{text}"
+        );
+    }
+    assert!(
+        text.starts_with("# the dev overlay\nresources:\n  - ../base\n"),
+        "{text}"
+    );
+}
+
+/// `set-image` accepted an uppercase repository no runtime can pull.
+#[test]
+fn regression_issue_15_set_image_refuses_an_uppercase_repository() {
+    let dir = tempfile::tempdir().expect("dir");
+    std::fs::write(dir.path().join("kustomization.yaml"), "resources: []\n").expect("write");
+    let out = gantry(&[
+        "set-image",
+        dir.path().to_str().expect("utf-8"),
+        "registry.example.com/Shop/Web:1",
+    ]);
+    assert_eq!(out.status.code(), Some(2));
+    assert_eq!(
+        text(&out.stderr),
+        "error: set-image: \"registry.example.com/Shop/Web:1\": invalid image reference \"registry.example.com/Shop/Web:1\": repository names must be lowercase\n"
+    );
+    assert_eq!(
+        std::fs::read_to_string(dir.path().join("kustomization.yaml")).expect("read"),
+        "resources: []\n"
+    );
+}
+
+/// `set-value list[0].v=2` created a literal key `list[0]`; `[N]` now indexes a list.
+#[test]
+fn regression_issue_15_set_value_indexes_lists() {
+    let dir = tempfile::tempdir().expect("dir");
+    let file = dir.path().join("values.yaml");
+    std::fs::write(&file, "list:\n  - v: 1 # first\n    w: x\n  - v: 3\n").expect("write");
+    let path = file.to_str().expect("utf-8");
+    let out = gantry(&["set-value", path, "list[0].v=2"]);
+    assert_eq!(out.status.code(), Some(0), "{}", text(&out.stderr));
+    assert_eq!(
+        std::fs::read_to_string(&file).expect("read"),
+        "list:\n  - v: 2 # first\n    w: x\n  - v: 3\n"
+    );
+    let out = gantry(&["set-value", path, "list[2].v=9"]);
+    assert_eq!(out.status.code(), Some(2));
+    assert!(
+        text(&out.stderr).contains("index [2] is past the end of a list of 2"),
+        "{}",
+        text(&out.stderr)
+    );
+    let out = gantry(&["set-value", path, "list[x].v=9"]);
+    assert_eq!(out.status.code(), Some(2));
+    assert!(text(&out.stderr).contains("list index \"x\" is not a number"));
+}

@@ -33,7 +33,12 @@ fn tree(dir: &Path) {
     }
 }
 
-fn request(dir: &Path, base: Option<Reference>, dest: Reference, platform: &str) -> PackRequest {
+pub(crate) fn request(
+    dir: &Path,
+    base: Option<Reference>,
+    dest: Reference,
+    platform: &str,
+) -> PackRequest {
     PackRequest {
         base,
         dir: dir.to_path_buf(),

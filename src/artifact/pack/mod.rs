@@ -211,5 +211,24 @@ async fn base_image(
     let config: Value = serde_json::from_slice(&config).map_err(|e| PackError::Base {
         message: format!("{at}: config is not JSON: {e}"),
     })?;
+    // A single-platform base says its platform in its config only: an arm64 layer on an amd64
+    // base would run nowhere.
+    let own = [&config["os"], &config["architecture"], &config["variant"]]
+        .iter()
+        .filter_map(|v| v.as_str())
+        .collect::<Vec<_>>()
+        .join("/");
+    if !platform.matches(&own) {
+        return Err(PackError::Base {
+            message: format!(
+                "{r} is a single-platform image for {}; it has no image for {platform}",
+                if own.is_empty() {
+                    "an unknown platform"
+                } else {
+                    own.as_str()
+                }
+            ),
+        });
+    }
     Ok((at, manifest, config))
 }

@@ -55,6 +55,18 @@ impl Registry {
         to: &Reference,
     ) -> Result<CopyReport, RegistryError> {
         let top = self.manifest(from).await?;
+        if let Some(wanted) = to.digest()
+            && wanted != top.digest
+        {
+            // A copy keeps the digest: storing it under another would report what is not there.
+            return Err(RegistryError::BadManifest {
+                reference: to.whole(),
+                message: format!(
+                    "the destination names digest {wanted}, but {from} is {}; a copy keeps the digest: name a tag or the repository alone",
+                    top.digest
+                ),
+            });
+        }
         let mut report = CopyReport {
             digest: top.digest.clone(),
             ..CopyReport::default()

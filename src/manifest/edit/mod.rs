@@ -41,6 +41,18 @@ impl ImageSpec {
         if name.is_empty() || repo.is_empty() {
             return Err(format!("\"{arg}\": expected NAME=REPO[:TAG][@DIGEST]"));
         }
+        // What runtimes would refuse to pull (an uppercase repository, say) is refused here.
+        if let Err(e) = oci_client::Reference::try_from(target) {
+            let path = repo.split_once('/').map_or(repo.as_str(), |(_, p)| p);
+            let why = if path.chars().any(|c| c.is_ascii_uppercase()) {
+                "repository names must be lowercase".to_owned()
+            } else {
+                e.to_string()
+            };
+            return Err(format!(
+                "\"{arg}\": invalid image reference \"{target}\": {why}"
+            ));
+        }
         if !tag.is_empty()
             && !tag
                 .chars()
@@ -294,7 +306,10 @@ pub fn set_value(
     let docs = super::load::documents(file, &out)
         .map_err(|_| err(file, "edit refused: the result would not be valid YAML"))?;
     let reads_back = docs.iter().any(|d| {
-        let got = path.iter().try_fold(d, |v, k| v.get(k));
+        let got = path.iter().try_fold(d, |v, k| match index(k) {
+            Some(i) => v.get(i),
+            None => v.get(k),
+        });
         got.is_some_and(|g| match g {
             Value::String(s) => s == value,
             other => value.parse::<Value>().ok().as_ref() == Some(other),
@@ -305,7 +320,7 @@ pub fn set_value(
             file,
             format!(
                 "edit refused: {} would not read back as \"{value}\"",
-                path.join(".")
+                shown(path)
             ),
         ));
     }
@@ -313,7 +328,104 @@ pub fn set_value(
 }
 
 fn lookup<'a>(node: &'a Node, path: &[String]) -> Option<&'a Node> {
-    path.iter().try_fold(node, |n, k| n.get(k).map(|(_, v)| v))
+    path.iter().try_fold(node, |n, k| match (index(k), n) {
+        (Some(i), Node::Seq { items, .. }) => items.get(i),
+        (Some(_), _) => None,
+        (None, _) => n.get(k).map(|(_, v)| v),
+    })
+}
+
+/// A `set-value` path as the user wrote it: `list[0].v`.
+fn shown(path: &[String]) -> String {
+    let mut out = String::new();
+    for (n, k) in path.iter().enumerate() {
+        if n > 0 && index(k).is_none() {
+            out.push('.');
+        }
+        out.push_str(k);
+    }
+    out
+}
+
+/// `[N]`, a list index in a `set-value` path (`list[0].v` is `list`, `[0]`, `v`).
+fn index(segment: &str) -> Option<usize> {
+    segment.strip_prefix('[')?.strip_suffix(']')?.parse().ok()
+}
+
+/// Splits a dotted `set-value` path into keys and `[N]` list indexes.
+pub fn value_path(path: &str) -> Result<Vec<String>, String> {
+    let mut out = Vec::new();
+    for part in path.split('.') {
+        let (key, mut rest) = part.split_once('[').map_or((part, ""), |(k, r)| (k, r));
+        if !key.is_empty() || rest.is_empty() {
+            out.push(key.to_owned());
+        }
+        while !rest.is_empty() {
+            let (n, after) = rest
+                .split_once(']')
+                .ok_or_else(|| format!("\"{path}\": unclosed `[` in a list index"))?;
+            if n.parse::<usize>().is_err() {
+                return Err(format!("\"{path}\": list index \"{n}\" is not a number"));
+            }
+            out.push(format!("[{n}]"));
+            rest = after.strip_prefix('[').unwrap_or(after);
+            if !after.is_empty() && !after.starts_with('[') {
+                return Err(format!("\"{path}\": expected `.` or `[` after `]`"));
+            }
+        }
+    }
+    Ok(out)
+}
+
+/// `set_in` for a `[N]` segment: lists are edited in place, never grown.
+fn set_in_list(
+    patches: &mut Patches<'_>,
+    lines: &Lines<'_>,
+    node: &Node,
+    (i, rest): (usize, &[String]),
+    value: &str,
+    (path, file): (&[String], &str),
+) -> Result<(), ManifestError> {
+    let Node::Seq { items, .. } = node else {
+        return Err(err(
+            file,
+            format!(
+                "cannot set {}: [{i}] indexes a list, but this is not one",
+                shown(path)
+            ),
+        ));
+    };
+    let Some(item) = items.get(i) else {
+        return Err(err(
+            file,
+            format!(
+                "cannot set {}: index [{i}] is past the end of a list of {} (set-value edits existing list items only)",
+                shown(path),
+                items.len()
+            ),
+        ));
+    };
+    if rest.is_empty() {
+        return match item {
+            Node::Scalar { .. } | Node::Alias { .. } => {
+                let rendered = match item {
+                    Node::Scalar { style, .. } => render_like(value, *style),
+                    _ => inline_scalar(value),
+                };
+                patches
+                    .replace_node(item, &rendered)
+                    .map_err(|m| err(file, m))
+            }
+            _ => Err(err(
+                file,
+                format!(
+                    "cannot set {}: it holds a mapping or list, not a scalar",
+                    shown(path)
+                ),
+            )),
+        };
+    }
+    set_in(patches, lines, item, rest, value, file)
 }
 
 fn set_in(
@@ -325,10 +437,13 @@ fn set_in(
     file: &str,
 ) -> Result<(), ManifestError> {
     let (key, rest) = path.split_first().expect("path checked non-empty");
+    if let Some(i) = index(key) {
+        return set_in_list(patches, lines, node, (i, rest), value, (path, file));
+    }
     let Node::Map { flow, .. } = node else {
         return Err(err(
             file,
-            format!("cannot set {}: a parent is not a mapping", path.join(".")),
+            format!("cannot set {}: a parent is not a mapping", shown(path)),
         ));
     };
     match (node.get(key), rest.is_empty()) {
@@ -356,7 +471,7 @@ fn set_in(
                 file,
                 format!(
                     "cannot set {}: it holds a mapping or list, not a scalar",
-                    path.join(".")
+                    shown(path)
                 ),
             )),
         },
@@ -439,10 +554,25 @@ pub fn kustomization_file(dir: &Path) -> Result<PathBuf, ManifestError> {
 }
 
 /// Edits a file in place: read, transform, write atomically (temp file + rename) if changed.
+///
+/// Read, edit and replace happen under an exclusive lock on the file's directory, so edits of
+/// one file by several processes at once are applied one after the other: none is lost. (The
+/// file itself cannot carry the lock: it is replaced by a rename, and a lock on the old inode
+/// would not stop the next writer. A lock file beside it would end up committed.)
 pub fn edit_file(
     path: &Path,
     f: impl FnOnce(&str, &str) -> Result<String, ManifestError>,
 ) -> Result<Outcome, ManifestError> {
+    let dir = match path.parent() {
+        Some(p) if !p.as_os_str().is_empty() => p,
+        _ => Path::new("."),
+    };
+    let lock_failed = |source| ManifestError::Write {
+        path: path.to_path_buf(),
+        source,
+    };
+    let guard = std::fs::File::open(dir).map_err(lock_failed)?;
+    guard.lock().map_err(lock_failed)?;
     let text = std::fs::read_to_string(path).map_err(|source| ManifestError::Read {
         path: path.to_path_buf(),
         source,
