@@ -45,6 +45,10 @@ pub struct DaemonArgs {
     /// Token for an https config repo: a file or `env://VAR`.
     #[arg(long, value_name = "SOURCE")]
     pub git_token: Option<String>,
+    /// Send `--git-token` over plain `http://` to a host other than this one; refused otherwise,
+    /// since anyone on the network path could read it.
+    #[arg(long)]
+    pub allow_insecure_git: bool,
     /// Elect one leader among replicas with a coordination.k8s.io Lease (in the cluster of
     /// `--context`, else the one gantry runs in); only the leader syncs.
     #[arg(long, env = "GANTRY_LEADER_ELECT")]
@@ -83,6 +87,11 @@ fn webhooks(entries: &[String]) -> anyhow::Result<WebhookConfig> {
         let secret = source(from)
             .read_local()
             .map_err(|e| anyhow::anyhow!("--webhook-secret {forge}: {e}"))?;
+        // An empty key is a key anyone has: the HMAC of any body with it, or an empty token.
+        anyhow::ensure!(
+            !secret.trim().is_empty(),
+            "--webhook-secret {forge}: the secret is empty; deliveries signed with an empty key would be accepted from anyone"
+        );
         let secret = Some(Secret::new(secret.trim()));
         match forge {
             "github" => config.github = secret,
@@ -97,11 +106,17 @@ fn webhooks(entries: &[String]) -> anyhow::Result<WebhookConfig> {
     Ok(config)
 }
 
-pub fn run_daemon(args: &DaemonArgs) -> anyhow::Result<()> {
-    let credentials = match &args.git_token {
-        Some(s) => Credentials::token_from(&args.config_repo, &source(s), None)?,
+fn git_credentials(args: &DaemonArgs) -> anyhow::Result<Credentials> {
+    Ok(match &args.git_token {
+        Some(s) => {
+            Credentials::token_from(&args.config_repo, &source(s), None, args.allow_insecure_git)?
+        }
         None => Credentials::Anonymous,
-    };
+    })
+}
+
+pub fn run_daemon(args: &DaemonArgs) -> anyhow::Result<()> {
+    let credentials = git_credentials(args)?;
     let webhooks = webhooks(&args.webhook_secrets)?;
     let runtime = tokio::runtime::Runtime::new().context("cannot start the async runtime")?;
     runtime.block_on(async {
@@ -252,7 +267,12 @@ async fn signals(shutdown: CancellationToken, abort: CancellationToken) {
 #[derive(Debug, clap::Args)]
 pub struct StatusArgs {
     /// The daemon's HTTP address.
-    #[arg(long, default_value = "http://127.0.0.1:8080", env = "GANTRY_SERVER")]
+    #[arg(
+        long,
+        default_value = "http://127.0.0.1:8080",
+        env = "GANTRY_SERVER",
+        hide_env_values = true
+    )]
     pub server: String,
     /// Only this app.
     #[arg(long)]

@@ -165,9 +165,38 @@ pub fn run_verify(args: &VerifyArgs) -> anyhow::Result<()> {
 
 #[derive(Debug, clap::Args)]
 pub struct KeyPairArgs {
-    /// Writes `PREFIX.key` (encrypted with `COSIGN_PASSWORD`, empty when unset) and `PREFIX.pub`.
+    /// Writes `PREFIX.key` (encrypted with `COSIGN_PASSWORD`, else a password asked on the
+    /// terminal) and `PREFIX.pub`.
     #[arg(long, default_value = "cosign")]
     pub output_prefix: PathBuf,
+    /// Write the private key with an empty password: anyone who reads the file can sign.
+    #[arg(long)]
+    pub no_password: bool,
+}
+
+/// The private key's password: `COSIGN_PASSWORD` when set (even empty, as cosign reads it),
+/// else asked twice on the terminal; with neither, only `--no-password` gives the empty one.
+fn key_password(no_password: bool) -> anyhow::Result<String> {
+    use std::io::IsTerminal as _;
+    if no_password {
+        return Ok(String::new());
+    }
+    if let Ok(p) = std::env::var("COSIGN_PASSWORD") {
+        return Ok(p);
+    }
+    anyhow::ensure!(
+        std::io::stdin().is_terminal(),
+        "COSIGN_PASSWORD is not set and there is no terminal to ask for a password on: set it, or pass --no-password to write a key anyone who reads the file can use"
+    );
+    let first = rpassword::prompt_password("Enter password for private key: ")
+        .context("cannot read the password from the terminal")?;
+    let second = rpassword::prompt_password("Enter password for private key again: ")
+        .context("cannot read the password from the terminal")?;
+    anyhow::ensure!(
+        first == second,
+        "the passwords do not match; nothing written"
+    );
+    Ok(first)
 }
 
 pub fn run_generate_key_pair(args: &KeyPairArgs) -> anyhow::Result<()> {
@@ -176,7 +205,7 @@ pub fn run_generate_key_pair(args: &KeyPairArgs) -> anyhow::Result<()> {
     for p in [&private_path, &public_path] {
         anyhow::ensure!(!p.exists(), "{} exists; not overwriting a key", p.display());
     }
-    let password = std::env::var("COSIGN_PASSWORD").unwrap_or_default();
+    let password = key_password(args.no_password)?;
     let (key, private) = SigningKey::generate(password.as_bytes())?;
     write_private(&private_path, &private)?;
     std::fs::write(&public_path, key.public_pem())
@@ -187,6 +216,12 @@ pub fn run_generate_key_pair(args: &KeyPairArgs) -> anyhow::Result<()> {
         public_path.display(),
         key.id()
     );
+    if password.is_empty() {
+        eprintln!(
+            "warning: {} has an empty password: anyone who reads it can sign",
+            private_path.display()
+        );
+    }
     Ok(())
 }
 

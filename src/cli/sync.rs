@@ -16,7 +16,12 @@ pub struct SyncArgs {
     pub allow_large_prune: bool,
     /// The daemon's HTTP address; manual syncs are accepted from loopback only (use
     /// `kubectl port-forward` for a daemon in a cluster).
-    #[arg(long, default_value = "http://127.0.0.1:8080", env = "GANTRY_SERVER")]
+    #[arg(
+        long,
+        default_value = "http://127.0.0.1:8080",
+        env = "GANTRY_SERVER",
+        hide_env_values = true
+    )]
     pub server: String,
     /// How long to wait for the sync's outcome.
     #[arg(long, default_value = "2m", value_parser = humantime::parse_duration)]

@@ -81,7 +81,7 @@ impl SecretRef {
     pub fn read_local(&self) -> Result<String, String> {
         match self {
             Self::File(path) => std::fs::read_to_string(path)
-                .map_err(|e| format!("cannot read {}: {e}", path.display())),
+                .map_err(|e| format!("cannot read {}: {e}", secret_path(path))),
             Self::Env(var) => {
                 std::env::var(var).map_err(|_| format!("environment variable {var} is not set"))
             }
@@ -90,6 +90,28 @@ impl SecretRef {
                  `file:` or `env:` when running outside a cluster"
             )),
         }
+    }
+}
+
+/// A path given where a secret's file was expected, fit for a message. Someone who typed the
+/// secret itself (`--git-token ghp_…`) must not see it echoed into a log or CI output, so a
+/// path is shown only when it is plainly one: it exists, or its directory does. Otherwise the
+/// message says how long it is and how to pass a secret.
+#[must_use]
+pub fn secret_path(path: &std::path::Path) -> String {
+    let text = path.to_string_lossy();
+    let plainly_a_path = path.exists()
+        || (text.contains('/')
+            && path
+                .parent()
+                .is_some_and(|p| !p.as_os_str().is_empty() && p.is_dir()));
+    if plainly_a_path {
+        text.into_owned()
+    } else {
+        format!(
+            "<a {}-character value, not shown: if it was the secret itself, put it in a file or pass env://VAR>",
+            text.chars().count()
+        )
     }
 }
 

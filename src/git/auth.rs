@@ -54,15 +54,24 @@ pub enum Credentials {
 impl Credentials {
     /// Reads a token from where `source` points. Kubernetes Secret references need the cluster
     /// client, which arrives with the cluster module; until then they are refused by name.
+    ///
+    /// A token is refused for a plain `http://` remote off this host, where anyone on the path
+    /// reads it, unless `allow_plain_http` says the user knows.
     pub fn token_from(
         url: &str,
         source: &SecretRef,
         username: Option<String>,
+        allow_plain_http: bool,
     ) -> Result<Self, GitError> {
         let fail = |message: String| GitError::Credentials {
             url: redact_url(url),
             message,
         };
+        if !allow_plain_http && is_plain_http_off_host(url) {
+            return Err(fail(
+                "refusing to send a token over plain http://, where anyone on the network path can read it; use https://, or pass --allow-insecure-git if this network is trusted".into(),
+            ));
+        }
         let raw = source.read_local().map_err(fail)?;
         let token = raw.trim();
         if token.is_empty() {
@@ -151,6 +160,24 @@ impl Credentials {
     }
 }
 
+/// `http://` to a host other than this one (loopback addresses and `localhost` stay on it).
+fn is_plain_http_off_host(url: &str) -> bool {
+    let Some(rest) = url.strip_prefix("http://") else {
+        return false;
+    };
+    let authority = rest.split('/').next().unwrap_or(rest);
+    let host_port = authority.rsplit_once('@').map_or(authority, |(_, h)| h);
+    let host = host_port
+        .strip_prefix('[')
+        .and_then(|h| h.split_once(']').map(|(h, _)| h))
+        .unwrap_or_else(|| host_port.split(':').next().unwrap_or(host_port));
+    let loopback = host.eq_ignore_ascii_case("localhost")
+        || host
+            .parse::<std::net::IpAddr>()
+            .is_ok_and(|ip| ip.is_loopback());
+    !loopback
+}
+
 /// The URL with any user-info (`https://user:token@host`) replaced by `***`, for printing.
 #[must_use]
 pub fn redact_url(url: &str) -> String {
@@ -168,6 +195,22 @@ pub fn redact_url(url: &str) -> String {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn regression_issue_15_plain_http_is_told_apart_from_loopback() {
+        assert!(is_plain_http_off_host("http://git.example.com/r.git"));
+        assert!(is_plain_http_off_host("http://u:p@10.0.0.1:3000/r.git"));
+        assert!(!is_plain_http_off_host("http://127.0.0.1:3000/r.git"));
+        assert!(!is_plain_http_off_host("http://[::1]:3000/r.git"));
+        assert!(!is_plain_http_off_host("http://localhost/r.git"));
+        assert!(!is_plain_http_off_host("https://git.example.com/r.git"));
+        let token = SecretRef::Env("PATH".into());
+        let e = Credentials::token_from("http://git.example.com/r.git", &token, None, false)
+            .expect_err("refused");
+        assert!(e.to_string().contains("--allow-insecure-git"), "{e}");
+        Credentials::token_from("http://git.example.com/r.git", &token, None, true)
+            .expect("allowed when asked");
+    }
 
     #[test]
     fn urls_lose_their_user_info() {

@@ -2,7 +2,7 @@
 //!
 //! Input: `POST /hooks/{github,gitlab,gitea,harbor}` with the forge's signature or token.
 //! Output: [`TriggerEvent`]s on the channel, and an HTTP status the forge understands:
-//! 202 accepted, 200 ping answered, 204 event type ignored, 401 not authenticated (no detail),
+//! 202 accepted, 200 ping answered or delivery already accepted (a replay does no work), 204 event type ignored, 401 not authenticated (no detail),
 //! 400 malformed JSON, 404 forge not configured, 413 body too large, 503 queue full.
 //! Every secret comparison is constant-time; a forge with no secret configured is refused,
 //! never accepted unauthenticated.
@@ -52,7 +52,39 @@ impl Default for WebhookConfig {
 struct Hooks {
     config: std::sync::Arc<WebhookConfig>,
     tx: mpsc::Sender<TriggerEvent>,
+    seen: std::sync::Arc<std::sync::Mutex<Deliveries>>,
 }
+
+/// How many delivery ids are remembered. Forges redeliver within minutes to hours; a replayed
+/// delivery older than the last 4,096 accepted ones costs one idempotent fetch, nothing more.
+const REMEMBERED_DELIVERIES: usize = 4096;
+
+/// The ids of recently accepted deliveries (`X-GitHub-Delivery`, `X-Gitea-Delivery`,
+/// `X-Gitlab-Event-UUID`), oldest first: a replay of one is answered 200 and does no work.
+#[derive(Default)]
+struct Deliveries {
+    order: std::collections::VecDeque<String>,
+    ids: std::collections::HashSet<String>,
+}
+
+impl Deliveries {
+    fn contains(&self, id: &str) -> bool {
+        self.ids.contains(id)
+    }
+
+    fn remember(&mut self, id: String) {
+        if self.ids.insert(id.clone()) {
+            self.order.push_back(id);
+        }
+        while self.order.len() > REMEMBERED_DELIVERIES {
+            if let Some(old) = self.order.pop_front() {
+                self.ids.remove(&old);
+            }
+        }
+    }
+}
+
+const DUPLICATE: Reply = (StatusCode::OK, "duplicate delivery; already accepted");
 
 /// The webhook routes, for the daemon to mount.
 pub fn router(config: WebhookConfig, tx: mpsc::Sender<TriggerEvent>) -> Router {
@@ -60,6 +92,7 @@ pub fn router(config: WebhookConfig, tx: mpsc::Sender<TriggerEvent>) -> Router {
     let hooks = Hooks {
         config: std::sync::Arc::new(config),
         tx,
+        seen: std::sync::Arc::default(),
     };
     Router::new()
         .route("/hooks/github", post(github))
@@ -87,7 +120,11 @@ async fn github(State(h): State<Hooks>, headers: HeaderMap, body: Bytes) -> Repl
     match header(&headers, "x-github-event") {
         Some("ping") => (StatusCode::OK, "pong"),
         Some("push") => match serde_json::from_slice::<HubPush>(&body) {
-            Ok(p) => emit(&h, vec![p.into_event(Forge::Github)]),
+            Ok(p) => once(
+                &h,
+                delivery(Forge::Github, &headers, "x-github-delivery"),
+                || vec![p.into_event(Forge::Github)],
+            ),
             Err(e) => malformed(Forge::Github, &e),
         },
         _ => IGNORED,
@@ -103,7 +140,11 @@ async fn gitea(State(h): State<Hooks>, headers: HeaderMap, body: Bytes) -> Reply
     }
     match header(&headers, "x-gitea-event") {
         Some("push") => match serde_json::from_slice::<HubPush>(&body) {
-            Ok(p) => emit(&h, vec![p.into_event(Forge::Gitea)]),
+            Ok(p) => once(
+                &h,
+                delivery(Forge::Gitea, &headers, "x-gitea-delivery"),
+                || vec![p.into_event(Forge::Gitea)],
+            ),
             Err(e) => malformed(Forge::Gitea, &e),
         },
         _ => IGNORED,
@@ -119,7 +160,11 @@ async fn gitlab(State(h): State<Hooks>, headers: HeaderMap, body: Bytes) -> Repl
     }
     match header(&headers, "x-gitlab-event") {
         Some("Push Hook") => match serde_json::from_slice::<GitlabPush>(&body) {
-            Ok(p) => emit(&h, p.into_event().into_iter().collect()),
+            Ok(p) => once(
+                &h,
+                delivery(Forge::Gitlab, &headers, "x-gitlab-event-uuid"),
+                || p.into_event().into_iter().collect(),
+            ),
             Err(e) => malformed(Forge::Gitlab, &e),
         },
         _ => IGNORED,
@@ -139,12 +184,51 @@ async fn harbor(State(h): State<Hooks>, headers: HeaderMap, body: Bytes) -> Repl
     }
 }
 
+/// `forge:id` of a delivery, when the forge sent an id.
+fn delivery(forge: Forge, headers: &HeaderMap, name: &str) -> Option<String> {
+    header(headers, name)
+        .map(str::trim)
+        .filter(|id| !id.is_empty())
+        .map(|id| format!("{forge}:{id}"))
+}
+
+/// Emits the events of an authenticated delivery unless it was accepted before.
+fn once(h: &Hooks, id: Option<String>, events: impl FnOnce() -> Vec<TriggerEvent>) -> Reply {
+    let seen = |id: &str| {
+        h.seen
+            .lock()
+            .expect("delivery memory lock poisoned")
+            .contains(id)
+    };
+    if let Some(id) = &id
+        && seen(id)
+    {
+        tracing::info!(delivery = %id, "webhook: replayed delivery ignored");
+        return DUPLICATE;
+    }
+    let reply = emit(h, events());
+    // Only an accepted delivery is remembered: one refused for a full queue may come again.
+    if reply.0 == StatusCode::ACCEPTED
+        && let Some(id) = id
+    {
+        h.seen
+            .lock()
+            .expect("delivery memory lock poisoned")
+            .remember(id);
+    }
+    reply
+}
+
 fn header<'a>(headers: &'a HeaderMap, name: &str) -> Option<&'a str> {
     headers.get(name).and_then(|v| v.to_str().ok())
 }
 
 /// HMAC-SHA256 of the raw body, compared in constant time (`verify_slice`).
 fn hmac_ok(secret: &Secret, body: &[u8], hex_signature: Option<&str>) -> bool {
+    // Anyone can compute an HMAC with the empty key.
+    if secret.expose().trim().is_empty() {
+        return false;
+    }
     let Some(given) = hex_signature.and_then(|s| hex::decode(s.trim()).ok()) else {
         return false;
     };
@@ -160,6 +244,9 @@ fn token_ok(secret: &Secret, given: Option<&str>) -> bool {
     let Some(given) = given else {
         return false;
     };
+    if secret.expose().trim().is_empty() {
+        return false;
+    }
     let want = Sha256::digest(secret.expose().as_bytes());
     let got = Sha256::digest(given.as_bytes());
     bool::from(want.ct_eq(&got))

@@ -132,7 +132,7 @@ fn tokens_come_from_files_and_environment_variables() {
     let dir = TempDir::new().expect("dir");
     let file = dir.path().join("token");
     std::fs::write(&file, format!("{TOKEN}\n")).expect("write token");
-    let creds = Credentials::token_from("https://h/r", &SecretRef::File(file.clone()), None)
+    let creds = Credentials::token_from("https://h/r", &SecretRef::File(file.clone()), None, false)
         .expect("file token");
     assert!(matches!(&creds, Credentials::Token { token, .. } if token.expose() == TOKEN));
     assert!(!format!("{creds:?}").contains(TOKEN));
@@ -141,6 +141,7 @@ fn tokens_come_from_files_and_environment_variables() {
         "https://h/r",
         &SecretRef::Env("GANTRY_TEST_UNSET_TOKEN_VAR".into()),
         None,
+        false,
     )
     .expect_err("unset variable");
     assert_eq!(
@@ -148,8 +149,8 @@ fn tokens_come_from_files_and_environment_variables() {
         "credentials for https://h/r: environment variable GANTRY_TEST_UNSET_TOKEN_VAR is not set"
     );
     std::fs::write(&file, "\n").expect("write empty token");
-    let err =
-        Credentials::token_from("https://h/r", &SecretRef::File(file), None).expect_err("empty");
+    let err = Credentials::token_from("https://h/r", &SecretRef::File(file), None, false)
+        .expect_err("empty");
     assert!(err.to_string().ends_with("the token is empty"), "{err}");
 }
 

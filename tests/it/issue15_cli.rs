@@ -201,3 +201,150 @@ fn regression_issue_15_set_value_indexes_lists() {
     assert_eq!(out.status.code(), Some(2));
     assert!(text(&out.stderr).contains("list index \"x\" is not a number"));
 }
+
+fn gantry_env(args: &[&str], env: &[(&str, &str)]) -> std::process::Output {
+    std::process::Command::new(env!("CARGO_BIN_EXE_gantry"))
+        .args(args)
+        .envs(env.iter().copied())
+        .env_remove("RUST_LOG")
+        .output()
+        .expect("run gantry")
+}
+
+/// A literal secret where a file or `env://` source belongs was echoed in the error, and
+/// `GANTRY_SERVER` with credentials was printed by `status --help`.
+#[test]
+fn regression_issue_15_no_mistyped_secret_is_echoed() {
+    let token = "ghp_LITERALTOKEN123";
+    let mut runs = vec![
+        (
+            "--git-token",
+            gantry_env(
+                &[
+                    "daemon",
+                    "--plan-only",
+                    "--config-repo",
+                    "https://git.example.com/r.git",
+                    "--git-token",
+                    token,
+                ],
+                &[],
+            ),
+            token,
+        ),
+        (
+            "--webhook-secret",
+            gantry_env(
+                &[
+                    "daemon",
+                    "--plan-only",
+                    "--config-repo",
+                    "file:///x",
+                    "--webhook-secret",
+                    "github=hunter2hunter2",
+                ],
+                &[],
+            ),
+            "hunter2hunter2",
+        ),
+        (
+            "--registry-auth",
+            gantry_env(
+                &[
+                    "copy",
+                    "--registry-auth",
+                    "127.0.0.1:1=robot:Pa55word",
+                    "127.0.0.1:1/a/b:1",
+                    "127.0.0.1:1/c/d:1",
+                ],
+                &[],
+            ),
+            "Pa55word",
+        ),
+        (
+            "status --help",
+            gantry_env(
+                &["status", "--help"],
+                &[("GANTRY_SERVER", "http://admin:topsecret@127.0.0.1:1")],
+            ),
+            "topsecret",
+        ),
+        (
+            "status",
+            gantry_env(
+                &["status"],
+                &[("GANTRY_SERVER", "http://admin:topsecret@127.0.0.1:1")],
+            ),
+            "topsecret",
+        ),
+    ];
+    if cfg!(feature = "sign") {
+        runs.push((
+            "sign --key",
+            gantry_env(
+                &["sign", "--key", "S3cretPassw0rd!", "127.0.0.1:1/a/b@sha256:0123456789abcdef0123456789abcdef0123456789abcdef0123456789abcdef"],
+                &[],
+            ),
+            "S3cretPassw0rd!",
+        ));
+    }
+    for (what, out, secret) in runs {
+        let all = format!("{}{}", text(&out.stdout), text(&out.stderr));
+        assert!(!all.contains(secret), "{what} printed the secret: {all}");
+        if what != "status --help" {
+            assert_ne!(out.status.code(), Some(0), "{what}: {all}");
+        }
+    }
+}
+
+/// A git token went as Bearer over plain http:// without a word.
+#[test]
+fn regression_issue_15_a_git_token_is_not_sent_over_plain_http() {
+    let out = gantry_env(
+        &[
+            "daemon",
+            "--plan-only",
+            "--config-repo",
+            "http://git.example.com/shop/config.git",
+            "--git-token",
+            "env://GANTRY_TEST_TOKEN",
+        ],
+        &[("GANTRY_TEST_TOKEN", "tok")],
+    );
+    assert_eq!(out.status.code(), Some(1));
+    assert_eq!(
+        text(&out.stderr),
+        "error: credentials for http://git.example.com/shop/config.git: refusing to send a token over plain http://, where anyone on the network path can read it; use https://, or pass --allow-insecure-git if this network is trusted\n"
+    );
+}
+
+/// `generate-key-pair` without `COSIGN_PASSWORD` silently wrote a key with an empty password;
+/// cosign asks. With no terminal to ask on, it now refuses unless `--no-password` is given.
+#[cfg(feature = "sign")]
+#[test]
+fn regression_issue_15_generate_key_pair_never_silently_writes_an_open_key() {
+    let dir = tempfile::tempdir().expect("dir");
+    let run = |extra: &[&str]| {
+        std::process::Command::new(env!("CARGO_BIN_EXE_gantry"))
+            .arg("generate-key-pair")
+            .args(extra)
+            .current_dir(dir.path())
+            .env_remove("COSIGN_PASSWORD")
+            .env_remove("RUST_LOG")
+            .stdin(std::process::Stdio::null())
+            .output()
+            .expect("run gantry")
+    };
+    let refused = run(&[]);
+    assert_eq!(refused.status.code(), Some(1));
+    assert!(
+        text(&refused.stderr).contains("COSIGN_PASSWORD is not set and there is no terminal"),
+        "{}",
+        text(&refused.stderr)
+    );
+    assert!(!dir.path().join("cosign.key").exists(), "nothing written");
+    let open = run(&["--no-password"]);
+    assert_eq!(open.status.code(), Some(0), "{}", text(&open.stderr));
+    assert!(text(&open.stderr).contains("warning: cosign.key has an empty password"));
+    assert!(dir.path().join("cosign.key").exists());
+}

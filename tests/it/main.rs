@@ -23,6 +23,7 @@ mod image_cli;
 mod issue15_cli;
 mod issue15_images;
 mod issue15_input;
+mod issue15_webhooks;
 mod manifests;
 mod pack;
 mod real_cluster;

@@ -65,7 +65,7 @@ impl KeySource {
 
     fn name(&self) -> String {
         match self {
-            Self::File(p) => p.display().to_string(),
+            Self::File(p) => crate::config::secret_path(p),
             Self::Env(v) => format!("env://{v}"),
             Self::Secret { namespace, name } => format!("k8s://{namespace}/{name}"),
         }
