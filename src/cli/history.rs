@@ -36,7 +36,12 @@ pub fn run(args: &Args) -> anyhow::Result<()> {
         app: args.app.clone(),
         env: args.env.clone(),
         action: args.action.as_deref().map(str::parse).transpose()?,
-        since: args.since.as_deref().map(parse_since).transpose()?,
+        since: args
+            .since
+            .as_deref()
+            .map(parse_since)
+            .transpose()
+            .map_err(|e| super::UsageError(format!("{e:#}")))?,
     };
     let entries = audit::history(&repo, &args.rev, &filter)?;
     let text = match args.output {

@@ -7,6 +7,7 @@ mod apply;
 mod daemon;
 mod diff;
 mod edit;
+mod example;
 pub mod history;
 mod image;
 mod render;
@@ -245,8 +246,12 @@ fn refused(_: &anyhow::Error) -> bool {
 
 fn init_logging(format: LogFormat) {
     let filter = EnvFilter::try_from_default_env().unwrap_or_else(|_| EnvFilter::new("info"));
+    // Colour codes only for a person at a terminal: in a file or a log collector they are noise.
+    let ansi = std::io::IsTerminal::is_terminal(&std::io::stderr())
+        && std::env::var_os("NO_COLOR").is_none_or(|v| v.is_empty());
     let builder = tracing_subscriber::fmt()
         .with_env_filter(filter)
+        .with_ansi(ansi)
         .with_writer(std::io::stderr);
     // A second init (tests calling run twice) is harmless: the first subscriber stays.
     let _ = match format {

@@ -1,4 +1,4 @@
-//! `gantry up EXAMPLE`: the quickstart. A throwaway config repo made from the example (a local
+//! `gantry up [EXAMPLE]`: the quickstart. A throwaway config repo made from the example (a local
 //! bare remote and a working clone), the daemon started against it, one overlay change committed
 //! the way a user would, and the loop shown: detection, render, and the plan per app ×
 //! environment (or the real sync with `--context`); then `gantry history` and `gantry status`.
@@ -21,9 +21,8 @@ const NEW_DIGEST: &str = "sha256:4f53cda18c2baa0c0354bb5f9a3ecbe5ed12ab4d8e11ba8
 
 #[derive(Debug, clap::Args)]
 pub struct UpArgs {
-    /// Example config repo to start from.
-    #[arg(default_value = "examples/quickstart")]
-    pub example: PathBuf,
+    /// Example config repo to start from; the built-in quickstart example when omitted.
+    pub example: Option<PathBuf>,
     /// Sync for real to this kubeconfig context; without it, nothing is applied and the plan
     /// is shown.
     #[arg(long)]
@@ -71,10 +70,21 @@ fn copy_dir(from: &Path, to: &Path) -> anyhow::Result<()> {
 }
 
 pub fn run(args: &UpArgs) -> anyhow::Result<()> {
-    let config = crate::config::load(&args.example).map_err(anyhow::Error::from)?;
-    let pairs = config.apps.iter().map(|a| a.environments.len()).sum();
     let root = std::env::temp_dir().join(format!("gantry-up-{}", std::process::id()));
-    let result = up(args, &root, pairs);
+    let example = match &args.example {
+        Some(dir) => dir.clone(),
+        None => {
+            let dir = root.join("example");
+            super::example::write(&dir)?;
+            dir
+        }
+    };
+    let result = crate::config::load(&example)
+        .map_err(anyhow::Error::from)
+        .and_then(|config| {
+            let pairs = config.apps.iter().map(|a| a.environments.len()).sum();
+            up(args, &example, &root, pairs)
+        });
     if args.keep {
         println!("kept {}", root.display());
     } else {
@@ -83,7 +93,7 @@ pub fn run(args: &UpArgs) -> anyhow::Result<()> {
     result
 }
 
-fn up(args: &UpArgs, root: &Path, pairs: usize) -> anyhow::Result<()> {
+fn up(args: &UpArgs, example: &Path, root: &Path, pairs: usize) -> anyhow::Result<()> {
     let remote = root.join("config.git");
     let work = root.join("work");
     std::fs::create_dir_all(&remote)?;
@@ -91,7 +101,7 @@ fn up(args: &UpArgs, root: &Path, pairs: usize) -> anyhow::Result<()> {
         &remote,
         &["init", "--bare", "--quiet", "--initial-branch=main"],
     )?;
-    copy_dir(&args.example, &work)?;
+    copy_dir(example, &work)?;
     git(&work, &["init", "--quiet", "--initial-branch=main"])?;
     git(&work, &["add", "--all"])?;
     git(

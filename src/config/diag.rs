@@ -105,11 +105,20 @@ pub fn parse<T: DeserializeOwned>(file: &str, text: &str) -> Result<T, Diagnosti
             line: at.line(),
             column: at.column(),
             path,
-            message: serde_saphyr::DefaultMessageFormatter
-                .format_message(e.without_snippet())
-                .into_owned(),
+            message: without_library_hints(
+                &serde_saphyr::DefaultMessageFormatter.format_message(e.without_snippet()),
+            ),
         }
     })
+}
+
+/// The YAML library's advice to its programmer ("set DuplicateKeyPolicy in Options if
+/// acceptable") means nothing to someone editing gantry.yaml.
+pub(crate) fn without_library_hints(message: &str) -> String {
+    message
+        .replace(", set DuplicateKeyPolicy in Options if acceptable", "")
+        .replace("duplicate mapping key: ", "mapping key already defined: ")
+        .replace("duplicate mapping key", "mapping key already defined")
 }
 
 /// Renders serde's path the way users write it, dropping the `value` field that `Spanned`

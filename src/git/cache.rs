@@ -202,6 +202,22 @@ impl Mirror {
         }
     }
 
+    /// `remote_error` with the whole cause chain: gix's top message alone ("Transport handshake
+    /// failed") hides the HTTP status that says what is wrong.
+    fn remote_error_chain(&self, e: &(dyn std::error::Error + 'static)) -> GitError {
+        let mut text = e.to_string();
+        let mut cause = e.source();
+        while let Some(c) = cause {
+            let next = c.to_string();
+            if !text.contains(&next) {
+                text.push_str(": ");
+                text.push_str(&next);
+            }
+            cause = c.source();
+        }
+        self.remote_error(&text)
+    }
+
     /// The remote's branches and tips (its ref advertisement); fetches nothing.
     pub fn remote_heads(&self) -> Result<BTreeMap<String, ObjectId>, GitError> {
         let repo = self.repo()?;
@@ -212,7 +228,7 @@ impl Mirror {
                 gix::progress::Discard,
                 gix::remote::ref_map::Options::default(),
             )
-            .map_err(|e| self.remote_error(&e))?;
+            .map_err(|e| self.remote_error_chain(&e))?;
         Ok(map
             .remote_refs
             .iter()
@@ -238,7 +254,7 @@ impl Mirror {
         if url.scheme != gix::url::Scheme::Git {
             return remote
                 .connect(Direction::Fetch)
-                .map_err(|e| self.remote_error(&e));
+                .map_err(|e| self.remote_error_chain(&e));
         }
         let host = url.host().unwrap_or("localhost").to_string();
         let port = url.port;
@@ -270,7 +286,7 @@ impl Mirror {
         repo.remote_at(self.raw.as_str())
             .and_then(|r| r.with_refspecs(Some("+refs/heads/*:refs/heads/*"), Direction::Fetch))
             .map(|r| r.with_fetch_tags(gix::remote::fetch::Tags::None))
-            .map_err(|e| self.remote_error(&e))
+            .map_err(|e| self.remote_error_chain(&e))
     }
 
     /// The mirror as a gix repository, for read-only queries such as history.
@@ -329,7 +345,7 @@ impl Mirror {
                 url: self.shown.clone(),
             });
         }
-        outcome.map_err(|e| self.remote_error(&e))?;
+        outcome.map_err(|e| self.remote_error_chain(&e))?;
         tracing::debug!(url = %self.shown, ms = started.elapsed().as_millis(), "fetched");
         Ok(())
     }

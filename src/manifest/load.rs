@@ -94,15 +94,22 @@ pub(super) fn documents_full(file: &str, text: &str) -> Result<Vec<Value>, Manif
 /// serde-saphyr locates syntax errors where the mistake is (an unclosed `[` at the bracket,
 /// not at the end of the file); errors are rare, so the second parse costs nothing that matters.
 fn better_error(file: &str, text: &str) -> Option<ManifestError> {
-    let options = serde_saphyr::options! { budget: None, with_snippet: false };
+    // The default budget bounds alias replay: unbounded, a bomb with a syntax error at its end
+    // would replay billions of events here. A budget breach is no syntax error: keep the
+    // first parser's message then.
+    let options = serde_saphyr::options! { with_snippet: false };
     let e =
         serde_saphyr::from_multiple_with_options::<serde::de::IgnoredAny>(text, options).err()?;
     let loc = e.location()?;
-    let message = serde_saphyr::MessageFormatter::format_message(
-        &serde_saphyr::DefaultMessageFormatter,
-        e.without_snippet(),
-    )
-    .into_owned();
+    let message = crate::config::diag::without_library_hints(
+        &serde_saphyr::MessageFormatter::format_message(
+            &serde_saphyr::DefaultMessageFormatter,
+            e.without_snippet(),
+        ),
+    );
+    if message.contains("budget") || message.contains("limit") {
+        return None;
+    }
     Some(ManifestError::At {
         file: file.to_owned(),
         line: loc.line(),

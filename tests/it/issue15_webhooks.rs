@@ -162,3 +162,35 @@ async fn regression_issue_15_an_empty_secret_authenticates_nothing() {
         "error: --webhook-secret github: the secret is empty; deliveries signed with an empty key would be accepted from anyone\n"
     );
 }
+
+/// A 403 from the git server read "Transport handshake failed": the status that says what is
+/// wrong was dropped from the cause chain.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn regression_issue_15_a_git_403_says_403() {
+    let app = axum::Router::new()
+        .fallback(|| async { (StatusCode::FORBIDDEN, "this token may not read shop/config") });
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0")
+        .await
+        .expect("bind");
+    let port = listener.local_addr().expect("addr").port();
+    let server = tokio::spawn(async move { axum::serve(listener, app).await.expect("serve") });
+    let data = tempfile::tempdir().expect("data");
+    let cache = gantry::git::RepoCache::new(data.path(), std::time::Duration::from_secs(20));
+    let mirror = cache
+        .mirror(
+            &format!("http://127.0.0.1:{port}/shop/config.git"),
+            gantry::git::Credentials::Anonymous,
+        )
+        .expect("mirror");
+    let err = mirror
+        .changes(
+            vec!["main".into()],
+            &tokio_util::sync::CancellationToken::new(),
+        )
+        .await
+        .expect_err("forbidden");
+    server.abort();
+    let shown = err.to_string();
+    eprintln!("{shown}");
+    assert!(shown.contains("403"), "{shown}");
+}
