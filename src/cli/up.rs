@@ -71,13 +71,12 @@ fn copy_dir(from: &Path, to: &Path) -> anyhow::Result<()> {
 
 pub fn run(args: &UpArgs) -> anyhow::Result<()> {
     let root = std::env::temp_dir().join(format!("gantry-up-{}", std::process::id()));
-    let example = match &args.example {
-        Some(dir) => dir.clone(),
-        None => {
-            let dir = root.join("example");
-            super::example::write(&dir)?;
-            dir
-        }
+    let example = if let Some(dir) = &args.example {
+        dir.clone()
+    } else {
+        let dir = root.join("example");
+        super::example::write(&dir)?;
+        dir
     };
     let result = crate::config::load(&example)
         .map_err(anyhow::Error::from)

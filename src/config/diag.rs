@@ -112,7 +112,7 @@ pub fn parse<T: DeserializeOwned>(file: &str, text: &str) -> Result<T, Diagnosti
     })
 }
 
-/// The YAML library's advice to its programmer ("set DuplicateKeyPolicy in Options if
+/// The YAML library's advice to its programmer ("set `DuplicateKeyPolicy` in Options if
 /// acceptable") means nothing to someone editing gantry.yaml.
 pub(crate) fn without_library_hints(message: &str) -> String {
     message

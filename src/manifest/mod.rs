@@ -55,3 +55,9 @@ pub fn render_within(
 pub fn to_yaml(resources: &[Resource]) -> String {
     emit::documents(resources.iter().map(|r| &r.obj))
 }
+
+/// The documents of one manifest file as JSON values, typed as kustomize types them, with the
+/// loader's budgets; `file` names it in errors.
+pub fn documents(file: &str, text: &str) -> Result<Vec<serde_json::Value>, ManifestError> {
+    load::documents(file, text)
+}

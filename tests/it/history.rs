@@ -192,7 +192,7 @@ fn history_json_carries_every_trailer_in_full() {
 }
 
 #[test]
-fn history_refuses_a_bad_since_and_a_non_repository() {
+fn regression_issue_15_history_refuses_a_bad_since_with_exit_2_and_a_non_repository() {
     let (_remote, work) = scripted_repo();
     let out = gantry(&[
         "history",
@@ -201,7 +201,8 @@ fn history_refuses_a_bad_since_and_a_non_repository() {
         "--since",
         "last tuesday",
     ]);
-    assert_eq!(out.status.code(), Some(1));
+    // A usage error (regression_issue_15: it exited 1 like an operation failure).
+    assert_eq!(out.status.code(), Some(2));
     assert!(
         text(&out.stderr).contains("--since \"last tuesday\""),
         "{}",

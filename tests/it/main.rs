@@ -21,6 +21,7 @@ mod harness;
 mod history;
 mod image_cli;
 mod issue15_cli;
+mod issue15_fuzz;
 mod issue15_images;
 mod issue15_input;
 mod issue15_webhooks;
