@@ -348,3 +348,84 @@ fn regression_issue_15_generate_key_pair_never_silently_writes_an_open_key() {
     assert!(text(&open.stderr).contains("warning: cosign.key has an empty password"));
     assert!(dir.path().join("cosign.key").exists());
 }
+
+/// `gantry up` worked only from the repo root (its default example path was relative), and the
+/// daemon's log lines carried ANSI colour codes into files and pipes.
+#[test]
+fn regression_issue_15_up_runs_from_any_directory_without_colour_codes_in_pipes() {
+    let elsewhere = tempfile::tempdir().expect("dir");
+    let out = std::process::Command::new(env!("CARGO_BIN_EXE_gantry"))
+        .arg("up")
+        .current_dir(elsewhere.path())
+        .env_remove("RUST_LOG")
+        .env_remove("NO_COLOR")
+        .output()
+        .expect("run gantry up");
+    let stderr = text(&out.stderr);
+    assert_eq!(out.status.code(), Some(0), "{stderr}");
+    assert!(
+        text(&out.stdout).contains("== gantry status"),
+        "{}",
+        text(&out.stdout)
+    );
+    assert!(stderr.contains(" INFO "), "the daemon logged: {stderr}");
+    assert!(
+        !stderr.contains('\u{1b}'),
+        "colour codes in a pipe: {stderr:?}"
+    );
+}
+
+/// The YAML library's hint to its programmer reached users.
+#[test]
+fn regression_issue_15_no_library_hints_in_messages() {
+    let repo = Repo::quickstart();
+    repo.replace(
+        "gantry.yaml",
+        "kind: Config\n",
+        "kind: Config\nkind: Config\n",
+    );
+    let (code, _, stderr) = validate(&repo);
+    assert_eq!(code, Some(2));
+    assert!(
+        stderr.contains("mapping key already defined: kind"),
+        "{stderr}"
+    );
+    assert!(
+        !stderr.contains("DuplicateKeyPolicy") && !stderr.contains("Options"),
+        "{stderr}"
+    );
+}
+
+/// README promised what did not run, linked a design outside the repository, and its
+/// quickstart left out the packages a fresh Debian needs.
+#[test]
+fn regression_issue_15_readme_is_true_and_self_contained() {
+    let root = std::path::Path::new(env!("CARGO_MANIFEST_DIR"));
+    let readme = std::fs::read_to_string(root.join("README.md")).expect("README");
+    assert!(
+        !readme.contains("../shared"),
+        "README links outside the repository"
+    );
+    assert!(root.join("docs/design.md").is_file());
+    let intro = readme.split("## ").next().expect("intro");
+    assert!(
+        intro.contains("**Not yet running:**"),
+        "the intro says what does not run yet"
+    );
+    let quickstart = readme
+        .split("## Quickstart")
+        .nth(1)
+        .and_then(|q| q.split("```sh\n").nth(1))
+        .and_then(|q| q.split("```").next())
+        .expect("the quickstart's commands");
+    let commands: Vec<&str> = quickstart.lines().collect();
+    assert_eq!(commands.len(), 2, "{quickstart}");
+    assert!(commands[0].starts_with("apt-get update && apt-get install -y build-essential git"));
+    assert!(commands[1].starts_with("cargo run --release -- up "));
+    let ci = std::fs::read_to_string(root.join(".ci/run")).expect(".ci/run");
+    assert!(
+        ci.contains("id -u") && ci.contains("sudo"),
+        ".ci/run checks for root or sudo"
+    );
+    assert!(ci.contains("build-essential"));
+}
