@@ -117,11 +117,15 @@ fn bench_render() {
     let emit = measure(15, || {
         std::hint::black_box(manifest::to_yaml(&rendered));
     });
+    let check = measure(15, || {
+        manifest::workload::check_images(&rendered).expect("valid images");
+    });
     let ms = |t: &[Duration]| t[t.len() / 2].as_secs_f64() * 1e3;
     println!(
-        "  of which: read + parse {:.2} ms, transforms {:.2} ms, YAML out {:.2} ms (medians)",
+        "  of which: read + parse {:.2} ms, transforms {:.2} ms (image check {:.2} ms), YAML out {:.2} ms (medians)",
         ms(&base),
         ms(&build) - ms(&base),
+        ms(&check),
         ms(&emit)
     );
 }

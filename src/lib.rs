@@ -1,6 +1,6 @@
 //! `gantry`: a GitOps daemon that takes a commit to production and back out again.
 //!
-//! The modules follow the stages of the loop in DESIGN.md; `cli` is the only place that speaks
+//! The modules follow the stages of the loop in docs/design.md; `cli` is the only place that speaks
 //! to a terminal.
 
 pub mod artifact;

@@ -50,7 +50,7 @@ impl FromStr for Action {
     }
 }
 
-/// The trailers of one gantry commit (DESIGN.md, "The config repo").
+/// The trailers of one gantry commit (docs/design.md, "The config repo").
 #[derive(Debug, Clone, PartialEq, Eq, serde::Serialize)]
 pub struct Trailers {
     pub action: Action,

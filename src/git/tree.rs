@@ -15,7 +15,7 @@ use gix::traverse::tree::Recorder;
 use super::GitError;
 use crate::manifest::{
     Fs,
-    fs::{join, mib},
+    fs::{file_too_large, join},
 };
 
 /// Files over this size are not loaded (the renderer's own limit per file is the same).
@@ -176,14 +176,7 @@ impl Fs for TreeFs {
     fn read(&self, path: &Path) -> io::Result<Vec<u8>> {
         let real = self.resolve(path)?;
         if let Some(size) = self.oversized.get(&real) {
-            return Err(io::Error::new(
-                io::ErrorKind::FileTooLarge,
-                format!(
-                    "file is {}, over the limit of {} a file",
-                    mib(*size),
-                    mib(MAX_BLOB_BYTES)
-                ),
-            ));
+            return Err(file_too_large(*size, MAX_BLOB_BYTES));
         }
         self.files.get(&real).cloned().ok_or_else(|| {
             io::Error::new(

@@ -126,19 +126,25 @@ pub fn mib(bytes: u64) -> String {
     format!("{m:.1} MiB")
 }
 
+/// The error for a file over the per-file limit.
+#[must_use]
+pub fn file_too_large(len: u64, limit: u64) -> io::Error {
+    io::Error::new(
+        io::ErrorKind::FileTooLarge,
+        format!(
+            "file is {}, over the limit of {} a file",
+            mib(len),
+            mib(limit)
+        ),
+    )
+}
+
 impl Fs for Budgeted<'_> {
     fn read(&self, path: &Path) -> io::Result<Vec<u8>> {
         let bytes = self.inner.read(path)?;
         let len = u64::try_from(bytes.len()).unwrap_or(u64::MAX);
         if len > self.limits.max_file_bytes {
-            return Err(io::Error::new(
-                io::ErrorKind::FileTooLarge,
-                format!(
-                    "file is {}, over the limit of {} a file",
-                    mib(len),
-                    mib(self.limits.max_file_bytes)
-                ),
-            ));
+            return Err(file_too_large(len, self.limits.max_file_bytes));
         }
         let total = self
             .read

@@ -84,23 +84,61 @@ fn walk<'a>(v: &'a Value, path: &mut String, out: &mut Vec<(String, &'a str)>) {
 
 /// Refuses a render whose output holds an image that is not a valid reference (an overlay's
 /// `digest: sha256:nothex` once reached the cluster): the API server accepts any string there,
-/// and the kubelet then fails to pull it.
+/// and the kubelet then fails to pull it. Images repeat across a render, so each distinct one
+/// is parsed once; field paths are built only for the error.
 pub fn check_images(resources: &[Resource]) -> Result<(), ManifestError> {
+    let mut valid: std::collections::HashSet<&str> = std::collections::HashSet::new();
     for r in resources {
-        for (field, image) in images(&r.obj) {
-            if let Err(e) = valid_reference(image) {
-                return Err(ManifestError::file(
-                    r.origin.clone(),
-                    format!(
-                        "{} {}: {field}: invalid image reference \"{image}\": {e}",
-                        r.kind(),
-                        r.name()
-                    ),
-                ));
+        let mut bad = None;
+        each_image(&r.obj, &mut |image| {
+            if bad.is_none() && !valid.contains(image) {
+                if valid_reference(image).is_ok() {
+                    valid.insert(image);
+                } else {
+                    bad = Some(image);
+                }
             }
-        }
+        });
+        let Some(image) = bad else { continue };
+        let field = images(&r.obj)
+            .into_iter()
+            .find(|(_, i)| *i == image)
+            .map_or_else(|| "image".to_owned(), |(f, _)| f);
+        let e = valid_reference(image).err().unwrap_or_default();
+        return Err(ManifestError::file(
+            r.origin.clone(),
+            format!(
+                "{} {}: {field}: invalid image reference \"{image}\": {e}",
+                r.kind(),
+                r.name()
+            ),
+        ));
     }
     Ok(())
+}
+
+/// Calls `f` on every container image in `v`, as [`images`] finds them.
+fn each_image<'a>(v: &'a Value, f: &mut dyn FnMut(&'a str)) {
+    match v {
+        Value::Object(m) => {
+            for (key, child) in m {
+                if matches!(
+                    key.as_str(),
+                    "containers" | "initContainers" | "ephemeralContainers"
+                ) && let Value::Array(items) = child
+                {
+                    for item in items {
+                        if let Some(Value::String(s)) = item.get("image") {
+                            f(s);
+                        }
+                    }
+                }
+                each_image(child, f);
+            }
+        }
+        Value::Array(items) => items.iter().for_each(|i| each_image(i, f)),
+        _ => {}
+    }
 }
 
 /// The distribution reference grammar, as container runtimes parse it.

@@ -11,25 +11,19 @@ use serde_json::Value;
 
 use crate::harness::git::{Remote, Work};
 
-const TWO_APPS: &str = "apiVersion: gantry.dev/v1alpha1
-kind: Config
-environments:
-  - name: dev
-    namespace: shop-dev
-apps:
-  - name: web
-    image: registry.example.com/shop/web
-    environments: [dev]
-  - name: api
-    image: registry.example.com/shop/api
-    environments: [dev]
-";
+/// The daemon tests' config with a second app, api, beside web.
+fn two_apps_yaml() -> String {
+    format!(
+        "{}  - name: api\n    image: registry.example.com/shop/api\n    environments: [dev]\n",
+        crate::daemon::GANTRY_YAML
+    )
+}
 
 /// A config repo with apps web and api, each a ConfigMap in dev.
 fn two_apps() -> (Remote, Work) {
     let remote = Remote::new();
     let work = remote.clone_work();
-    work.write("gantry.yaml", TWO_APPS);
+    work.write("gantry.yaml", &two_apps_yaml());
     for app in ["web", "api"] {
         work.write(
             &format!("apps/{app}/base/cm.yaml"),
