@@ -178,6 +178,7 @@ pub const NAMESPACE_EXTRA: &[FieldSpec] = &[
 /// Kinds whose names `namePrefix`/`nameSuffix` leave alone.
 pub const NAME_PREFIX_SKIP: &[FieldSpec] = &[
     spec("", "", "CustomResourceDefinition", "metadata/name", false),
+    spec("", "", "Namespace", "metadata/name", false),
     spec(
         "apiregistration.k8s.io",
         "",

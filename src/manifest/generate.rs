@@ -184,18 +184,17 @@ fn object(
         meta.insert("annotations".into(), strings(&opts.annotations));
     }
     obj.insert("metadata".into(), Value::Object(meta));
-    let b64 = base64::engine::general_purpose::STANDARD;
     let (mut data, mut binary) = (Map::new(), Map::new());
     for (k, v) in pairs {
         if kind == "Secret" {
-            data.insert(k, b64.encode(&v).into());
+            data.insert(k, encode_base64(&v).into());
         } else {
             match String::from_utf8(v) {
                 Ok(s) => {
                     data.insert(k, s.into());
                 }
                 Err(e) => {
-                    binary.insert(k, b64.encode(e.as_bytes()).into());
+                    binary.insert(k, encode_base64(e.as_bytes()).into());
                 }
             }
         }
@@ -404,4 +403,21 @@ fn go_json_string(out: &mut String, s: &str) {
         }
     }
     out.push('"');
+}
+
+/// kustomize's `encodeBase64`: standard base64, and once it is 70 characters or longer, cut
+/// into lines of 70, each ending in a newline (the last one too). The lines are part of the
+/// value, so they change the content hash of the generated name as well.
+fn encode_base64(bytes: &[u8]) -> String {
+    const LINE: usize = 70;
+    let encoded = base64::engine::general_purpose::STANDARD.encode(bytes);
+    if encoded.len() < LINE {
+        return encoded;
+    }
+    let mut out = String::with_capacity(encoded.len() + encoded.len() / LINE + 1);
+    for chunk in encoded.as_bytes().chunks(LINE) {
+        out.push_str(std::str::from_utf8(chunk).expect("base64 is ASCII"));
+        out.push('\n');
+    }
+    out
 }

@@ -171,13 +171,21 @@ fn update(v: &mut Value, index: &Index, target: &str, referrer: &Referrer) -> Re
             let Some(old) = m.get("name").and_then(Value::as_str).map(str::to_owned) else {
                 return Ok(());
             };
-            let ns = m
+            // A subject without a namespace in a cluster-scoped binding names a service
+            // account in any namespace; kustomize then writes the one it found.
+            let given = m
                 .get("namespace")
                 .and_then(Value::as_str)
-                .map_or_else(|| referrer.namespace.clone(), str::to_owned);
-            if let Some(c) = index.lookup(target, &old, referrer, Some(&ns))? {
+                .map(str::to_owned);
+            let any_namespace = given.is_none() && referrer.cluster_scoped;
+            let ns = given.clone().unwrap_or_else(|| referrer.namespace.clone());
+            let want = (!any_namespace).then_some(ns.as_str());
+            if let Some(c) = index.lookup(target, &old, referrer, want)? {
                 m.insert("name".into(), c.name.clone().into());
-                if m.contains_key("namespace") && !c.cluster_scoped {
+                if (given.is_some() || any_namespace)
+                    && !c.cluster_scoped
+                    && !c.namespace.is_empty()
+                {
                     m.insert("namespace".into(), c.namespace.clone().into());
                 }
             }

@@ -285,10 +285,11 @@ fn apply_smp_by_id(ra: &mut Vec<Resource>, doc: &Value, src: &Source) -> Result<
 }
 
 fn apply_smp(r: &mut Resource, doc: &Value, allow_name_change: bool, allow_kind_change: bool) {
-    let (name, namespace, kind) = (
+    let (name, namespace, kind, api_version) = (
         r.name().to_owned(),
         r.namespace().to_owned(),
         r.kind().to_owned(),
+        r.api_version().to_owned(),
     );
     if allow_name_change || allow_kind_change {
         r.store_prev();
@@ -297,8 +298,12 @@ fn apply_smp(r: &mut Resource, doc: &Value, allow_name_change: bool, allow_kind_
         None => r.obj = Value::Null,
         Some(v) => {
             r.obj = v;
+            // The patch takes the target's group, version and kind, as kustomize's copy of
+            // it does: a target without `kind` may match a Service with an apps/v1 patch.
             if !allow_kind_change {
-                super::resource::ensure_object(&mut r.obj).insert("kind".into(), kind.into());
+                let obj = super::resource::ensure_object(&mut r.obj);
+                obj.insert("kind".into(), kind.into());
+                obj.insert("apiVersion".into(), api_version.into());
             }
             if !allow_name_change {
                 r.set_name(&name);

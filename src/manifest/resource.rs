@@ -307,8 +307,10 @@ impl FieldSpec {
     }
 }
 
-/// Splits a field-spec path: `/` separates, `\/` escapes a slash inside a key, `[]` (a list
-/// marker) is dropped because lists are walked wherever they appear.
+/// Splits a field-spec path: `/` separates, `\/` escapes a slash inside a key. A `[]` list
+/// marker stays on its segment: lists are walked wherever they appear, but [`visit`] never
+/// creates a missing list (kustomize does not: a `StatefulSet` without `volumeClaimTemplates`
+/// must not gain one from `commonLabels`).
 #[must_use]
 pub fn path_segments(path: &str) -> Vec<String> {
     let mut out = Vec::new();
@@ -325,9 +327,7 @@ pub fn path_segments(path: &str) -> Vec<String> {
         }
     }
     out.push(cur);
-    out.into_iter()
-        .map(|s| s.strip_suffix("[]").map(str::to_owned).unwrap_or(s))
-        .collect()
+    out
 }
 
 /// Calls `f` on every value at `path` below `v`, walking into every element of lists met on
@@ -350,8 +350,11 @@ pub fn visit<E>(
     let Value::Object(m) = v else {
         return Ok(());
     };
-    if !m.contains_key(head.as_str()) {
-        if !create {
+    let (head, is_list) = head
+        .strip_suffix("[]")
+        .map_or((head.as_str(), false), |k| (k, true));
+    if !m.contains_key(head) {
+        if !create || is_list {
             return Ok(());
         }
         let fresh = if rest.is_empty() {
@@ -359,13 +362,13 @@ pub fn visit<E>(
         } else {
             Value::Object(Map::new())
         };
-        m.insert(head.clone(), fresh);
+        m.insert(head.to_owned(), fresh);
     }
-    let Some(child) = m.get_mut(head.as_str()) else {
+    let Some(child) = m.get_mut(head) else {
         return Ok(());
     };
     if child.is_null() && !rest.is_empty() {
-        if !create {
+        if !create || is_list {
             return Ok(());
         }
         *child = Value::Object(Map::new());

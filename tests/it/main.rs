@@ -25,6 +25,7 @@ mod issue15_fuzz;
 mod issue15_images;
 mod issue15_input;
 mod issue15_webhooks;
+mod issue16;
 mod manifests;
 mod pack;
 mod real_cluster;

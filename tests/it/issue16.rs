@@ -1,0 +1,212 @@
+//! Issue 16: render = `kustomize build`. One test per item, each with kubectl's (kustomize
+//! v5.5.0) output written by hand; each failed before the fix.
+
+use crate::render::{Tree, assert_yaml};
+
+/// `commonLabels` on a `StatefulSet` without `volumeClaimTemplates` created the field as a map
+/// (which the API server rejects); kustomize never creates a missing list.
+#[test]
+fn regression_issue_16_labels_never_create_volume_claim_templates() {
+    let t = Tree::new(&[
+        (
+            "app/sts.yaml",
+            "apiVersion: apps/v1\nkind: StatefulSet\nmetadata:\n  name: db\nspec:\n  serviceName: db\n  template:\n    spec:\n      containers:\n      - name: db\n        image: postgres\n",
+        ),
+        (
+            "app/cache.yaml",
+            "apiVersion: apps/v1\nkind: StatefulSet\nmetadata:\n  name: cache\nspec:\n  serviceName: cache\n  template:\n    spec:\n      containers:\n      - name: c\n        image: redis\n  volumeClaimTemplates:\n  - metadata:\n      name: data\n    spec:\n      accessModes: [ReadWriteOnce]\n",
+        ),
+        (
+            "app/kustomization.yaml",
+            "resources: [sts.yaml, cache.yaml]\ncommonLabels:\n  app: db\n",
+        ),
+    ]);
+    assert_yaml(
+        &t.render("app"),
+        r"
+apiVersion: apps/v1
+kind: StatefulSet
+metadata:
+  labels:
+    app: db
+  name: cache
+spec:
+  selector:
+    matchLabels:
+      app: db
+  serviceName: cache
+  template:
+    metadata:
+      labels:
+        app: db
+    spec:
+      containers:
+      - image: redis
+        name: c
+  volumeClaimTemplates:
+  - metadata:
+      labels:
+        app: db
+      name: data
+    spec:
+      accessModes:
+      - ReadWriteOnce
+---
+apiVersion: apps/v1
+kind: StatefulSet
+metadata:
+  labels:
+    app: db
+  name: db
+spec:
+  selector:
+    matchLabels:
+      app: db
+  serviceName: db
+  template:
+    metadata:
+      labels:
+        app: db
+    spec:
+      containers:
+      - image: postgres
+        name: db
+",
+    );
+}
+
+/// Generated Secret values of 52 bytes or more: kustomize cuts their base64 into lines of 70
+/// (a `|` block), which changes the data and the hash suffix.
+#[test]
+fn regression_issue_16_long_secret_values_are_cut_into_lines_of_70() {
+    let t = Tree::new(&[(
+        "s/kustomization.yaml",
+        "secretGenerator:\n- name: s\n  literals:\n  - token=012345678901234567890123456789012345678901234567890123456789\n  - short=0123\n",
+    )]);
+    assert_yaml(
+        &t.render("s"),
+        r"
+apiVersion: v1
+data:
+  short: MDEyMw==
+  token: |
+    MDEyMzQ1Njc4OTAxMjM0NTY3ODkwMTIzNDU2Nzg5MDEyMzQ1Njc4OTAxMjM0NTY3ODkwMT
+    IzNDU2Nzg5
+kind: Secret
+metadata:
+  name: s-ccmfd2gf82
+type: Opaque
+",
+    );
+}
+
+/// A patch whose target has no kind, matching a Deployment and a Service, copied its own
+/// `apiVersion: apps/v1` onto the Service; the patch takes each target's group and kind.
+#[test]
+fn regression_issue_16_a_kindless_patch_target_keeps_each_objects_api_version() {
+    let t = Tree::new(&[
+        (
+            "p/r.yaml",
+            "apiVersion: apps/v1\nkind: Deployment\nmetadata:\n  name: web\nspec:\n  template:\n    spec:\n      containers:\n      - name: web\n        image: nginx\n---\napiVersion: v1\nkind: Service\nmetadata:\n  name: web\nspec:\n  ports:\n  - port: 80\n",
+        ),
+        (
+            "p/kustomization.yaml",
+            "resources: [r.yaml]\npatches:\n- target: {name: web}\n  patch: |-\n    apiVersion: apps/v1\n    kind: Deployment\n    metadata:\n      name: web\n      annotations:\n        patched: \"yes\"\n",
+        ),
+    ]);
+    assert_yaml(
+        &t.render("p"),
+        r#"
+apiVersion: v1
+kind: Service
+metadata:
+  annotations:
+    patched: "yes"
+  name: web
+spec:
+  ports:
+  - port: 80
+---
+apiVersion: apps/v1
+kind: Deployment
+metadata:
+  annotations:
+    patched: "yes"
+  name: web
+spec:
+  template:
+    spec:
+      containers:
+      - image: nginx
+        name: web
+"#,
+    );
+}
+
+/// `namePrefix` renamed Namespace objects; kustomize leaves them alone.
+#[test]
+fn regression_issue_16_name_prefix_leaves_namespaces_alone() {
+    let t = Tree::new(&[
+        (
+            "n/r.yaml",
+            "apiVersion: v1\nkind: Namespace\nmetadata:\n  name: shop\n---\napiVersion: v1\nkind: ConfigMap\nmetadata:\n  name: c\n",
+        ),
+        (
+            "n/kustomization.yaml",
+            "resources: [r.yaml]\nnamePrefix: p-\n",
+        ),
+    ]);
+    assert_yaml(
+        &t.render("n"),
+        r"
+apiVersion: v1
+kind: Namespace
+metadata:
+  name: shop
+---
+apiVersion: v1
+kind: ConfigMap
+metadata:
+  name: p-c
+",
+    );
+}
+
+/// `namespace:` + `namePrefix` did not reach a `ClusterRoleBinding`'s `ServiceAccount` subject that
+/// names no namespace: kustomize renames it and writes the account's namespace.
+#[test]
+fn regression_issue_16_cluster_role_binding_subjects_follow_their_service_account() {
+    let t = Tree::new(&[
+        (
+            "b/r.yaml",
+            "apiVersion: v1\nkind: ServiceAccount\nmetadata:\n  name: app\n---\napiVersion: rbac.authorization.k8s.io/v1\nkind: ClusterRoleBinding\nmetadata:\n  name: app\nroleRef:\n  apiGroup: rbac.authorization.k8s.io\n  kind: ClusterRole\n  name: view\nsubjects:\n- kind: ServiceAccount\n  name: app\n",
+        ),
+        (
+            "b/kustomization.yaml",
+            "resources: [r.yaml]\nnamespace: prod\nnamePrefix: p-\n",
+        ),
+    ]);
+    assert_yaml(
+        &t.render("b"),
+        r"
+apiVersion: v1
+kind: ServiceAccount
+metadata:
+  name: p-app
+  namespace: prod
+---
+apiVersion: rbac.authorization.k8s.io/v1
+kind: ClusterRoleBinding
+metadata:
+  name: p-app
+roleRef:
+  apiGroup: rbac.authorization.k8s.io
+  kind: ClusterRole
+  name: view
+subjects:
+- kind: ServiceAccount
+  name: p-app
+  namespace: prod
+",
+    );
+}
