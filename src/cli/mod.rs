@@ -74,6 +74,10 @@ pub enum Command {
         /// repository's object database without a checkout.
         #[arg(long)]
         rev: Option<String>,
+        /// kustomize's load restrictor: files a kustomization names must sit in its own
+        /// directory tree (`LoadRestrictionsRootOnly`), or anywhere (`LoadRestrictionsNone`).
+        #[arg(long, value_enum, default_value_t = LoadRestrictorArg::LoadRestrictionsRootOnly)]
+        load_restrictor: LoadRestrictorArg,
     },
     /// Set an image in an overlay's kustomization.yaml, changing nothing else in the file.
     SetImage {
@@ -156,6 +160,14 @@ impl std::fmt::Display for UsageError {
 impl std::error::Error for UsageError {}
 
 /// Exit codes, as documented in README.
+/// `--load-restrictor`, spelled as kustomize spells it.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, clap::ValueEnum)]
+#[value(rename_all = "verbatim")]
+pub enum LoadRestrictorArg {
+    LoadRestrictionsRootOnly,
+    LoadRestrictionsNone,
+}
+
 pub mod exit {
     pub const OK: u8 = 0;
     pub const FAILED: u8 = 1;
@@ -167,7 +179,12 @@ pub fn run(cli: Cli) -> ExitCode {
     init_logging(cli.log_format);
     let result = match cli.command {
         Command::Validate { dir } => validate::run(&dir),
-        Command::Render { dir, reorder, rev } => render::run(&dir, reorder, rev.as_deref()),
+        Command::Render {
+            dir,
+            reorder,
+            rev,
+            load_restrictor,
+        } => render::run(&dir, reorder, rev.as_deref(), load_restrictor),
         Command::History(args) => history::run(&args),
         Command::Apply(args) => apply::run(&args),
         Command::Diff(args) => diff::run(&args),

@@ -24,6 +24,7 @@ pub fn build(fs: &dyn Fs, dir: &Path) -> Result<Vec<Resource>, ManifestError> {
     generate::add_hash_suffixes(&mut resources);
     let hashed = clock.elapsed();
     nameref::fix(&mut resources)?;
+    stringify_annotations(&mut resources);
     tracing::debug!(
         hash_us = u64::try_from(hashed.as_micros()).unwrap_or(u64::MAX),
         name_references_us =
@@ -31,6 +32,40 @@ pub fn build(fs: &dyn Fs, dir: &Path) -> Result<Vec<Resource>, ManifestError> {
         "render stage"
     );
     Ok(resources)
+}
+
+/// kustomize rewrites every object's annotations as strings when it strips its build
+/// annotations: `port: 8080` comes out as `"8080"`, `null` as `""`, and an empty or null
+/// `annotations:` disappears. (It keeps the scalar's source text, so `0x1F` stays `"0x1F"`;
+/// values are typed on loading here, so such non-canonical spellings come out canonical.)
+fn stringify_annotations(resources: &mut [Resource]) {
+    for r in resources {
+        let Some(Value::Object(meta)) = r.obj.get_mut("metadata") else {
+            continue;
+        };
+        let empty = match meta.get("annotations") {
+            Some(Value::Null) => true,
+            Some(Value::Object(m)) => m.is_empty(),
+            _ => false,
+        };
+        if empty {
+            meta.remove("annotations");
+            continue;
+        }
+        let Some(Value::Object(annotations)) = meta.get_mut("annotations") else {
+            continue;
+        };
+        for v in annotations.values_mut() {
+            let text = match &*v {
+                Value::String(_) => continue,
+                Value::Null => String::new(),
+                Value::Bool(b) => b.to_string(),
+                Value::Number(n) => n.to_string(),
+                other => other.to_string(),
+            };
+            *v = Value::String(text);
+        }
+    }
 }
 
 pub(crate) fn display(p: &Path) -> String {
@@ -113,6 +148,29 @@ pub(crate) fn resolve(
             "\"{}\" is outside the repo root; files must stay inside it (load restrictor)",
             entry.value
         ))
+    })
+}
+
+/// kustomize's root-only load restrictor for a file named by the kustomization in `dir`.
+pub(crate) fn restrict_file(
+    fs: &dyn Fs,
+    kfile: &Path,
+    dir: &Path,
+    entry: &serde_saphyr::Spanned<String>,
+    path: &Path,
+    field: &str,
+) -> Result<(), ManifestError> {
+    if !fs.files_root_only() || super::fs::in_kustomization_dir(dir, path) {
+        return Ok(());
+    }
+    Err(ManifestError::At {
+        file: display(kfile),
+        line: entry.referenced.line(),
+        column: entry.referenced.column(),
+        message: format!(
+            "{field}: \"{}\" is a file outside this kustomization's directory; kustomize's load restrictor (LoadRestrictionsRootOnly) refuses it: move it under the directory, make its directory a kustomization and list that, or render with --load-restrictor LoadRestrictionsNone",
+            entry.value
+        ),
     })
 }
 
@@ -219,6 +277,9 @@ fn accumulate_resources(
     let mut entries = Vec::new();
     for entry in k.resources.iter().chain(&k.bases) {
         let path = resolve(kfile, dir, entry, "resources")?;
+        if fs.is_file(&path) {
+            restrict_file(fs, kfile, dir, entry, &path, "resources")?;
+        }
         entries.push((entry, path));
     }
     // Files parse in parallel (the bulk of a large render); directories recurse in order.

@@ -13,6 +13,27 @@ pub trait Fs: Sync {
     fn read(&self, path: &Path) -> io::Result<Vec<u8>>;
     fn is_dir(&self, path: &Path) -> bool;
     fn is_file(&self, path: &Path) -> bool;
+    /// kustomize's `LoadRestrictionsRootOnly`: files a kustomization names must sit in its own
+    /// directory tree (other kustomization directories may be anywhere).
+    fn files_root_only(&self) -> bool {
+        true
+    }
+}
+
+/// kustomize's `--load-restrictor`.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum LoadRestrictor {
+    /// `LoadRestrictionsRootOnly` (the default): a file must be in or below the directory of
+    /// the kustomization that names it.
+    RootOnly,
+    /// `LoadRestrictionsNone`: files may be anywhere the renderer's filesystem reaches.
+    None,
+}
+
+/// Whether `path` may be read by the kustomization in `dir` under the root-only rule.
+#[must_use]
+pub fn in_kustomization_dir(dir: &Path, path: &Path) -> bool {
+    path.starts_with(dir)
 }
 
 /// A checkout on disk.
@@ -85,6 +106,7 @@ pub struct Limits {
     pub max_file_bytes: u64,
     /// All files one render reads, together.
     pub max_render_bytes: u64,
+    pub load_restrictor: LoadRestrictor,
 }
 
 impl Limits {
@@ -92,6 +114,7 @@ impl Limits {
     pub const DEFAULT: Self = Self {
         max_file_bytes: 4 << 20,
         max_render_bytes: 8 << 20,
+        load_restrictor: LoadRestrictor::RootOnly,
     };
 }
 
@@ -169,6 +192,10 @@ impl Fs for Budgeted<'_> {
 
     fn is_file(&self, path: &Path) -> bool {
         self.inner.is_file(path)
+    }
+
+    fn files_root_only(&self) -> bool {
+        self.limits.load_restrictor == LoadRestrictor::RootOnly
     }
 }
 

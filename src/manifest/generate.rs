@@ -116,6 +116,7 @@ fn collect(
     for env in args.envs.iter().chain(args.env.as_ref()) {
         let path =
             join(dir, env).ok_or_else(|| format!("envs: \"{env}\" is outside the repo root"))?;
+        restrict(fs, dir, &path, "envs", env)?;
         let text = read_text(fs, &path).map_err(|e| e.to_string())?;
         for (n, line) in text.lines().enumerate() {
             let line = line.trim_start_matches('\u{feff}').trim();
@@ -147,6 +148,7 @@ fn collect(
         };
         let path =
             join(dir, rel).ok_or_else(|| format!("files: \"{rel}\" is outside the repo root"))?;
+        restrict(fs, dir, &path, "files", rel)?;
         let bytes = fs
             .read(&path)
             .map_err(|e| format!("files: cannot read {}: {e}", display(&path)))?;
@@ -275,9 +277,13 @@ fn absorb(ra: &mut Vec<Resource>, mut new: Resource) -> Result<(), String> {
                 if let Some(Value::Object(m)) = new.obj.pointer(&format!("/metadata/{field}")) {
                     merged.extend(m.clone());
                 }
-                // kustomize writes both maps back even when empty (`labels: {}`).
-                new.metadata_mut()
-                    .insert(field.into(), Value::Object(merged));
+                // Written back only when something is in them: kustomize adds no empty maps.
+                if merged.is_empty() {
+                    new.metadata_mut().remove(field);
+                } else {
+                    new.metadata_mut()
+                        .insert(field.into(), Value::Object(merged));
+                }
             }
             new.set_name(old.name());
             if old.namespace().is_empty() {
@@ -403,6 +409,16 @@ fn go_json_string(out: &mut String, s: &str) {
         }
     }
     out.push('"');
+}
+
+/// The root-only load restrictor for a generator's file.
+fn restrict(fs: &dyn Fs, dir: &Path, path: &Path, field: &str, given: &str) -> Result<(), String> {
+    if !fs.files_root_only() || super::fs::in_kustomization_dir(dir, path) {
+        return Ok(());
+    }
+    Err(format!(
+        "{field}: \"{given}\" is a file outside this kustomization's directory; kustomize's load restrictor (LoadRestrictionsRootOnly) refuses it (--load-restrictor LoadRestrictionsNone allows it)"
+    ))
 }
 
 /// kustomize's `encodeBase64`: standard base64, and once it is 70 characters or longer, cut

@@ -26,7 +26,7 @@ pub mod workload;
 use std::path::Path;
 
 pub use error::ManifestError;
-pub use fs::{DiskFs, Fs, Limits};
+pub use fs::{DiskFs, Fs, Limits, LoadRestrictor};
 pub use order::{Reorder, kind_rank};
 pub use resource::Resource;
 

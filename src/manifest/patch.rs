@@ -59,6 +59,7 @@ fn load(
         return Ok((entry.value.clone(), here));
     }
     let path = resolve(kfile, dir, entry, field)?;
+    super::build::restrict_file(fs, kfile, dir, entry, &path, field)?;
     if !fs.is_file(&path) {
         return Err(here.err(format!(
             "{field}: patch file \"{}\" does not exist",

@@ -210,3 +210,131 @@ subjects:
 ",
     );
 }
+
+/// kustomize rewrites annotation values as strings (`port: 8080` → `"8080"`, `null` → `""`);
+/// labels keep their type.
+#[test]
+fn regression_issue_16_annotation_values_are_strings() {
+    let t = Tree::new(&[
+        (
+            "a/r.yaml",
+            "apiVersion: v1\nkind: ConfigMap\nmetadata:\n  name: c\n  labels:\n    n: 1\n  annotations:\n    port: 8080\n    happy: true\n    none: null\n",
+        ),
+        ("a/kustomization.yaml", "resources: [r.yaml]\n"),
+    ]);
+    assert_yaml(
+        &t.render("a"),
+        r#"
+apiVersion: v1
+kind: ConfigMap
+metadata:
+  annotations:
+    happy: "true"
+    none: ""
+    port: "8080"
+  labels:
+    "n": 1
+  name: c
+"#,
+    );
+}
+
+/// `behavior: merge` added `annotations: {}` and `labels: {}`, and an empty `annotations:` came
+/// out as `annotations: null`; kustomize writes neither.
+#[test]
+fn regression_issue_16_no_empty_metadata_maps() {
+    let t = Tree::new(&[
+        (
+            "m/r.yaml",
+            "apiVersion: v1\nkind: ConfigMap\nmetadata:\n  name: c\n  annotations:\ndata:\n  a: b\n",
+        ),
+        (
+            "m/kustomization.yaml",
+            "resources: [r.yaml]\nconfigMapGenerator:\n- name: c\n  behavior: merge\n  literals: [x=y]\n",
+        ),
+        (
+            "e/r.yaml",
+            "apiVersion: v1\nkind: ConfigMap\nmetadata:\n  name: e\n  annotations:\n  labels:\n",
+        ),
+        ("e/kustomization.yaml", "resources: [r.yaml]\n"),
+    ]);
+    assert_yaml(
+        &t.render("m"),
+        r#"
+apiVersion: v1
+data:
+  a: b
+  x: "y"
+kind: ConfigMap
+metadata:
+  name: c
+"#,
+    );
+    assert_yaml(
+        &t.render("e"),
+        r"
+apiVersion: v1
+kind: ConfigMap
+metadata:
+  labels: null
+  name: e
+",
+    );
+}
+
+/// Outside a git work tree every `../base` was refused "outside the repo root". kustomize's
+/// rule: kustomization directories may be anywhere; files must sit in the directory tree of
+/// the kustomization that names them, unless `--load-restrictor LoadRestrictionsNone`.
+#[test]
+fn regression_issue_16_the_load_restrictor_is_kustomizes() {
+    let t = Tree::new(&[
+        (
+            "base/cm.yaml",
+            "apiVersion: v1\nkind: ConfigMap\nmetadata:\n  name: c\n",
+        ),
+        ("base/kustomization.yaml", "resources: [cm.yaml]\n"),
+        (
+            "overlay/kustomization.yaml",
+            "resources: [../base]\nnamePrefix: o-\n",
+        ),
+        ("files/kustomization.yaml", "resources: [../base/cm.yaml]\n"),
+    ]);
+    let dir = |d: &str| t.path().join(d).to_str().expect("utf-8").to_owned();
+    let out = crate::cli::gantry(&["render", &dir("overlay")]);
+    assert_eq!(
+        out.status.code(),
+        Some(0),
+        "{}",
+        crate::cli::text(&out.stderr)
+    );
+    assert_eq!(
+        crate::cli::text(&out.stdout),
+        "apiVersion: v1\nkind: ConfigMap\nmetadata:\n  name: o-c\n"
+    );
+    let refused = crate::cli::gantry(&["render", &dir("files")]);
+    assert_eq!(refused.status.code(), Some(2));
+    let stderr = crate::cli::text(&refused.stderr);
+    assert!(
+        stderr.starts_with(&format!(
+            "error: {}/kustomization.yaml:1:13: resources: \"../base/cm.yaml\" is a file outside this kustomization's directory",
+            dir("files")
+        )),
+        "{stderr}"
+    );
+    let allowed = crate::cli::gantry(&[
+        "render",
+        "--load-restrictor",
+        "LoadRestrictionsNone",
+        &dir("files"),
+    ]);
+    assert_eq!(
+        allowed.status.code(),
+        Some(0),
+        "{}",
+        crate::cli::text(&allowed.stderr)
+    );
+    assert_eq!(
+        crate::cli::text(&allowed.stdout),
+        "apiVersion: v1\nkind: ConfigMap\nmetadata:\n  name: c\n"
+    );
+}

@@ -191,8 +191,6 @@ data:
   from: overlay
 kind: ConfigMap
 metadata:
-  annotations: {}
-  labels: {}
   name: p1-com1-8tc62428t2
 ---
 apiVersion: v1
@@ -200,8 +198,6 @@ data:
   from: overlay
 kind: ConfigMap
 metadata:
-  annotations: {}
-  labels: {}
   name: p2-com2-87mcggf7d7
 ",
     );
@@ -236,8 +232,6 @@ data:
   foo: bar
 kind: ConfigMap
 metadata:
-  annotations: {}
-  labels: {}
   name: o1-cm-ft9mmdc8c6
 ---
 apiVersion: v1
@@ -246,8 +240,6 @@ data:
   foo: bar
 kind: ConfigMap
 metadata:
-  annotations: {}
-  labels: {}
   name: cm-o2-5k95kd76ft
 ",
     );
