@@ -11,7 +11,7 @@ use std::fmt;
 use serde_json::Value;
 
 use super::ClusterError;
-use crate::manifest::resource::is_cluster_scoped_kind;
+use crate::manifest::resource::is_cluster_scoped_group_kind;
 
 #[derive(Debug, Clone, PartialEq, Eq, Hash, PartialOrd, Ord)]
 pub struct ObjectId {
@@ -84,7 +84,7 @@ impl Scopes {
             return Some(*n);
         }
         let builtin = group.is_empty() || !group.contains('.') || group.ends_with(".k8s.io");
-        builtin.then(|| !is_cluster_scoped_kind(kind))
+        builtin.then(|| !is_cluster_scoped_group_kind(group, kind))
     }
 }
 

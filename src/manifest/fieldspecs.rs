@@ -411,19 +411,19 @@ const OTHER_REFS: &[(&str, &str, &str, &str)] = &[
         "Role",
         "RoleBinding",
         "rbac.authorization.k8s.io",
-        "roleRef/name",
+        "roleRef",
     ),
     (
         "ClusterRole",
         "RoleBinding",
         "rbac.authorization.k8s.io",
-        "roleRef/name",
+        "roleRef",
     ),
     (
         "ClusterRole",
         "ClusterRoleBinding",
         "rbac.authorization.k8s.io",
-        "roleRef/name",
+        "roleRef",
     ),
     (
         "ServiceAccount",
@@ -463,6 +463,12 @@ const OTHER_REFS: &[(&str, &str, &str, &str)] = &[
         "spec/volumeClaimTemplates/spec/storageClassName",
     ),
     ("IngressClass", "Ingress", "", "spec/ingressClassName"),
+    (
+        "ValidatingAdmissionPolicy",
+        "ValidatingAdmissionPolicyBinding",
+        "admissionregistration.k8s.io",
+        "spec/policyName",
+    ),
 ];
 
 /// The whole name-reference table.

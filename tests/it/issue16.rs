@@ -338,3 +338,119 @@ fn regression_issue_16_the_load_restrictor_is_kustomizes() {
         "apiVersion: v1\nkind: ConfigMap\nmetadata:\n  name: c\n"
     );
 }
+
+/// Name references: a `ValidatingAdmissionPolicyBinding`'s `spec.policyName` follows its
+/// renamed policy; after a patch renames a `ClusterRole`, a `RoleBinding` naming a *Role* of the
+/// same name keeps it (the reference is by `roleRef.kind` too).
+#[test]
+fn regression_issue_16_name_references_follow_the_right_kind() {
+    let t = Tree::new(&[
+        (
+            "v/r.yaml",
+            "apiVersion: admissionregistration.k8s.io/v1\nkind: ValidatingAdmissionPolicyBinding\nmetadata:\n  name: check-binding\nspec:\n  policyName: check\n  validationActions: [Deny]\n---\napiVersion: admissionregistration.k8s.io/v1\nkind: ValidatingAdmissionPolicy\nmetadata:\n  name: check\nspec:\n  validations:\n  - expression: \"object.spec.replicas <= 5\"\n",
+        ),
+        (
+            "v/kustomization.yaml",
+            "resources: [r.yaml]\nnamePrefix: p-\n",
+        ),
+        (
+            "r/r.yaml",
+            "apiVersion: rbac.authorization.k8s.io/v1\nkind: ClusterRole\nmetadata:\n  name: reader\nrules: []\n---\napiVersion: rbac.authorization.k8s.io/v1\nkind: Role\nmetadata:\n  name: reader\n  namespace: shop\nrules: []\n---\napiVersion: rbac.authorization.k8s.io/v1\nkind: RoleBinding\nmetadata:\n  name: bind\n  namespace: shop\nroleRef:\n  apiGroup: rbac.authorization.k8s.io\n  kind: Role\n  name: reader\nsubjects: []\n---\napiVersion: rbac.authorization.k8s.io/v1\nkind: RoleBinding\nmetadata:\n  name: bind-cluster\n  namespace: shop\nroleRef:\n  apiGroup: rbac.authorization.k8s.io\n  kind: ClusterRole\n  name: reader\nsubjects: []\n",
+        ),
+        (
+            "r/kustomization.yaml",
+            "resources: [r.yaml]\npatches:\n- target: {kind: ClusterRole, name: reader}\n  patch: |-\n    - op: replace\n      path: /metadata/name\n      value: cluster-reader\n",
+        ),
+    ]);
+    assert_yaml(
+        &t.render("v"),
+        r"
+apiVersion: admissionregistration.k8s.io/v1
+kind: ValidatingAdmissionPolicy
+metadata:
+  name: p-check
+spec:
+  validations:
+  - expression: object.spec.replicas <= 5
+---
+apiVersion: admissionregistration.k8s.io/v1
+kind: ValidatingAdmissionPolicyBinding
+metadata:
+  name: p-check-binding
+spec:
+  policyName: p-check
+  validationActions:
+  - Deny
+",
+    );
+    assert_yaml(
+        &t.render("r"),
+        r"
+apiVersion: rbac.authorization.k8s.io/v1
+kind: Role
+metadata:
+  name: reader
+  namespace: shop
+rules: []
+---
+apiVersion: rbac.authorization.k8s.io/v1
+kind: ClusterRole
+metadata:
+  name: cluster-reader
+rules: []
+---
+apiVersion: rbac.authorization.k8s.io/v1
+kind: RoleBinding
+metadata:
+  name: bind
+  namespace: shop
+roleRef:
+  apiGroup: rbac.authorization.k8s.io
+  kind: Role
+  name: reader
+subjects: []
+---
+apiVersion: rbac.authorization.k8s.io/v1
+kind: RoleBinding
+metadata:
+  name: bind-cluster
+  namespace: shop
+roleRef:
+  apiGroup: rbac.authorization.k8s.io
+  kind: ClusterRole
+  name: cluster-reader
+subjects: []
+",
+    );
+}
+
+/// A kind named `Namespace` of another API group was treated as the core, cluster-scoped
+/// Namespace; it is a namespaced custom kind and gets the overlay's namespace, as kubectl
+/// writes `namespace: prod` on it. (Only the namespace is asserted: whether kustomize v5 also
+/// renames it to `prod`, as v4.5.7 does, is not settled here.)
+#[test]
+fn regression_issue_16_a_namespace_kind_of_another_group_is_namespaced() {
+    let t = Tree::new(&[
+        (
+            "g/r.yaml",
+            "apiVersion: example.com/v1\nkind: Namespace\nmetadata:\n  name: tenant\n---\napiVersion: v1\nkind: Namespace\nmetadata:\n  name: shop\n",
+        ),
+        (
+            "g/kustomization.yaml",
+            "resources: [r.yaml]\nnamespace: prod\n",
+        ),
+    ]);
+    let out = t.render("g");
+    let docs = gantry::manifest::documents("out.yaml", &out).expect("valid YAML");
+    let custom = docs
+        .iter()
+        .find(|d| d["apiVersion"] == "example.com/v1")
+        .expect("the custom Namespace");
+    assert_eq!(custom["metadata"]["namespace"], "prod", "{out}");
+    let core = docs
+        .iter()
+        .find(|d| d["apiVersion"] == "v1")
+        .expect("the core Namespace");
+    assert_eq!(core["metadata"].get("namespace"), None, "{out}");
+    assert_eq!(core["metadata"]["name"], "prod", "{out}");
+}
