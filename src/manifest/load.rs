@@ -67,6 +67,9 @@ pub(super) fn documents_full(file: &str, text: &str) -> Result<Vec<Value>, Manif
             better_error(file, text).unwrap_or_else(|| at(file, e.marker(), e.info().to_owned()))
         );
     }
+    if !text.trim_end_matches([' ', '\t']).ends_with('\n') {
+        drop_phantom_line_break(&mut c.events);
+    }
     let max_nodes = c.events.len().saturating_mul(2) + ALIAS_ALLOWANCE;
     let mut b = Builder {
         file,
@@ -89,6 +92,27 @@ pub(super) fn documents_full(file: &str, text: &str) -> Result<Vec<Value>, Manif
         b.pos += 1;
     }
     Ok(docs)
+}
+
+/// A block scalar that ends the file without a final line break has no line break to keep;
+/// yaml-rust2 adds one anyway, yaml.v3 does not (kustomize then writes `|-`).
+fn drop_phantom_line_break(events: &mut [(Event, Marker)]) {
+    let last = events.iter_mut().rev().find(|(e, _)| {
+        !matches!(
+            e,
+            Event::MappingEnd
+                | Event::SequenceEnd
+                | Event::DocumentEnd
+                | Event::StreamEnd
+                | Event::Nothing
+        )
+    });
+    if let Some((Event::Scalar(value, TScalarStyle::Literal | TScalarStyle::Folded, _, _), _)) =
+        last
+        && value.ends_with('\n')
+    {
+        value.pop();
+    }
 }
 
 /// serde-saphyr locates syntax errors where the mistake is (an unclosed `[` at the bracket,

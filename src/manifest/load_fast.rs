@@ -260,6 +260,9 @@ impl<'a> P<'a, '_> {
                 };
                 s.push_str(&"\n".repeat(breaks));
             }
+            // Clip keeps the final line break, and there is none when the block ends the file
+            // without one (yaml.v3 then gives no trailing newline; kustomize writes `|-`).
+            _ if at_eof && trailing == 0 => {}
             _ => s.push('\n'),
         }
         if body[..kept]

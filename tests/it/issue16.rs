@@ -454,3 +454,41 @@ fn regression_issue_16_a_namespace_kind_of_another_group_is_namespaced() {
     assert_eq!(core["metadata"].get("namespace"), None, "{out}");
     assert_eq!(core["metadata"]["name"], "prod", "{out}");
 }
+
+/// A `|` block at the end of a file without a final newline gained one (kustomize writes
+/// `|-`), and long values were not folded at 80 columns the way kustomize's emitter folds them.
+#[test]
+fn regression_issue_16_block_scalars_at_eof_and_long_lines_print_as_kustomize() {
+    let words: Vec<String> = (0..40).map(|i| format!("word{i}")).collect();
+    let long = words.join(" ");
+    let t = Tree::new(&[
+        (
+            "f/r.yaml",
+            &format!(
+                "apiVersion: v1\nkind: ConfigMap\nmetadata:\n  name: c\ndata:\n  plain: {long}\n  single: 'it: {long}'\n  script: |\n    echo one\n    echo two"
+            ),
+        ),
+        ("f/kustomization.yaml", "resources: [r.yaml]\n"),
+    ]);
+    assert_yaml(
+        &t.render("f"),
+        r"
+apiVersion: v1
+data:
+  plain: word0 word1 word2 word3 word4 word5 word6 word7 word8 word9 word10 word11
+    word12 word13 word14 word15 word16 word17 word18 word19 word20 word21 word22 word23
+    word24 word25 word26 word27 word28 word29 word30 word31 word32 word33 word34 word35
+    word36 word37 word38 word39
+  script: |-
+    echo one
+    echo two
+  single: 'it: word0 word1 word2 word3 word4 word5 word6 word7 word8 word9 word10
+    word11 word12 word13 word14 word15 word16 word17 word18 word19 word20 word21 word22
+    word23 word24 word25 word26 word27 word28 word29 word30 word31 word32 word33 word34
+    word35 word36 word37 word38 word39'
+kind: ConfigMap
+metadata:
+  name: c
+",
+    );
+}

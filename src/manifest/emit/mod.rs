@@ -216,5 +216,5 @@ fn key_scalar(out: &mut String, k: &str) {
 
 fn string_value(out: &mut String, s: &str, block_indent: usize) {
     let style = choose_style(s, false);
-    write_scalar(out, s, style, block_indent);
+    scalar::write_value(out, s, style, block_indent);
 }

@@ -40,6 +40,9 @@ pub(super) fn choose_style(s: &str, simple_key: bool) -> Style {
     style
 }
 
+/// libyaml's preferred line width: longer plain and quoted values are folded at a space.
+const BEST_WIDTH: usize = 80;
+
 pub(super) fn write_scalar(out: &mut String, s: &str, style: Style, block_indent: usize) {
     match style {
         Style::Plain => out.push_str(s),
@@ -50,6 +53,84 @@ pub(super) fn write_scalar(out: &mut String, s: &str, style: Style, block_indent
         }
         Style::Double => double_quoted(out, s),
         Style::Literal => literal(out, s, block_indent),
+    }
+}
+
+/// [`write_scalar`] for a value in block context, folded as libyaml's emitter folds: at a
+/// single space once the line is past 80 columns, continuing on the next line at `indent`
+/// (objects read back the same; the bytes are what kustomize prints).
+pub(super) fn write_value(out: &mut String, s: &str, style: Style, indent: usize) {
+    let start = out.len();
+    write_scalar(out, s, style, indent);
+    let line_start = out[..start].rfind('\n').map_or(0, |i| i + 1);
+    let column = out[line_start..start].chars().count();
+    if style == Style::Literal || column + out.len() - start <= BEST_WIDTH || !s.contains(' ') {
+        return;
+    }
+    out.truncate(start);
+    match style {
+        Style::Plain => fold(out, s, column, indent, FoldStyle::Plain),
+        Style::Single => {
+            out.push('\'');
+            fold(out, s, column + 1, indent, FoldStyle::Single);
+            out.push('\'');
+        }
+        _ => {
+            out.push('"');
+            fold(out, s, column + 1, indent, FoldStyle::Double);
+            out.push('"');
+        }
+    }
+}
+
+#[derive(Clone, Copy, PartialEq, Eq)]
+enum FoldStyle {
+    Plain,
+    Single,
+    Double,
+}
+
+/// The body of a scalar, folded at spaces (libyaml's `write_plain_scalar`,
+/// `write_single_quoted` and `write_double_quoted`).
+fn fold(out: &mut String, s: &str, mut column: usize, indent: usize, style: FoldStyle) {
+    let chars: Vec<char> = s.chars().collect();
+    let mut spaces = false;
+    for (i, &c) in chars.iter().enumerate() {
+        if c == ' ' {
+            let next_is_space = chars.get(i + 1) == Some(&' ');
+            let inner = i != 0 && i != chars.len() - 1;
+            let may_break = match style {
+                FoldStyle::Plain => !next_is_space,
+                FoldStyle::Single => inner && !next_is_space,
+                FoldStyle::Double => inner,
+            };
+            if may_break && !spaces && column > BEST_WIDTH {
+                out.push('\n');
+                push_indent(out, indent);
+                column = indent;
+                if style == FoldStyle::Double && next_is_space {
+                    out.push('\\');
+                    column += 1;
+                }
+            } else {
+                out.push(' ');
+                column += 1;
+            }
+            spaces = true;
+            continue;
+        }
+        spaces = false;
+        let before = out.len();
+        match style {
+            FoldStyle::Single if c == '\'' => out.push_str("''"),
+            FoldStyle::Plain | FoldStyle::Single => out.push(c),
+            FoldStyle::Double => {
+                let mut one = String::new();
+                double_quoted(&mut one, &c.to_string());
+                out.push_str(&one[1..one.len() - 1]);
+            }
+        }
+        column += out[before..].chars().count();
     }
 }
 
