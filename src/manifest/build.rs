@@ -197,17 +197,13 @@ fn accumulate(
         .as_ref()
         .map_or("Kustomization", |k| k.value.as_str());
     match (as_component, kind) {
-        (true, "Component") | (false, "Kustomization") => {}
+        // kustomize v5 builds a Component listed under `resources` on its own, as a
+        // kustomization: its transformers act on its own resources only.
+        (true, "Component") | (false, "Kustomization" | "Component") => {}
         (true, other) => {
             return Err(ManifestError::file(
                 display(&kfile),
                 format!("listed under components but has kind \"{other}\" (expected Component)"),
-            ));
-        }
-        (false, "Component") => {
-            return Err(ManifestError::file(
-                display(&kfile),
-                "a Component can only be listed under components, not resources",
             ));
         }
         (false, other) => {

@@ -492,3 +492,40 @@ metadata:
 ",
     );
 }
+
+/// A Component listed under `resources` was refused; kustomize v5 builds it on its own, as a
+/// kustomization whose transformers act on its own resources only.
+#[test]
+fn regression_issue_16_a_component_under_resources_is_built_on_its_own() {
+    let t = Tree::new(&[
+        (
+            "c/kustomization.yaml",
+            "apiVersion: kustomize.config.k8s.io/v1alpha1\nkind: Component\ncommonLabels:\n  comp: x\nresources: [cm.yaml]\n",
+        ),
+        (
+            "c/cm.yaml",
+            "apiVersion: v1\nkind: ConfigMap\nmetadata:\n  name: c\n",
+        ),
+        (
+            "o/own.yaml",
+            "apiVersion: v1\nkind: ConfigMap\nmetadata:\n  name: own\n",
+        ),
+        ("o/kustomization.yaml", "resources: [own.yaml, ../c]\n"),
+    ]);
+    assert_yaml(
+        &t.render("o"),
+        r"
+apiVersion: v1
+kind: ConfigMap
+metadata:
+  labels:
+    comp: x
+  name: c
+---
+apiVersion: v1
+kind: ConfigMap
+metadata:
+  name: own
+",
+    );
+}

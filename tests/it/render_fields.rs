@@ -378,21 +378,6 @@ spec:
 }
 
 #[test]
-fn a_component_listed_as_a_resource_is_refused() {
-    let t = Tree::new(&[
-        (
-            "c/kustomization.yaml",
-            "apiVersion: kustomize.config.k8s.io/v1alpha1\nkind: Component\n",
-        ),
-        ("app/kustomization.yaml", "resources: [../c]\n"),
-    ]);
-    assert_eq!(
-        t.error("app"),
-        "c/kustomization.yaml: a Component can only be listed under components, not resources"
-    );
-}
-
-#[test]
 fn reorder_none_keeps_input_order_and_legacy_sorts_by_kind() {
     let t = Tree::new(&[
         ("app/d.yaml", DEPLOY),
