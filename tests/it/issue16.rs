@@ -300,15 +300,14 @@ fn regression_issue_16_the_load_restrictor_is_kustomizes() {
         ("files/kustomization.yaml", "resources: [../base/cm.yaml]\n"),
     ]);
     let dir = |d: &str| t.path().join(d).to_str().expect("utf-8").to_owned();
-    let out = crate::cli::gantry(&["render", &dir("overlay")]);
+    let rendered = |args: &[&str]| {
+        let out = crate::cli::gantry(args);
+        let stderr = crate::cli::text(&out.stderr);
+        assert_eq!(out.status.code(), Some(0), "{stderr}");
+        crate::cli::text(&out.stdout)
+    };
     assert_eq!(
-        out.status.code(),
-        Some(0),
-        "{}",
-        crate::cli::text(&out.stderr)
-    );
-    assert_eq!(
-        crate::cli::text(&out.stdout),
+        rendered(&["render", &dir("overlay")]),
         "apiVersion: v1\nkind: ConfigMap\nmetadata:\n  name: o-c\n"
     );
     let refused = crate::cli::gantry(&["render", &dir("files")]);
@@ -321,20 +320,13 @@ fn regression_issue_16_the_load_restrictor_is_kustomizes() {
         )),
         "{stderr}"
     );
-    let allowed = crate::cli::gantry(&[
-        "render",
-        "--load-restrictor",
-        "LoadRestrictionsNone",
-        &dir("files"),
-    ]);
     assert_eq!(
-        allowed.status.code(),
-        Some(0),
-        "{}",
-        crate::cli::text(&allowed.stderr)
-    );
-    assert_eq!(
-        crate::cli::text(&allowed.stdout),
+        rendered(&[
+            "render",
+            "--load-restrictor",
+            "LoadRestrictionsNone",
+            &dir("files"),
+        ]),
         "apiVersion: v1\nkind: ConfigMap\nmetadata:\n  name: c\n"
     );
 }
