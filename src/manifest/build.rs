@@ -151,6 +151,9 @@ pub(crate) fn resolve(
     })
 }
 
+/// kustomize refuses a Component of any other apiVersion.
+const COMPONENT_API_VERSION: &str = "kustomize.config.k8s.io/v1alpha1";
+
 /// kustomize's root-only load restrictor for a file named by the kustomization in `dir`.
 pub(crate) fn restrict_file(
     fs: &dyn Fs,
@@ -212,6 +215,17 @@ fn accumulate(
                 format!("unknown kind \"{other}\" (expected Kustomization or Component)"),
             ));
         }
+    }
+    if kind == "Component"
+        && let Some(v) = k
+            .api_version
+            .as_deref()
+            .filter(|v| *v != COMPONENT_API_VERSION)
+    {
+        return Err(ManifestError::file(
+            display(&kfile),
+            format!("apiVersion \"{v}\": a Component's apiVersion must be {COMPONENT_API_VERSION}"),
+        ));
     }
     ra = accumulate_resources(fs, dir, &kfile, &k, ra, stack)?;
     for entry in &k.components {

@@ -521,3 +521,50 @@ metadata:
 ",
     );
 }
+
+/// kustomize refuses a Component whose apiVersion is not `kustomize.config.k8s.io/v1alpha1`
+/// (one without an apiVersion is accepted).
+#[test]
+fn regression_issue_16_a_component_with_the_wrong_api_version_is_refused() {
+    let t = Tree::new(&[
+        (
+            "c/kustomization.yaml",
+            "apiVersion: kustomize.config.k8s.io/v1beta1\nkind: Component\ncommonLabels:\n  a: b\n",
+        ),
+        (
+            "d/kustomization.yaml",
+            "kind: Component\ncommonLabels:\n  a: b\n",
+        ),
+        (
+            "o/cm.yaml",
+            "apiVersion: v1\nkind: ConfigMap\nmetadata:\n  name: c\n",
+        ),
+        (
+            "o/kustomization.yaml",
+            "resources: [cm.yaml]\ncomponents: [../c]\n",
+        ),
+        (
+            "p/cm.yaml",
+            "apiVersion: v1\nkind: ConfigMap\nmetadata:\n  name: c\n",
+        ),
+        (
+            "p/kustomization.yaml",
+            "resources: [cm.yaml]\ncomponents: [../d]\n",
+        ),
+    ]);
+    assert_eq!(
+        t.error("o"),
+        "c/kustomization.yaml: apiVersion \"kustomize.config.k8s.io/v1beta1\": a Component's apiVersion must be kustomize.config.k8s.io/v1alpha1"
+    );
+    assert_yaml(
+        &t.render("p"),
+        r"
+apiVersion: v1
+kind: ConfigMap
+metadata:
+  labels:
+    a: b
+  name: c
+",
+    );
+}
