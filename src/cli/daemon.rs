@@ -266,14 +266,8 @@ async fn signals(shutdown: CancellationToken, abort: CancellationToken) {
 
 #[derive(Debug, clap::Args)]
 pub struct StatusArgs {
-    /// The daemon's HTTP address.
-    #[arg(
-        long,
-        default_value = "http://127.0.0.1:8080",
-        env = "GANTRY_SERVER",
-        hide_env_values = true
-    )]
-    pub server: String,
+    #[command(flatten)]
+    pub server: super::ServerArg,
     /// Only this app.
     #[arg(long)]
     pub app: Option<String>,
@@ -284,7 +278,7 @@ pub struct StatusArgs {
 
 pub fn run_status(args: &StatusArgs) -> anyhow::Result<()> {
     let runtime = tokio::runtime::Runtime::new().context("cannot start the async runtime")?;
-    let base = args.server.trim_end_matches('/');
+    let base = args.server.base();
     let url = format!("{base}/api/v1/apps");
     // The server URL may carry credentials: errors name it without them.
     let shown = crate::git::redact_url(&url);

@@ -160,6 +160,29 @@ impl std::fmt::Display for UsageError {
 impl std::error::Error for UsageError {}
 
 /// Exit codes, as documented in README.
+/// `--server`: where `gantry status` and `gantry sync` reach the daemon. Its URL may carry
+/// credentials, so the environment value is never shown by `--help`.
+#[derive(Debug, clap::Args)]
+pub struct ServerArg {
+    /// The daemon's HTTP address (manual syncs are accepted from loopback only: use `kubectl
+    /// port-forward` for a daemon in a cluster).
+    #[arg(
+        long = "server",
+        default_value = "http://127.0.0.1:8080",
+        env = "GANTRY_SERVER",
+        hide_env_values = true
+    )]
+    pub url: String,
+}
+
+impl ServerArg {
+    /// The URL without a trailing slash, to append API paths to.
+    #[must_use]
+    pub fn base(&self) -> &str {
+        self.url.trim_end_matches('/')
+    }
+}
+
 /// `--load-restrictor`, spelled as kustomize spells it.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, clap::ValueEnum)]
 #[value(rename_all = "verbatim")]

@@ -14,15 +14,8 @@ pub struct SyncArgs {
     /// Approve pruning more than the guard's share in this one sync.
     #[arg(long)]
     pub allow_large_prune: bool,
-    /// The daemon's HTTP address; manual syncs are accepted from loopback only (use
-    /// `kubectl port-forward` for a daemon in a cluster).
-    #[arg(
-        long,
-        default_value = "http://127.0.0.1:8080",
-        env = "GANTRY_SERVER",
-        hide_env_values = true
-    )]
-    pub server: String,
+    #[command(flatten)]
+    pub server: super::ServerArg,
     /// How long to wait for the sync's outcome.
     #[arg(long, default_value = "2m", value_parser = humantime::parse_duration)]
     pub wait: Duration,
@@ -32,7 +25,7 @@ pub struct SyncArgs {
 /// finished (or it waits for its window). Exit 0 when it synced, 1 otherwise.
 pub fn run(args: &SyncArgs) -> anyhow::Result<()> {
     let runtime = tokio::runtime::Runtime::new().context("cannot start the async runtime")?;
-    let base = args.server.trim_end_matches('/');
+    let base = args.server.base();
     let row_url = format!("{base}/api/v1/apps/{}/envs/{}", args.app, args.env);
     let shown = crate::git::redact_url(base);
     let http = reqwest::Client::new();

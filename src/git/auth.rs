@@ -167,15 +167,22 @@ fn is_plain_http_off_host(url: &str) -> bool {
     };
     let authority = rest.split('/').next().unwrap_or(rest);
     let host_port = authority.rsplit_once('@').map_or(authority, |(_, h)| h);
+    !is_loopback_host(host_port)
+}
+
+/// Whether `host[:port]` (IPv6 in brackets) names this machine: `localhost` or a loopback
+/// address. Registries use it too (loopback ones are reached over plain HTTP).
+#[must_use]
+pub fn is_loopback_host(host_port: &str) -> bool {
     let host = host_port
         .strip_prefix('[')
         .and_then(|h| h.split_once(']').map(|(h, _)| h))
         .unwrap_or_else(|| host_port.split(':').next().unwrap_or(host_port));
-    let loopback = host.eq_ignore_ascii_case("localhost")
+    host == "localhost"
+        || host == "::1"
         || host
-            .parse::<std::net::IpAddr>()
-            .is_ok_and(|ip| ip.is_loopback());
-    !loopback
+            .parse::<std::net::Ipv4Addr>()
+            .is_ok_and(|ip| ip.is_loopback())
 }
 
 /// The URL with any user-info (`https://user:token@host`) replaced by `***`, for printing.

@@ -16,7 +16,7 @@ mod push;
 mod tree;
 pub mod write;
 
-pub use auth::{Credentials, Secret, redact_url};
+pub use auth::{Credentials, Secret, is_loopback_host, redact_url};
 pub use cache::{Mirror, RefChange, RepoCache};
 pub use tree::TreeFs;
 pub use write::{CommitOutcome, CommitRequest, Identity, PushEvent, PushObserver, TreeEdit};

@@ -170,10 +170,7 @@ pub(crate) fn restrict_file(
         file: display(kfile),
         line: entry.referenced.line(),
         column: entry.referenced.column(),
-        message: format!(
-            "{field}: \"{}\" is a file outside this kustomization's directory; kustomize's load restrictor (LoadRestrictionsRootOnly) refuses it: move it under the directory, make its directory a kustomization and list that, or render with --load-restrictor LoadRestrictionsNone",
-            entry.value
-        ),
+        message: super::fs::outside_kustomization(field, &entry.value),
     })
 }
 

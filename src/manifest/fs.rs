@@ -30,6 +30,14 @@ pub enum LoadRestrictor {
     None,
 }
 
+/// Why the root-only rule refuses `given`, named in the kustomization's `field`.
+#[must_use]
+pub fn outside_kustomization(field: &str, given: &str) -> String {
+    format!(
+        "{field}: \"{given}\" is a file outside this kustomization's directory; kustomize's load restrictor (LoadRestrictionsRootOnly) refuses it: move it under the directory, make its directory a kustomization and list that, or render with --load-restrictor LoadRestrictionsNone"
+    )
+}
+
 /// Whether `path` may be read by the kustomization in `dir` under the root-only rule.
 #[must_use]
 pub fn in_kustomization_dir(dir: &Path, path: &Path) -> bool {

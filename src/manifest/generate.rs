@@ -416,9 +416,7 @@ fn restrict(fs: &dyn Fs, dir: &Path, path: &Path, field: &str, given: &str) -> R
     if !fs.files_root_only() || super::fs::in_kustomization_dir(dir, path) {
         return Ok(());
     }
-    Err(format!(
-        "{field}: \"{given}\" is a file outside this kustomization's directory; kustomize's load restrictor (LoadRestrictionsRootOnly) refuses it (--load-restrictor LoadRestrictionsNone allows it)"
-    ))
+    Err(super::fs::outside_kustomization(field, given))
 }
 
 /// kustomize's `encodeBase64`: standard base64, and once it is 70 characters or longer, cut

@@ -124,6 +124,9 @@ fn better_error(file: &str, text: &str) -> Option<ManifestError> {
     let options = serde_saphyr::options! { with_snippet: false };
     let e =
         serde_saphyr::from_multiple_with_options::<serde::de::IgnoredAny>(text, options).err()?;
+    if matches!(e.without_snippet(), serde_saphyr::Error::Budget { .. }) {
+        return None;
+    }
     let loc = e.location()?;
     let message = crate::config::diag::without_library_hints(
         &serde_saphyr::MessageFormatter::format_message(
@@ -131,9 +134,7 @@ fn better_error(file: &str, text: &str) -> Option<ManifestError> {
             e.without_snippet(),
         ),
     );
-    if message.contains("budget") || message.contains("limit") {
-        return None;
-    }
+
     Some(ManifestError::At {
         file: file.to_owned(),
         line: loc.line(),

@@ -39,23 +39,20 @@ pub fn rewrite_images(v: &mut Value, rewrite: &dyn Fn(&mut String)) {
     }
 }
 
-/// Every container image in `v` with its field path (`spec.template.spec.containers[0].image`).
-#[must_use]
-pub fn images(v: &Value) -> Vec<(String, &str)> {
-    let mut out = Vec::new();
-    walk(v, &mut String::new(), &mut out);
-    out
+/// One step of a field path: a key, or an index into a list.
+#[derive(Clone, Copy)]
+enum Step<'a> {
+    Key(&'a str),
+    Index(usize),
 }
 
-fn walk<'a>(v: &'a Value, path: &mut String, out: &mut Vec<(String, &'a str)>) {
-    let len = path.len();
+/// Calls `f` with the path and value of every container image in `v`. The path is a stack of
+/// borrowed steps, so walking costs no allocation; [`images`] formats it only when asked.
+fn each_image<'a>(v: &'a Value, path: &mut Vec<Step<'a>>, f: &mut dyn FnMut(&[Step<'a>], &'a str)) {
     match v {
         Value::Object(m) => {
             for (key, child) in m {
-                if !path.is_empty() {
-                    path.push('.');
-                }
-                path.push_str(key);
+                path.push(Step::Key(key));
                 if matches!(
                     key.as_str(),
                     "containers" | "initContainers" | "ephemeralContainers"
@@ -63,82 +60,88 @@ fn walk<'a>(v: &'a Value, path: &mut String, out: &mut Vec<(String, &'a str)>) {
                 {
                     for (i, item) in items.iter().enumerate() {
                         if let Some(Value::String(s)) = item.get("image") {
-                            out.push((format!("{path}[{i}].image"), s.as_str()));
+                            path.extend([Step::Index(i), Step::Key("image")]);
+                            f(path, s);
+                            path.truncate(path.len() - 2);
                         }
                     }
                 }
-                walk(child, path, out);
-                path.truncate(len);
+                each_image(child, path, f);
+                path.pop();
             }
         }
         Value::Array(items) => {
             for (i, item) in items.iter().enumerate() {
-                let _ = write!(path, "[{i}]");
-                walk(item, path, out);
-                path.truncate(len);
+                path.push(Step::Index(i));
+                each_image(item, path, f);
+                path.pop();
             }
         }
         _ => {}
     }
+}
+
+/// `spec.template.spec.containers[0].image`.
+fn dotted(path: &[Step<'_>]) -> String {
+    let mut out = String::new();
+    for step in path {
+        match step {
+            Step::Key(k) => {
+                if !out.is_empty() {
+                    out.push('.');
+                }
+                out.push_str(k);
+            }
+            Step::Index(i) => {
+                let _ = write!(out, "[{i}]");
+            }
+        }
+    }
+    out
+}
+
+/// Every container image in `v` with its field path (`spec.template.spec.containers[0].image`).
+#[must_use]
+pub fn images(v: &Value) -> Vec<(String, &str)> {
+    let mut out = Vec::new();
+    each_image(v, &mut Vec::new(), &mut |path, image| {
+        out.push((dotted(path), image));
+    });
+    out
 }
 
 /// Refuses a render whose output holds an image that is not a valid reference (an overlay's
 /// `digest: sha256:nothex` once reached the cluster): the API server accepts any string there,
 /// and the kubelet then fails to pull it. Images repeat across a render, so each distinct one
-/// is parsed once; field paths are built only for the error.
+/// is parsed once; the field path is formatted only for the error.
 pub fn check_images(resources: &[Resource]) -> Result<(), ManifestError> {
     let mut valid: std::collections::HashSet<&str> = std::collections::HashSet::new();
+    let mut path = Vec::new();
     for r in resources {
-        let mut bad = None;
-        each_image(&r.obj, &mut |image| {
-            if bad.is_none() && !valid.contains(image) {
-                if valid_reference(image).is_ok() {
+        let mut bad: Option<(String, &str, String)> = None;
+        each_image(&r.obj, &mut path, &mut |steps, image| {
+            if bad.is_some() || valid.contains(image) {
+                return;
+            }
+            match valid_reference(image) {
+                Ok(()) => {
                     valid.insert(image);
-                } else {
-                    bad = Some(image);
                 }
+                Err(e) => bad = Some((dotted(steps), image, e)),
             }
         });
-        let Some(image) = bad else { continue };
-        let field = images(&r.obj)
-            .into_iter()
-            .find(|(_, i)| *i == image)
-            .map_or_else(|| "image".to_owned(), |(f, _)| f);
-        let e = valid_reference(image).err().unwrap_or_default();
-        return Err(ManifestError::file(
-            r.origin.clone(),
-            format!(
-                "{} {}: {field}: invalid image reference \"{image}\": {e}",
-                r.kind(),
-                r.name()
-            ),
-        ));
+        if let Some((field, image, e)) = bad {
+            return Err(ManifestError::file(
+                r.origin.clone(),
+                format!(
+                    "{} {}: {field}: invalid image reference \"{image}\": {e}",
+                    r.kind(),
+                    r.name()
+                ),
+            ));
+        }
     }
     Ok(())
-}
-
-/// Calls `f` on every container image in `v`, as [`images`] finds them.
-fn each_image<'a>(v: &'a Value, f: &mut dyn FnMut(&'a str)) {
-    match v {
-        Value::Object(m) => {
-            for (key, child) in m {
-                if matches!(
-                    key.as_str(),
-                    "containers" | "initContainers" | "ephemeralContainers"
-                ) && let Value::Array(items) = child
-                {
-                    for item in items {
-                        if let Some(Value::String(s)) = item.get("image") {
-                            f(s);
-                        }
-                    }
-                }
-                each_image(child, f);
-            }
-        }
-        Value::Array(items) => items.iter().for_each(|i| each_image(i, f)),
-        _ => {}
-    }
 }
 
 /// The distribution reference grammar, as container runtimes parse it.

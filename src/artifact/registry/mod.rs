@@ -139,15 +139,7 @@ pub fn parse_reference(text: &str) -> Result<Reference, RegistryError> {
 /// True for `localhost`, `127.0.0.0/8` and `[::1]`, with or without a port.
 #[must_use]
 pub fn is_loopback(registry: &str) -> bool {
-    let host = registry
-        .strip_prefix('[')
-        .and_then(|r| r.split_once(']').map(|(h, _)| h))
-        .unwrap_or_else(|| registry.split(':').next().unwrap_or(registry));
-    host == "localhost"
-        || host == "::1"
-        || host
-            .parse::<std::net::Ipv4Addr>()
-            .is_ok_and(|ip| ip.is_loopback())
+    crate::git::is_loopback_host(registry)
 }
 
 impl Registry {
