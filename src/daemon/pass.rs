@@ -318,7 +318,7 @@ impl Loop {
             },
         };
         if let Target::Cluster(cluster) = &target {
-            tokio::spawn(super::live::follow(
+            self.workers.track(super::live::follow(
                 cluster.clone(),
                 Arc::clone(&self.state),
                 self.shutdown.clone(),

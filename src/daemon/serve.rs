@@ -14,7 +14,6 @@ use axum::extract::ConnectInfo;
 use hyper_util::rt::{TokioIo, TokioTimer};
 use tokio::net::TcpListener;
 use tokio_util::sync::CancellationToken;
-use tokio_util::task::TaskTracker;
 use tower::ServiceExt as _;
 
 /// A client has this long to send the request line and headers.
@@ -38,7 +37,9 @@ pub async fn run(app: axum::Router, listener: TcpListener, shutdown: Cancellatio
         ),
     ));
     let slots = Arc::new(tokio::sync::Semaphore::new(MAX_CONNECTIONS));
-    let connections = TaskTracker::new();
+    // A JoinSet, not a tracker: connections still open after the drain are aborted, since each
+    // holds the router's state (and so the state store, which a restarted daemon must open).
+    let mut connections = tokio::task::JoinSet::new();
     let drain = CancellationToken::new();
     loop {
         let slot = tokio::select! {
@@ -57,6 +58,7 @@ pub async fn run(app: axum::Router, listener: TcpListener, shutdown: Cancellatio
             },
             () = shutdown.cancelled() => break,
         };
+        while connections.try_join_next().is_some() {}
         let app = app.clone();
         let drain = drain.clone();
         connections.spawn(async move {
@@ -66,12 +68,14 @@ pub async fn run(app: axum::Router, listener: TcpListener, shutdown: Cancellatio
     }
     drop(listener);
     drain.cancel();
-    connections.close();
-    if tokio::time::timeout(DRAIN + Duration::from_secs(1), connections.wait())
+    let drained = async { while connections.join_next().await.is_some() {} };
+    if tokio::time::timeout(DRAIN + Duration::from_secs(1), drained)
         .await
         .is_err()
     {
         tracing::warn!("HTTP connections still open after the drain; closing them");
+        connections.abort_all();
+        while connections.join_next().await.is_some() {}
     }
 }
 

@@ -55,6 +55,12 @@ impl Workers {
         }
     }
 
+    /// Runs `task` on the daemon's tracker, so a stopping daemon waits for it: a task that holds
+    /// the shared state (and so the state store) must not outlive `daemon::run`.
+    pub(super) fn track(&self, task: impl std::future::Future<Output = ()> + Send + 'static) {
+        self.tracker.spawn(task);
+    }
+
     /// Queues `job` for its key; `target` is where its environment syncs to.
     pub fn submit(&self, job: Job, target: Target) {
         let key = job.key();
