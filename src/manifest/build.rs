@@ -266,6 +266,8 @@ fn accumulate(
     })?;
     transform::images(&k, &mut ra);
     lap("transform::images", ra.len());
+    super::replace::run(fs, dir, &kfile, &k.replacements, &mut ra)?;
+    lap("replacements", ra.len());
     stack.pop();
     Ok(ra)
 }

@@ -34,6 +34,7 @@ pub const SUPPORTED_FIELDS: &[&str] = &[
     "configMapGenerator",
     "secretGenerator",
     "generatorOptions",
+    "replacements",
 ];
 
 pub type S<T> = Spanned<T>;
@@ -82,6 +83,8 @@ pub struct Kustomization {
     pub secret_generator: Vec<S<GeneratorArgs>>,
     #[serde(default)]
     pub generator_options: Option<GeneratorOptions>,
+    #[serde(default)]
+    pub replacements: Vec<S<super::replace::Entry>>,
 }
 
 #[derive(Debug, Default, Clone, Deserialize)]

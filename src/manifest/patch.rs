@@ -387,6 +387,27 @@ fn select(ra: &[Resource], t: &Selector, src: &Source) -> Result<Vec<usize>, Man
     Ok(out)
 }
 
+/// Whether `r` passes the label and annotation selectors of `t` (kustomize matches these
+/// before ids in `replacements`).
+pub(crate) fn meta_selected(r: &Resource, t: &Selector) -> Result<bool, String> {
+    for (field, sel, have) in [
+        ("labelSelector", &t.label_selector, r.labels()),
+        (
+            "annotationSelector",
+            &t.annotation_selector,
+            r.annotations(),
+        ),
+    ] {
+        if let Some(s) = sel.as_deref() {
+            let parsed = LabelSelector::parse(s).map_err(|m| format!("{field}: {m}"))?;
+            if !parsed.matches(&have) {
+                return Ok(false);
+            }
+        }
+    }
+    Ok(true)
+}
+
 /// Kubernetes label selector syntax: `a=b`, `a==b`, `a!=b`, `a in (x,y)`, `a notin (x)`, `a`, `!a`.
 struct LabelSelector(Vec<Requirement>);
 

@@ -26,6 +26,7 @@ mod issue15_images;
 mod issue15_input;
 mod issue15_webhooks;
 mod issue16;
+mod issue16_fields;
 mod issue16_props;
 mod manifests;
 mod pack;
