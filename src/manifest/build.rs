@@ -13,17 +13,26 @@ use serde_json::Value;
 use super::fs::{Fs, join};
 use super::kustomization::{self, Kustomization};
 use super::resource::{ResId, Resource};
-use super::{ManifestError, generate, nameref, patch, transform};
+use super::tconfig::{self, Config};
+use super::{ManifestError, generate, nameref, patch, plugin, transform};
 use crate::config::KUSTOMIZATION_FILES;
 
-/// Renders the kustomization in `dir` (repo-relative) to resources in accumulation order.
-pub fn build(fs: &dyn Fs, dir: &Path) -> Result<Vec<Resource>, ManifestError> {
+/// What a build yields: resources in accumulation order, and the top kustomization's
+/// `sortOptions`.
+pub struct Built {
+    pub resources: Vec<Resource>,
+    pub sort: Option<super::order::SortOptions>,
+}
+
+/// Renders the kustomization in `dir` (repo-relative).
+pub fn build(fs: &dyn Fs, dir: &Path) -> Result<Built, ManifestError> {
     let mut stack = Vec::new();
-    let mut resources = accumulate(fs, dir, Vec::new(), false, &mut stack)?;
+    let mut config = Config::default();
+    let mut resources = accumulate(fs, dir, Vec::new(), false, &mut stack, &mut config)?;
     let clock = std::time::Instant::now();
     generate::add_hash_suffixes(&mut resources);
     let hashed = clock.elapsed();
-    nameref::fix(&mut resources)?;
+    nameref::fix(&mut resources, &config.name_reference)?;
     stringify_annotations(&mut resources);
     tracing::debug!(
         hash_us = u64::try_from(hashed.as_micros()).unwrap_or(u64::MAX),
@@ -31,7 +40,16 @@ pub fn build(fs: &dyn Fs, dir: &Path) -> Result<Vec<Resource>, ManifestError> {
             u64::try_from(clock.elapsed().saturating_sub(hashed).as_micros()).unwrap_or(u64::MAX),
         "render stage"
     );
-    Ok(resources)
+    let (kfile, k) = load(fs, dir)?;
+    let sort = match k.sort_options {
+        None => None,
+        Some(o) => {
+            let (line, column) = (o.referenced.line(), o.referenced.column());
+            super::order::check(&o.value, &display(&kfile), line, column)?;
+            Some(o.value)
+        }
+    };
+    Ok(Built { resources, sort })
 }
 
 /// kustomize rewrites every object's annotations as strings when it strips its build
@@ -174,12 +192,15 @@ pub(crate) fn restrict_file(
     })
 }
 
-fn accumulate(
+/// Accumulates the kustomization in `dir` onto `ra` (empty unless `dir` is a component);
+/// `cfg` gathers the custom field specs of `dir` and everything below it.
+pub(crate) fn accumulate(
     fs: &dyn Fs,
     dir: &Path,
     mut ra: Vec<Resource>,
     as_component: bool,
     stack: &mut Vec<PathBuf>,
+    cfg: &mut Config,
 ) -> Result<Vec<Resource>, ManifestError> {
     if let Some(pos) = stack.iter().position(|d| d == dir) {
         let mut chain: Vec<String> = stack[pos..].iter().map(|p| display(p)).collect();
@@ -190,7 +211,7 @@ fn accumulate(
         ));
     }
     stack.push(dir.to_path_buf());
-    let mut clock = std::time::Instant::now();
+    let clock = std::time::Instant::now();
     let (kfile, k) = load(fs, dir)?;
     let kind = k
         .kind
@@ -224,7 +245,11 @@ fn accumulate(
             format!("apiVersion \"{v}\": a Component's apiVersion must be {COMPONENT_API_VERSION}"),
         ));
     }
-    ra = accumulate_resources(fs, dir, &kfile, &k, ra, stack)?;
+    ra = accumulate_resources(fs, dir, &kfile, &k, ra, stack, cfg)?;
+    cfg.merge(&tconfig::load(fs, dir, &kfile, &k)?);
+    // kustomize v5 runs a kustomization's generators before its components.
+    generate::run(fs, dir, &kfile, &k, &mut ra)?;
+    plugin::generators(fs, dir, &kfile, &k.generators, &mut ra, stack)?;
     for entry in &k.components {
         let path = resolve(&kfile, dir, entry, "components")?;
         if !fs.is_dir(&path) {
@@ -235,41 +260,60 @@ fn accumulate(
                 message: format!("components: \"{}\" is not a directory", entry.value),
             });
         }
-        ra = accumulate(fs, &path, ra, true, stack)?;
+        ra = accumulate(fs, &path, ra, true, stack, cfg)?;
     }
+    let dir_name = display(dir);
+    tracing::debug!(dir = %dir_name, stage = "resources, generators and components", resources = ra.len(), elapsed_us = u64::try_from(clock.elapsed().as_micros()).unwrap_or(u64::MAX), "render stage");
+    transform_all(fs, dir, &kfile, &k, cfg, &mut ra, stack)?;
+    stack.pop();
+    Ok(ra)
+}
+
+/// A kustomization's transformers, in kustomize v5's order, over `ra`.
+fn transform_all(
+    fs: &dyn Fs,
+    dir: &Path,
+    kfile: &Path,
+    k: &Kustomization,
+    cfg: &Config,
+    ra: &mut Vec<Resource>,
+    stack: &mut Vec<PathBuf>,
+) -> Result<(), ManifestError> {
+    let mut clock = std::time::Instant::now();
     // Each stage logs its duration at debug level: `RUST_LOG=gantry=debug gantry render …`.
     let dir_name = display(dir);
     let mut lap = |stage: &str, n: usize| {
         tracing::debug!(dir = %dir_name, stage, resources = n, elapsed_us = u64::try_from(clock.elapsed().as_micros()).unwrap_or(u64::MAX), "render stage");
         clock = std::time::Instant::now();
     };
-    lap("resources", ra.len());
-    generate::run(fs, dir, &kfile, &k, &mut ra)?;
-    lap("generate::run", ra.len());
-    patch::strategic_merge_files(fs, dir, &kfile, &k, &mut ra)?;
+    patch::strategic_merge_files(fs, dir, kfile, k, ra)?;
     lap("patch::strategic_merge_files", ra.len());
-    patch::patches(fs, dir, &kfile, &k, &mut ra)?;
+    patch::patches(fs, dir, kfile, k, ra)?;
     lap("patch::patches", ra.len());
-    transform::namespace(&k, &mut ra);
+    transform::namespace(k.namespace.as_deref(), &cfg.namespace, ra);
     lap("transform::namespace", ra.len());
-    transform::prefix_suffix(&k, &mut ra);
+    let prefix = k.name_prefix.as_deref().unwrap_or("");
+    transform::prefix_suffix(prefix, "", &transform::name_specs(&cfg.name_prefix), ra);
+    let suffix = k.name_suffix.as_deref().unwrap_or("");
+    transform::prefix_suffix("", suffix, &transform::name_specs(&cfg.name_suffix), ra);
     lap("transform::prefix_suffix", ra.len());
-    transform::labels(&k, &mut ra);
+    transform::labels(k, cfg, ra);
     lap("transform::labels", ra.len());
-    transform::annotations(&k, &mut ra);
+    transform::annotations(k, cfg, ra);
     lap("transform::annotations", ra.len());
-    patch::json6902(fs, dir, &kfile, &k, &mut ra)?;
+    patch::json6902(fs, dir, kfile, k, ra)?;
     lap("patch::json6902", ra.len());
-    transform::replicas(&k, &mut ra).map_err(|e| match e {
-        ManifestError::File { message, .. } => ManifestError::file(display(&kfile), message),
+    transform::replicas(&k.replicas, &cfg.replicas, ra).map_err(|e| match e {
+        ManifestError::File { message, .. } => ManifestError::file(display(kfile), message),
         other => other,
     })?;
-    transform::images(&k, &mut ra);
+    transform::images(&k.images, &cfg.images, ra);
     lap("transform::images", ra.len());
-    super::replace::run(fs, dir, &kfile, &k.replacements, &mut ra)?;
+    super::replace::run(fs, dir, kfile, &k.replacements, ra)?;
     lap("replacements", ra.len());
-    stack.pop();
-    Ok(ra)
+    plugin::transformers(fs, dir, kfile, &k.transformers, ra, stack)?;
+    lap("transformers", ra.len());
+    Ok(())
 }
 
 /// The `resources` (and `bases`) of one kustomization, appended to `ra` in order.
@@ -280,6 +324,7 @@ fn accumulate_resources(
     k: &Kustomization,
     mut ra: Vec<Resource>,
     stack: &mut Vec<PathBuf>,
+    cfg: &mut Config,
 ) -> Result<Vec<Resource>, ManifestError> {
     // Built on first need: an overlay over one base appends a batch whose ids are unique.
     let mut ids: Option<HashSet<ResId>> = None;
@@ -306,7 +351,9 @@ fn accumulate_resources(
                 append(&mut ra, set, r)?;
             }
         } else if fs.is_dir(path) {
-            let batch = accumulate(fs, path, Vec::new(), false, stack)?;
+            let mut sub = Config::default();
+            let batch = accumulate(fs, path, Vec::new(), false, stack, &mut sub)?;
+            cfg.merge(&sub);
             if ra.is_empty() && ids.is_none() {
                 // A kustomization's output already has unique ids.
                 ra = batch;

@@ -4,6 +4,8 @@
 //! replicas, images, and the name-reference table (which fields of which kinds refer to a
 //! ConfigMap, Secret, Service, …). Same coverage as kustomize's default configuration.
 
+use std::borrow::Cow;
+
 use super::resource::FieldSpec;
 
 const fn spec(
@@ -13,13 +15,7 @@ const fn spec(
     path: &'static str,
     create: bool,
 ) -> FieldSpec {
-    FieldSpec {
-        group,
-        version,
-        kind,
-        path,
-        create,
-    }
+    FieldSpec::new(group, version, kind, path, create)
 }
 
 /// Pod-template label paths (kustomize's `templateLabels`, after `metadata/labels`).
@@ -143,16 +139,23 @@ pub fn common_annotations() -> Vec<FieldSpec> {
     template_labels()
         .into_iter()
         .filter(|s| !s.path.contains("volumeClaimTemplates"))
-        .map(|s| FieldSpec {
-            path: match s.path {
+        .map(|s| {
+            let path = match s.path.as_ref() {
                 "metadata/labels" => "metadata/annotations",
                 "spec/template/metadata/labels" => "spec/template/metadata/annotations",
                 "spec/jobTemplate/metadata/labels" => "spec/jobTemplate/metadata/annotations",
                 _ => "spec/jobTemplate/spec/template/metadata/annotations",
-            },
-            // kustomize lists StatefulSet annotations without a group.
-            group: if s.kind == "StatefulSet" { "" } else { s.group },
-            ..s
+            };
+            FieldSpec {
+                path: path.into(),
+                // kustomize lists StatefulSet annotations without a group.
+                group: if s.kind == "StatefulSet" {
+                    "".into()
+                } else {
+                    s.group
+                },
+                ..s
+            }
         })
         .collect()
 }
@@ -204,9 +207,10 @@ pub const IMAGE_VOLUME_PATHS: &[&str] = &[
 /// One way a resource of kind `referrer` names a resource of kind `target`.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct NameRef {
-    pub target: &'static str,
-    pub referrer: &'static str,
-    pub referrer_group: &'static str,
+    pub target: Cow<'static, str>,
+    /// Empty: any kind (a custom `nameReference` field spec without a kind).
+    pub referrer: Cow<'static, str>,
+    pub referrer_group: Cow<'static, str>,
     pub path: String,
 }
 
@@ -482,9 +486,9 @@ pub fn name_refs() -> Vec<NameRef> {
             }
             for p in *paths {
                 out.push(NameRef {
-                    target,
-                    referrer: kind,
-                    referrer_group: "",
+                    target: Cow::Borrowed(target),
+                    referrer: Cow::Borrowed(kind),
+                    referrer_group: Cow::Borrowed(""),
                     path: format!("{prefix}/{p}"),
                 });
             }
@@ -492,9 +496,9 @@ pub fn name_refs() -> Vec<NameRef> {
     }
     for (target, referrer, group, path) in OTHER_REFS {
         out.push(NameRef {
-            target,
-            referrer,
-            referrer_group: group,
+            target: Cow::Borrowed(target),
+            referrer: Cow::Borrowed(referrer),
+            referrer_group: Cow::Borrowed(group),
             path: (*path).to_owned(),
         });
     }

@@ -305,10 +305,12 @@ fn absorb(ra: &mut Vec<Resource>, mut new: Resource) -> Result<(), String> {
     }
 }
 
-/// Appends `-<hash>` to the names of generated resources that want it.
+/// Appends `-<hash>` to the names of generated resources that want it, once (a
+/// `HashTransformer` in `transformers:` may run before the final pass).
 pub fn add_hash_suffixes(ra: &mut [Resource]) {
     for r in ra.iter_mut() {
-        if r.generated.as_ref().is_some_and(|g| g.hash_suffix) {
+        if let Some(g) = r.generated.as_mut().filter(|g| g.hash_suffix) {
+            g.hash_suffix = false;
             let hash = content_hash(&r.obj);
             r.store_prev();
             let name = format!("{}-{hash}", r.name());

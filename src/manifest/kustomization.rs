@@ -35,6 +35,10 @@ pub const SUPPORTED_FIELDS: &[&str] = &[
     "secretGenerator",
     "generatorOptions",
     "replacements",
+    "configurations",
+    "transformers",
+    "generators",
+    "sortOptions",
 ];
 
 pub type S<T> = Spanned<T>;
@@ -85,6 +89,17 @@ pub struct Kustomization {
     pub generator_options: Option<GeneratorOptions>,
     #[serde(default)]
     pub replacements: Vec<S<super::replace::Entry>>,
+    /// Files of custom field specs (`tconfig`).
+    #[serde(default)]
+    pub configurations: Vec<S<String>>,
+    /// Built-in transformer configs: files, directories or inline YAML.
+    #[serde(default)]
+    pub transformers: Vec<S<String>>,
+    /// Built-in generator configs: files, directories or inline YAML.
+    #[serde(default)]
+    pub generators: Vec<S<String>>,
+    #[serde(default)]
+    pub sort_options: Option<S<super::order::SortOptions>>,
 }
 
 #[derive(Debug, Default, Clone, Deserialize)]
@@ -96,6 +111,9 @@ pub struct Label {
     pub include_selectors: bool,
     #[serde(default)]
     pub include_templates: bool,
+    /// More field specs for these labels.
+    #[serde(default)]
+    pub fields: Vec<super::tconfig::SpecDoc>,
 }
 
 #[derive(Debug, Default, Clone, Deserialize)]

@@ -19,9 +19,11 @@ mod nameref;
 mod order;
 mod par;
 mod patch;
+mod plugin;
 mod replace;
 pub mod resource;
 mod smp;
+mod tconfig;
 mod transform;
 pub mod workload;
 
@@ -46,9 +48,10 @@ pub fn render_within(
     limits: Limits,
 ) -> Result<Vec<Resource>, ManifestError> {
     let fs = fs::Budgeted::new(fs, limits);
-    let mut resources = build::build(&fs, dir)?;
+    let built = build::build(&fs, dir)?;
+    let mut resources = built.resources;
     workload::check_images(&resources)?;
-    order::sort(&mut resources, reorder);
+    order::sort_by_options(&mut resources, reorder, built.sort.as_ref());
     Ok(resources)
 }
 

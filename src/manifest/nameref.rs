@@ -111,23 +111,38 @@ struct Referrer {
     cluster_scoped: bool,
 }
 
-pub fn fix(ra: &mut [Resource]) -> Result<(), ManifestError> {
+/// Updates every reference to a renamed resource; `extra` are the `nameReference` entries of
+/// `configurations` files.
+pub fn fix(ra: &mut [Resource], extra: &[NameRef]) -> Result<(), ManifestError> {
     let index = Index::new(ra);
     if index.candidates.is_empty() {
         return Ok(());
     }
-    let table = fieldspecs::name_refs();
+    let mut table = fieldspecs::name_refs();
+    for nr in extra {
+        if !table.contains(nr) {
+            table.push(nr.clone());
+        }
+    }
     let mut by_referrer: HashMap<&str, Vec<(&NameRef, Vec<String>)>> = HashMap::new();
     for nr in &table {
         by_referrer
-            .entry(nr.referrer)
+            .entry(nr.referrer.as_ref())
             .or_default()
             .push((nr, path_segments(&nr.path)));
     }
+    let no_refs = Vec::new();
     par::try_each(ra, |r| {
-        let Some(refs) = by_referrer.get(r.kind()) else {
+        let any_kind = by_referrer.get("").unwrap_or(&no_refs);
+        let refs: Vec<&(&NameRef, Vec<String>)> = by_referrer
+            .get(r.kind())
+            .into_iter()
+            .flatten()
+            .chain(any_kind)
+            .collect();
+        if refs.is_empty() {
             return Ok(());
-        };
+        }
         let group = r.group_version().0.to_owned();
         let referrer = Referrer {
             namespace: r.cur_id().namespace,
@@ -139,7 +154,7 @@ pub fn fix(ra: &mut [Resource]) -> Result<(), ManifestError> {
                 continue;
             }
             visit(&mut r.obj, segments, false, &mut |v| {
-                update(v, &index, nr.target, &referrer)
+                update(v, &index, &nr.target, &referrer)
                     .map_err(|m| ManifestError::file(origin.clone(), m))
             })?;
         }

@@ -6,6 +6,9 @@
 
 use std::cmp::Ordering;
 
+use serde::Deserialize;
+
+use super::ManifestError;
 use super::resource::Resource;
 
 const FIRST: &[&str] = &[
@@ -49,13 +52,7 @@ pub enum Reorder {
 /// Where `kind` goes in kustomize's legacy order: dependencies negative, webhooks positive, the rest 0.
 #[must_use]
 pub fn kind_rank(kind: &str) -> i64 {
-    let len = i64::try_from(FIRST.len()).unwrap_or(i64::MAX);
-    if let Some(i) = FIRST.iter().position(|k| *k == kind) {
-        return -len + i64::try_from(i).unwrap_or(0);
-    }
-    LAST.iter()
-        .position(|k| *k == kind)
-        .map_or(0, |i| 1 + i64::try_from(i).unwrap_or(0))
+    rank_in(kind, FIRST, LAST)
 }
 
 fn gvk_string(r: &Resource) -> String {
@@ -91,9 +88,72 @@ struct Key {
     id: String,
 }
 
-fn key(r: &Resource) -> Key {
+/// A kustomization's `sortOptions`; the top kustomization's win over `--reorder`.
+#[derive(Debug, Clone, Default, Deserialize)]
+#[serde(deny_unknown_fields, rename_all = "camelCase")]
+pub struct SortOptions {
+    #[serde(default)]
+    pub order: String,
+    #[serde(default)]
+    pub legacy_sort_options: Option<LegacySortOptions>,
+}
+
+#[derive(Debug, Clone, Default, Deserialize)]
+#[serde(deny_unknown_fields, rename_all = "camelCase")]
+pub struct LegacySortOptions {
+    #[serde(default)]
+    pub order_first: Vec<String>,
+    #[serde(default)]
+    pub order_last: Vec<String>,
+}
+
+/// Checks `sortOptions` as kustomize's `SortOrderTransformer` does.
+pub fn check(o: &SortOptions, file: &str, line: u64, column: u64) -> Result<(), ManifestError> {
+    let at = |message: &str| ManifestError::At {
+        file: file.to_owned(),
+        line,
+        column,
+        message: format!("sortOptions: {message}"),
+    };
+    match (o.order.as_str(), &o.legacy_sort_options) {
+        ("legacy", _) | ("fifo", None) => Ok(()),
+        ("fifo", Some(_)) => Err(at(
+            "the field 'sortOptions.legacySortOptions' is set but the selected sort order is 'fifo', not 'legacy'",
+        )),
+        _ => Err(at(
+            "the field 'sortOptions.order' must be one of [fifo, legacy]",
+        )),
+    }
+}
+
+/// Sorts by the top kustomization's `sortOptions` when it has them, else by `how`.
+pub fn sort_by_options(ra: &mut Vec<Resource>, how: Reorder, options: Option<&SortOptions>) {
+    match options {
+        None => sort(ra, how),
+        Some(o) if o.order == "legacy" => match &o.legacy_sort_options {
+            None => sort(ra, Reorder::Legacy),
+            Some(l) => {
+                let rank = |kind: &str| rank_in(kind, &l.order_first, &l.order_last);
+                sort_legacy(ra, &rank);
+            }
+        },
+        Some(_) => {}
+    }
+}
+
+fn rank_in<S: AsRef<str>>(kind: &str, first: &[S], last: &[S]) -> i64 {
+    let len = i64::try_from(first.len()).unwrap_or(i64::MAX);
+    if let Some(i) = first.iter().position(|k| k.as_ref() == kind) {
+        return -len + i64::try_from(i).unwrap_or(0);
+    }
+    last.iter()
+        .position(|k| k.as_ref() == kind)
+        .map_or(0, |i| 1 + i64::try_from(i).unwrap_or(0))
+}
+
+fn key(r: &Resource, rank: &dyn Fn(&str) -> i64) -> Key {
     Key {
-        rank: kind_rank(r.kind()),
+        rank: rank(r.kind()),
         kind_is_namespace: r.kind() == "Namespace",
         core_group: r.group_version().0.is_empty(),
         gvk: gvk_string(r),
@@ -121,8 +181,12 @@ fn legacy_cmp(a: &Key, b: &Key) -> Ordering {
 
 pub fn sort(ra: &mut Vec<Resource>, how: Reorder) {
     if how == Reorder::Legacy {
-        let mut keyed: Vec<(Key, Resource)> = ra.drain(..).map(|r| (key(&r), r)).collect();
-        keyed.sort_by(|a, b| legacy_cmp(&a.0, &b.0));
-        ra.extend(keyed.into_iter().map(|(_, r)| r));
+        sort_legacy(ra, &kind_rank);
     }
+}
+
+fn sort_legacy(ra: &mut Vec<Resource>, rank: &dyn Fn(&str) -> i64) {
+    let mut keyed: Vec<(Key, Resource)> = ra.drain(..).map(|r| (key(&r, rank), r)).collect();
+    keyed.sort_by(|a, b| legacy_cmp(&a.0, &b.0));
+    ra.extend(keyed.into_iter().map(|(_, r)| r));
 }

@@ -4,6 +4,8 @@
 //! name, namespace) and the ids it had before renames, which name references and patch targets
 //! are matched against, as in kustomize.
 
+use std::borrow::Cow;
+
 use serde_json::{Map, Value};
 
 /// Kinds that live outside namespaces: the namespace transformer leaves them alone.
@@ -293,36 +295,42 @@ pub fn ensure_object(v: &mut Value) -> &mut Map<String, Value> {
 }
 
 /// Where a transformer acts: a slash-separated path within objects of a group/version/kind.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+/// Built-in tables borrow their strings; `configurations` and plugin configs own theirs.
+#[derive(Debug, Clone, PartialEq, Eq, Hash)]
 pub struct FieldSpec {
-    pub group: &'static str,
-    pub version: &'static str,
-    pub kind: &'static str,
-    pub path: &'static str,
+    pub group: Cow<'static, str>,
+    pub version: Cow<'static, str>,
+    pub kind: Cow<'static, str>,
+    pub path: Cow<'static, str>,
     pub create: bool,
 }
 
 impl FieldSpec {
     #[must_use]
-    pub const fn any(path: &'static str, create: bool) -> Self {
+    pub const fn new(
+        group: &'static str,
+        version: &'static str,
+        kind: &'static str,
+        path: &'static str,
+        create: bool,
+    ) -> Self {
         Self {
-            group: "",
-            version: "",
-            kind: "",
-            path,
+            group: Cow::Borrowed(group),
+            version: Cow::Borrowed(version),
+            kind: Cow::Borrowed(kind),
+            path: Cow::Borrowed(path),
             create,
         }
     }
 
     #[must_use]
+    pub const fn any(path: &'static str, create: bool) -> Self {
+        Self::new("", "", "", path, create)
+    }
+
+    #[must_use]
     pub const fn kind(kind: &'static str, path: &'static str, create: bool) -> Self {
-        Self {
-            group: "",
-            version: "",
-            kind,
-            path,
-            create,
-        }
+        Self::new("", "", kind, path, create)
     }
 
     #[must_use]

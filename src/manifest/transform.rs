@@ -11,13 +11,27 @@ use serde_json::Value;
 
 use super::ManifestError;
 use super::fieldspecs;
-use super::kustomization::Kustomization;
+use super::kustomization::{Image, Kustomization, Replica};
 use super::par;
 use super::resource::{FieldSpec, Resource, ensure_object, path_segments, visit};
+use super::tconfig::{self, Config};
 
 /// Field specs with their paths split once, not once per resource.
 fn split(specs: &[FieldSpec]) -> Vec<(FieldSpec, Vec<String>)> {
-    specs.iter().map(|s| (*s, path_segments(s.path))).collect()
+    specs
+        .iter()
+        .map(|s| (s.clone(), path_segments(&s.path)))
+        .collect()
+}
+
+/// Sets `pairs` at every path of `specs` in every resource (the label and annotation
+/// transformers of `transformers:` configs, and `labels[].fields`).
+pub fn pairs(ra: &mut [Resource], specs: &[FieldSpec], pairs: &BTreeMap<String, String>) {
+    if pairs.is_empty() || specs.is_empty() {
+        return;
+    }
+    let specs = split(specs);
+    par::each(ra, |r| set_pairs(r, &specs, pairs));
 }
 
 /// Sets `pairs` into the map at each field spec path (creating it where the spec says).
@@ -46,11 +60,19 @@ fn set_pairs(
     }
 }
 
-pub fn namespace(k: &Kustomization, ra: &mut [Resource]) {
-    let Some(ns) = k.namespace.as_deref().filter(|n| !n.is_empty()) else {
+/// kustomize's namespace transformer; `extra` are custom namespace field specs.
+pub fn namespace(ns: Option<&str>, extra: &[FieldSpec], ra: &mut [Resource]) {
+    let Some(ns) = ns.filter(|n| !n.is_empty()) else {
         return;
     };
-    let extra: Vec<(FieldSpec, Vec<String>)> = split(fieldspecs::NAMESPACE_EXTRA);
+    let mut all = fieldspecs::NAMESPACE_EXTRA.to_vec();
+    all.extend(
+        extra
+            .iter()
+            .filter(|s| s.path != "metadata/namespace")
+            .cloned(),
+    );
+    let extra: Vec<(FieldSpec, Vec<String>)> = split(&all);
     par::each(ra, |r| {
         r.store_prev();
         if !r.is_cluster_scoped() {
@@ -83,52 +105,102 @@ pub fn namespace(k: &Kustomization, ra: &mut [Resource]) {
     });
 }
 
-pub fn prefix_suffix(k: &Kustomization, ra: &mut [Resource]) {
-    let prefix = k.name_prefix.as_deref().unwrap_or("");
-    let suffix = k.name_suffix.as_deref().unwrap_or("");
+/// Prefixes and suffixes names (`metadata/name` specs rename, recording the old id; other
+/// specs, from `configurations` or a plugin config, prefix the string found there).
+pub fn prefix_suffix(prefix: &str, suffix: &str, specs: &[FieldSpec], ra: &mut [Resource]) {
     if prefix.is_empty() && suffix.is_empty() {
         return;
     }
+    let specs = split(specs);
     par::each(ra, |r| {
         if fieldspecs::NAME_PREFIX_SKIP.iter().any(|s| s.applies_to(r)) {
             return;
         }
-        r.store_prev();
-        let name = format!("{prefix}{}{suffix}", r.name());
-        r.set_name(&name);
+        let kind = r.kind().to_owned();
+        let (g, v) = r.group_version();
+        let (g, v) = (g.to_owned(), v.to_owned());
+        let mut renamed = false;
+        for (spec, segments) in &specs {
+            if !spec.applies(&kind, &g, &v) {
+                continue;
+            }
+            if spec.path == "metadata/name" {
+                if !renamed {
+                    r.store_prev();
+                    let name = format!("{prefix}{}{suffix}", r.name());
+                    r.set_name(&name);
+                    renamed = true;
+                }
+                continue;
+            }
+            let _ = visit::<()>(&mut r.obj, segments, false, &mut |v| {
+                if let Value::String(s) = v {
+                    *s = format!("{prefix}{s}{suffix}");
+                }
+                Ok(())
+            });
+        }
     });
 }
 
-pub fn labels(k: &Kustomization, ra: &mut [Resource]) {
+/// The `metadata/name` spec kustomize's prefix and suffix transformers use by default.
+#[must_use]
+pub fn name_specs(extra: &[FieldSpec]) -> Vec<FieldSpec> {
+    let mut v = vec![FieldSpec::any("metadata/name", false)];
+    v.extend(extra.iter().filter(|s| s.path != "metadata/name").cloned());
+    v
+}
+
+fn with(mut base: Vec<FieldSpec>, extra: &[FieldSpec]) -> Vec<FieldSpec> {
+    for s in extra {
+        if !base.contains(s) {
+            base.push(s.clone());
+        }
+    }
+    base
+}
+
+/// `labels` entries, then `commonLabels`, each with kustomize's default field specs plus the
+/// custom ones of `configurations` (and an entry's own `fields`).
+pub fn labels(k: &Kustomization, cfg: &Config, ra: &mut [Resource]) {
     for label in &k.labels {
-        let specs = split(&if label.include_selectors {
-            fieldspecs::common_labels()
+        let mut specs = with(tconfig::specs(&label.fields), &cfg.labels);
+        specs = if label.include_selectors {
+            with(
+                specs,
+                &with(fieldspecs::common_labels(), &cfg.common_labels),
+            )
         } else if label.include_templates {
-            fieldspecs::template_labels()
+            let templates = with(fieldspecs::template_labels(), &cfg.template_labels);
+            with(specs, &templates)
         } else {
-            vec![FieldSpec::any("metadata/labels", true)]
-        });
-        par::each(ra, |r| set_pairs(r, &specs, &label.pairs));
+            with(specs, &[FieldSpec::any("metadata/labels", true)])
+        };
+        pairs(ra, &specs, &label.pairs);
     }
-    if !k.common_labels.is_empty() {
-        let specs = split(&fieldspecs::common_labels());
-        par::each(ra, |r| set_pairs(r, &specs, &k.common_labels));
-    }
+    let specs = with(fieldspecs::common_labels(), &cfg.common_labels);
+    pairs(ra, &specs, &k.common_labels);
 }
 
-pub fn annotations(k: &Kustomization, ra: &mut [Resource]) {
-    if !k.common_annotations.is_empty() {
-        let specs = split(&fieldspecs::common_annotations());
-        par::each(ra, |r| set_pairs(r, &specs, &k.common_annotations));
-    }
+pub fn annotations(k: &Kustomization, cfg: &Config, ra: &mut [Resource]) {
+    let specs = with(fieldspecs::common_annotations(), &cfg.common_annotations);
+    pairs(ra, &specs, &k.common_annotations);
 }
 
-pub fn replicas(k: &Kustomization, ra: &mut [Resource]) -> Result<(), ManifestError> {
-    for rep in &k.replicas {
+/// `replicas` entries; `extra` are custom replica field specs (a custom resource's count).
+pub fn replicas(
+    reps: &[Replica],
+    extra: &[FieldSpec],
+    ra: &mut [Resource],
+) -> Result<(), ManifestError> {
+    let extra = split(extra);
+    for rep in reps {
         let mut found = false;
         for r in ra.iter_mut() {
-            let kind_ok = fieldspecs::REPLICAS_KINDS.contains(&r.kind());
-            if kind_ok && r.all_ids().any(|id| id.name == rep.name) {
+            if !r.all_ids().any(|id| id.name == rep.name) {
+                continue;
+            }
+            if fieldspecs::REPLICAS_KINDS.contains(&r.kind()) {
                 found = true;
                 ensure_object(
                     ensure_object(&mut r.obj)
@@ -136,6 +208,15 @@ pub fn replicas(k: &Kustomization, ra: &mut [Resource]) -> Result<(), ManifestEr
                         .or_insert(Value::Null),
                 )
                 .insert("replicas".to_owned(), Value::from(rep.count));
+            }
+            for (spec, segments) in &extra {
+                if spec.applies_to(r) {
+                    found = true;
+                    let _ = visit::<()>(&mut r.obj, segments, spec.create, &mut |v| {
+                        *v = Value::from(rep.count);
+                        Ok(())
+                    });
+                }
             }
         }
         if !found {
@@ -154,16 +235,18 @@ pub fn replicas(k: &Kustomization, ra: &mut [Resource]) -> Result<(), ManifestEr
 
 /// Each `images` entry is its own transformer in kustomize, applied in order to every image
 /// field independently; folding the entries per field in one walk gives the same result.
-pub fn images(k: &Kustomization, ra: &mut [Resource]) {
-    if k.images.is_empty() {
+/// `extra` are custom image field specs (where a custom resource keeps an image).
+pub fn images(images: &[Image], extra: &[FieldSpec], ra: &mut [Resource]) {
+    if images.is_empty() {
         return;
     }
     let volume_paths: Vec<Vec<String>> = fieldspecs::IMAGE_VOLUME_PATHS
         .iter()
         .map(|p| path_segments(p))
         .collect();
+    let extra = split(extra);
     let rewrite = |s: &mut String| {
-        for image in &k.images {
+        for image in images {
             if let Some(new) = new_image(s, image) {
                 *s = new;
             }
@@ -171,7 +254,12 @@ pub fn images(k: &Kustomization, ra: &mut [Resource]) {
     };
     par::each(ra, |r| {
         super::workload::rewrite_images(&mut r.obj, &rewrite);
-        for segments in &volume_paths {
+        let custom = extra
+            .iter()
+            .filter(|(spec, _)| spec.applies_to(r))
+            .map(|(_, segments)| segments.clone())
+            .collect::<Vec<_>>();
+        for segments in volume_paths.iter().chain(&custom) {
             let _ = visit::<()>(&mut r.obj, segments, false, &mut |v| {
                 if let Value::String(s) = v {
                     rewrite(s);

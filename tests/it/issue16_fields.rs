@@ -216,3 +216,281 @@ fn regression_issue_16_replacements_refuse_what_kustomize_refuses() {
         "{e}"
     );
 }
+
+const P1_KUSTOMIZATION: &str = r#"resources: [res.yaml]
+namePrefix: p-
+commonLabels: {app: web}
+labels:
+- pairs: {team: a}
+  fields:
+  - kind: MyApp
+    path: spec/podLabels
+    create: true
+images:
+- name: nginx
+  newTag: "1.25"
+replicas:
+- name: app
+  count: 4
+configurations: [config.yaml]
+transformers:
+- transformers.yaml
+- |-
+  apiVersion: builtin
+  kind: AnnotationsTransformer
+  metadata: {name: notes}
+  annotations: {owner: ops, port: 8080}
+  fieldSpecs:
+  - path: metadata/annotations
+    create: true
+generators: [gen.yaml]
+"#;
+
+const P1_CONFIG: &str = r"images:
+- kind: MyApp
+  path: spec/image
+commonLabels:
+- kind: MyApp
+  path: spec/selector
+  create: true
+nameReference:
+- kind: ConfigMap
+  version: v1
+  fieldSpecs:
+  - kind: MyApp
+    path: spec/configRef
+replicas:
+- kind: MyApp
+  path: spec/size
+  create: true
+";
+
+const P1_TRANSFORMERS: &str = r#"apiVersion: builtin
+kind: LabelTransformer
+metadata: {name: x}
+labels: {tier: backend}
+fieldSpecs:
+- path: metadata/labels
+  create: true
+---
+apiVersion: builtin
+kind: PatchTransformer
+metadata: {name: y}
+patch: '[{"op": "add", "path": "/spec/extra", "value": 1}]'
+target: {kind: MyApp}
+---
+apiVersion: builtin
+kind: ImageTagTransformer
+metadata: {name: z}
+imageTag: {name: busybox, newName: alpine}
+fieldSpecs:
+- path: spec/template/spec/containers/image
+"#;
+
+const P1_GEN: &str = r"apiVersion: builtin
+kind: ConfigMapGenerator
+metadata: {name: gen, namespace: ns1}
+literals: [a=b]
+";
+
+const P1_RES: &str = r#"apiVersion: example.com/v1
+kind: MyApp
+metadata: {name: app}
+spec:
+  image: nginx
+  configRef: cfg
+---
+apiVersion: v1
+kind: ConfigMap
+metadata: {name: cfg}
+data: {x: "1"}
+---
+apiVersion: apps/v1
+kind: Deployment
+metadata: {name: web}
+spec:
+  template:
+    spec:
+      containers:
+      - name: a
+        image: busybox
+"#;
+
+const P1_EXPECTED: &str = r#"
+apiVersion: v1
+data:
+  a: b
+kind: ConfigMap
+metadata:
+  annotations:
+    owner: ops
+    port: "8080"
+  labels:
+    app: web
+    team: a
+    tier: backend
+  name: p-gen-4h2mbtbbt6
+  namespace: ns1
+---
+apiVersion: v1
+data:
+  x: "1"
+kind: ConfigMap
+metadata:
+  annotations:
+    owner: ops
+    port: "8080"
+  labels:
+    app: web
+    team: a
+    tier: backend
+  name: p-cfg
+---
+apiVersion: apps/v1
+kind: Deployment
+metadata:
+  annotations:
+    owner: ops
+    port: "8080"
+  labels:
+    app: web
+    team: a
+    tier: backend
+  name: p-web
+spec:
+  selector:
+    matchLabels:
+      app: web
+  template:
+    metadata:
+      labels:
+        app: web
+    spec:
+      containers:
+      - image: alpine
+        name: a
+---
+apiVersion: example.com/v1
+kind: MyApp
+metadata:
+  annotations:
+    owner: ops
+    port: "8080"
+  labels:
+    app: web
+    team: a
+    tier: backend
+  name: p-app
+spec:
+  configRef: p-cfg
+  extra: 1
+  image: nginx:1.25
+  podLabels:
+    team: a
+  selector:
+    app: web
+  size: 4
+"#;
+
+/// `transformers:` (a file of built-in configs and an inline one), `generators:`,
+/// `configurations:` (a custom resource's image, selector, replica count and ConfigMap
+/// reference) and `labels[].fields`, together with the kustomization's own fields.
+#[test]
+fn regression_issue_16_builtin_transformers_generators_and_configurations() {
+    let t = Tree::new(&[
+        ("app/kustomization.yaml", P1_KUSTOMIZATION),
+        ("app/config.yaml", P1_CONFIG),
+        ("app/transformers.yaml", P1_TRANSFORMERS),
+        ("app/gen.yaml", P1_GEN),
+        ("app/res.yaml", P1_RES),
+    ]);
+    assert_yaml(&t.render("app"), P1_EXPECTED);
+}
+
+const FOUR: &str = "apiVersion: apps/v1
+kind: Deployment
+metadata: {name: web}
+---
+apiVersion: v1
+kind: Service
+metadata: {name: web}
+---
+apiVersion: v1
+kind: Namespace
+metadata: {name: ns}
+---
+apiVersion: v1
+kind: ConfigMap
+metadata: {name: cfg}
+";
+
+fn kinds(yaml: &str) -> Vec<&str> {
+    yaml.lines()
+        .filter_map(|l| l.strip_prefix("kind: "))
+        .collect()
+}
+
+/// `sortOptions` of the top kustomization win over the default legacy order: `fifo` keeps
+/// input order; `legacy` takes custom `orderFirst`/`orderLast`; kustomize's checks hold.
+#[test]
+fn regression_issue_16_sort_options() {
+    let case = |opts: &str| {
+        Tree::new(&[
+            ("app/res.yaml", FOUR),
+            (
+                "app/kustomization.yaml",
+                &format!("resources: [res.yaml]\nsortOptions:\n{opts}"),
+            ),
+        ])
+    };
+    let t = case("  order: fifo\n");
+    assert_eq!(
+        kinds(&t.render("app")),
+        ["Deployment", "Service", "Namespace", "ConfigMap"]
+    );
+    let t = case(
+        "  order: legacy\n  legacySortOptions:\n    orderFirst: [Service]\n    orderLast: [Namespace]\n",
+    );
+    assert_eq!(
+        kinds(&t.render("app")),
+        ["Service", "Deployment", "ConfigMap", "Namespace"]
+    );
+    let t = case("  order: legacy\n");
+    assert_eq!(
+        kinds(&t.render("app")),
+        ["Namespace", "ConfigMap", "Service", "Deployment"]
+    );
+    let t = case("  order: fifo\n  legacySortOptions: {orderFirst: [a], orderLast: []}\n");
+    assert!(
+        t.error("app").contains(
+            "'sortOptions.legacySortOptions' is set but the selected sort order is 'fifo'"
+        )
+    );
+    let t = case("  order: random\n");
+    assert!(
+        t.error("app")
+            .contains("'sortOptions.order' must be one of [fifo, legacy]")
+    );
+}
+
+/// A transformer that is not one of kustomize's built-ins (an exec KRM function) is refused
+/// by name, never run and never skipped.
+#[test]
+fn regression_issue_16_external_transformers_are_refused() {
+    let t = Tree::new(&[
+        ("app/res.yaml", FOUR),
+        (
+            "app/fn.yaml",
+            "apiVersion: example.com/v1\nkind: SetTeam\nmetadata:\n  name: x\n  annotations:\n    config.kubernetes.io/function: |\n      exec: {path: ./team.sh}\n",
+        ),
+        (
+            "app/kustomization.yaml",
+            "resources: [res.yaml]\ntransformers: [fn.yaml]\n",
+        ),
+    ]);
+    let e = t.error("app");
+    assert!(
+        e.contains("kustomization.yaml:2:16: transformers: apiVersion \"example.com/v1\", kind \"SetTeam\" is not one of kustomize's built-in transformers"),
+        "{e}"
+    );
+}
