@@ -39,6 +39,7 @@ pub const SUPPORTED_FIELDS: &[&str] = &[
     "transformers",
     "generators",
     "sortOptions",
+    "imageTags",
 ];
 
 pub type S<T> = Spanned<T>;
@@ -47,6 +48,7 @@ pub type S<T> = Spanned<T>;
 #[serde(deny_unknown_fields, rename_all = "camelCase")]
 pub struct Kustomization {
     #[serde(default)]
+    #[serde(alias = "apiversion")]
     pub api_version: Option<String>,
     #[serde(default)]
     pub kind: Option<S<String>>,
@@ -62,30 +64,42 @@ pub struct Kustomization {
     #[serde(default)]
     pub namespace: Option<String>,
     #[serde(default)]
+    #[serde(alias = "nameprefix")]
     pub name_prefix: Option<String>,
     #[serde(default)]
+    #[serde(alias = "namesuffix")]
     pub name_suffix: Option<String>,
     #[serde(default, deserialize_with = "string_map")]
+    #[serde(alias = "commonlabels")]
     pub common_labels: BTreeMap<String, String>,
     #[serde(default)]
     pub labels: Vec<Label>,
     #[serde(default, deserialize_with = "string_map")]
+    #[serde(alias = "commonannotations")]
     pub common_annotations: BTreeMap<String, String>,
     #[serde(default)]
     pub images: Vec<Image>,
+    /// Deprecated name of `images`; kustomize appends these after `images`.
+    #[serde(default, alias = "imagetags")]
+    pub image_tags: Vec<Image>,
     #[serde(default)]
     pub replicas: Vec<Replica>,
     #[serde(default)]
     pub patches: Vec<S<Patch>>,
     #[serde(default)]
+    #[serde(alias = "patchesstrategicmerge")]
     pub patches_strategic_merge: Vec<S<String>>,
     #[serde(default)]
+    #[serde(alias = "patchesjson6902")]
     pub patches_json6902: Vec<S<Json6902>>,
     #[serde(default)]
+    #[serde(alias = "configmapgenerator")]
     pub config_map_generator: Vec<S<GeneratorArgs>>,
     #[serde(default)]
+    #[serde(alias = "secretgenerator")]
     pub secret_generator: Vec<S<GeneratorArgs>>,
     #[serde(default)]
+    #[serde(alias = "generatoroptions")]
     pub generator_options: Option<GeneratorOptions>,
     #[serde(default)]
     pub replacements: Vec<S<super::replace::Entry>>,
@@ -99,6 +113,7 @@ pub struct Kustomization {
     #[serde(default)]
     pub generators: Vec<S<String>>,
     #[serde(default)]
+    #[serde(alias = "sortoptions")]
     pub sort_options: Option<S<super::order::SortOptions>>,
 }
 
@@ -108,8 +123,10 @@ pub struct Label {
     #[serde(default, deserialize_with = "string_map")]
     pub pairs: BTreeMap<String, String>,
     #[serde(default)]
+    #[serde(alias = "includeselectors")]
     pub include_selectors: bool,
     #[serde(default)]
+    #[serde(alias = "includetemplates")]
     pub include_templates: bool,
     /// More field specs for these labels.
     #[serde(default)]
@@ -121,8 +138,10 @@ pub struct Label {
 pub struct Image {
     pub name: String,
     #[serde(default)]
+    #[serde(alias = "newname")]
     pub new_name: Option<String>,
     #[serde(default, deserialize_with = "opt_string")]
+    #[serde(alias = "newtag")]
     pub new_tag: Option<String>,
     #[serde(default)]
     pub digest: Option<String>,
@@ -149,8 +168,10 @@ pub struct Selector {
     #[serde(default)]
     pub namespace: Option<String>,
     #[serde(default)]
+    #[serde(alias = "labelselector")]
     pub label_selector: Option<String>,
     #[serde(default)]
+    #[serde(alias = "annotationselector")]
     pub annotation_selector: Option<String>,
 }
 
@@ -158,8 +179,10 @@ pub struct Selector {
 #[serde(deny_unknown_fields, rename_all = "camelCase")]
 pub struct PatchOptions {
     #[serde(default)]
+    #[serde(alias = "allownamechange")]
     pub allow_name_change: bool,
     #[serde(default)]
+    #[serde(alias = "allowkindchange")]
     pub allow_kind_change: bool,
 }
 
@@ -194,6 +217,7 @@ pub struct GeneratorOptions {
     #[serde(default, deserialize_with = "string_map")]
     pub annotations: BTreeMap<String, String>,
     #[serde(default)]
+    #[serde(alias = "disablenamesuffixhash")]
     pub disable_name_suffix_hash: Option<bool>,
     #[serde(default)]
     pub immutable: Option<bool>,
@@ -223,31 +247,47 @@ pub struct GeneratorArgs {
     pub kind: Option<String>,
 }
 
-/// A map whose values kustomize reads as strings even when written as numbers or booleans.
+/// A map of strings. kustomize decodes these into Go `map[string]string` and refuses a
+/// number or boolean (`port: 8080`, `on: y`) rather than guess its text; so does gantry.
 fn string_map<'de, D: Deserializer<'de>>(d: D) -> Result<BTreeMap<String, String>, D::Error> {
     let raw: BTreeMap<String, serde_json::Value> = Deserialize::deserialize(d)?;
-    Ok(raw
-        .into_iter()
-        .map(|(k, v)| (k, scalar_string(&v)))
-        .collect())
+    raw.into_iter()
+        .map(|(k, v)| {
+            let s = scalar_string(&v).map_err(|found| {
+                serde::de::Error::custom(format!(
+                    "value of \"{k}\" must be a string, found {found}; quote it"
+                ))
+            })?;
+            Ok((k, s))
+        })
+        .collect()
 }
 
 fn opt_string<'de, D: Deserializer<'de>>(d: D) -> Result<Option<String>, D::Error> {
     let raw: Option<serde_json::Value> = Deserialize::deserialize(d)?;
-    Ok(raw.map(|v| scalar_string(&v)))
+    raw.map(|v| {
+        scalar_string(&v).map_err(|found| {
+            serde::de::Error::custom(format!("must be a string, found {found}; quote it"))
+        })
+    })
+    .transpose()
 }
 
-fn scalar_string(v: &serde_json::Value) -> String {
+fn scalar_string(v: &serde_json::Value) -> Result<String, String> {
     match v {
-        serde_json::Value::String(s) => s.clone(),
-        serde_json::Value::Null => String::new(),
-        other => other.to_string(),
+        serde_json::Value::String(s) => Ok(s.clone()),
+        serde_json::Value::Null => Ok(String::new()),
+        serde_json::Value::Number(n) => Err(format!("the number {n}")),
+        serde_json::Value::Bool(b) => Err(format!("the boolean {b}")),
+        other => Err(format!("{other}")),
     }
 }
 
 /// Parses a kustomization, turning "unknown field" into "not supported" with the known list.
+/// Field names are also accepted in lowercase (`nameprefix`, `commonlabels`), as kustomize's
+/// case-insensitive JSON decoding accepts them.
 pub fn parse(file: &str, text: &str) -> Result<Kustomization, ManifestError> {
-    diag::parse::<Kustomization>(file, text).map_err(|d| {
+    let mut k = diag::parse::<Kustomization>(file, text).map_err(|d| {
         if d.path.chars().all(|c| c.is_ascii_alphanumeric()) && d.message.starts_with("unknown field") {
             ManifestError::At {
                 file: d.file,
@@ -262,5 +302,8 @@ pub fn parse(file: &str, text: &str) -> Result<Kustomization, ManifestError> {
         } else {
             ManifestError::from_diag(d)
         }
-    })
+    })?;
+    let legacy = std::mem::take(&mut k.image_tags);
+    k.images.extend(legacy);
+    Ok(k)
 }

@@ -494,3 +494,83 @@ fn regression_issue_16_external_transformers_are_refused() {
         "{e}"
     );
 }
+
+/// The lowercase field names kustomize's case-insensitive decoding accepts, and the
+/// deprecated `imageTags` (appended to `images`).
+#[test]
+fn regression_issue_16_lowercase_legacy_field_names() {
+    let t = Tree::new(&[
+        (
+            "app/res.yaml",
+            "apiVersion: v1\nkind: ConfigMap\nmetadata: {name: c}\n---\napiVersion: apps/v1\nkind: Deployment\nmetadata: {name: d}\nspec:\n  template:\n    spec:\n      containers: [{name: a, image: nginx}]\n",
+        ),
+        (
+            "app/kustomization.yaml",
+            "resources: [res.yaml]\nnameprefix: p-\ncommonlabels: {a: b}\nimageTags:\n- name: nginx\n  newtag: \"2\"\ncommonannotations: {x: yes-please}\nconfigmapgenerator:\n- name: g\n  literals: [k=v]\ngeneratoroptions: {disablenamesuffixhash: true}\n",
+        ),
+    ]);
+    assert_yaml(
+        &t.render("app"),
+        r#"
+apiVersion: v1
+kind: ConfigMap
+metadata:
+  annotations:
+    x: yes-please
+  labels:
+    a: b
+  name: p-c
+---
+apiVersion: v1
+data:
+  k: v
+kind: ConfigMap
+metadata:
+  annotations:
+    x: yes-please
+  labels:
+    a: b
+  name: p-g
+---
+apiVersion: apps/v1
+kind: Deployment
+metadata:
+  annotations:
+    x: yes-please
+  labels:
+    a: b
+  name: p-d
+spec:
+  selector:
+    matchLabels:
+      a: b
+  template:
+    metadata:
+      annotations:
+        x: yes-please
+      labels:
+        a: b
+    spec:
+      containers:
+      - image: nginx:2
+        name: a
+"#,
+    );
+}
+
+/// kustomize decodes label and annotation maps and `newTag` as strings and refuses a number
+/// or boolean ("cannot unmarshal number into … of type string"); gantry refused nothing and
+/// wrote `on: y` as `"true"`.
+#[test]
+fn regression_issue_16_unquoted_numbers_and_booleans_in_string_fields_are_refused() {
+    let case = |k: &str| {
+        Tree::new(&[("app/res.yaml", "apiVersion: v1\nkind: ConfigMap\nmetadata: {name: c}\n---\napiVersion: apps/v1\nkind: Deployment\nmetadata: {name: d}\nspec:\n  template:\n    spec:\n      containers: [{name: a, image: nginx}]\n"), ("app/kustomization.yaml", k)]).error("app")
+    };
+    let e = case("resources: [res.yaml]\nimages:\n- name: nginx\n  newTag: 1.25\n");
+    assert!(e.contains("kustomization.yaml:4:11: images[0].newTag: must be a string, found the number 1.25; quote it"), "{e}");
+    let e = case("resources: [res.yaml]\ncommonLabels:\n  port: 8080\n");
+    assert!(
+        e.contains("value of \"port\" must be a string, found the number 8080"),
+        "{e}"
+    );
+}
