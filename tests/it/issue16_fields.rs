@@ -511,7 +511,7 @@ fn regression_issue_16_lowercase_legacy_field_names() {
     ]);
     assert_yaml(
         &t.render("app"),
-        r#"
+        r"
 apiVersion: v1
 kind: ConfigMap
 metadata:
@@ -554,7 +554,7 @@ spec:
       containers:
       - image: nginx:2
         name: a
-"#,
+",
     );
 }
 
