@@ -203,15 +203,8 @@ impl Builder<'_> {
                         }
                         continue;
                     }
-                    let key = key_string(key);
-                    if map.contains_key(&key) {
-                        return Err(at(
-                            self.file,
-                            &key_mark,
-                            format!("mapping key \"{key}\" already defined"),
-                        ));
-                    }
-                    map.insert(key, value);
+                    // kustomize v5 does not check duplicate keys; the last one wins.
+                    map.insert(key_string(key), value);
                 }
                 // Explicit keys win over merged ones; earlier merges win over later ones.
                 for m in merged {
@@ -379,12 +372,9 @@ mod tests {
     }
 
     #[test]
-    fn duplicate_keys_and_syntax_errors_are_located() {
-        let e = documents("t.yaml", "a: 1\nb: 2\na: 3\n").expect_err("duplicate");
-        assert_eq!(
-            e.to_string(),
-            "t.yaml:3:1: mapping key \"a\" already defined"
-        );
+    fn duplicate_keys_keep_the_last_and_syntax_errors_are_located() {
+        let docs = documents("t.yaml", "a: 1\nb: 2\na: 3\n").expect("duplicate keys load");
+        assert_eq!(docs[0], json!({"a": 3, "b": 2}));
         let e = documents("t.yaml", "a: [1\n").expect_err("syntax");
         assert_eq!(e.to_string(), "t.yaml:1:4: unclosed bracket '['");
     }

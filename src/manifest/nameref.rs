@@ -19,6 +19,8 @@ struct Candidate {
     name: String,
     namespace: String,
     cluster_scoped: bool,
+    prefixes: Vec<String>,
+    suffixes: Vec<String>,
     /// Earlier names and the namespaces they lived in.
     previous: Vec<(String, String)>,
 }
@@ -57,6 +59,8 @@ impl Index {
                 name: cur.name,
                 namespace: cur.namespace,
                 cluster_scoped: r.is_cluster_scoped(),
+                prefixes: r.prefixes.clone(),
+                suffixes: r.suffixes.clone(),
                 previous,
             });
         }
@@ -67,12 +71,16 @@ impl Index {
     }
 
     /// The renamed resource `old` now refers to, seen from `referrer_ns`.
+    /// `namespace`: the one a `{name, namespace}` reference gives (`None`: a plain name, or a
+    /// map without one). `map`: the reference is a map, so candidates are the same only when
+    /// their names and namespaces are.
     fn lookup(
         &self,
         target: &str,
         old: &str,
         referrer: &Referrer,
         namespace: Option<&str>,
+        map: bool,
     ) -> Result<Option<&Candidate>, String> {
         let Some(ids) = self.by_old_name.get(target).and_then(|m| m.get(old)) else {
             return Ok(None);
@@ -92,12 +100,29 @@ impl Index {
                 })
             })
             .collect();
-        let mut names: Vec<&str> = matching.iter().map(|c| c.name.as_str()).collect();
+        if matching.len() <= 1 {
+            return Ok(matching.first().copied());
+        }
+        // Several: prefer those whose outer prefixes and suffixes are the referrer's.
+        let mut sieved: Vec<&Candidate> = matching
+            .into_iter()
+            .filter(|c| affixes_match(c, referrer, true))
+            .collect();
+        if sieved.len() > 1 {
+            sieved.retain(|c| affixes_match(c, referrer, false));
+        }
+        let mut names: Vec<String> = sieved
+            .iter()
+            .map(|c| match (map, c.namespace.as_str()) {
+                (true, ns) if !ns.is_empty() => format!("{}/{}", ns, c.name),
+                _ => c.name.clone(),
+            })
+            .collect();
         names.sort_unstable();
         names.dedup();
         match names.len() {
             0 => Ok(None),
-            1 => Ok(matching.first().copied()),
+            1 => Ok(sieved.first().copied()),
             _ => Err(format!(
                 "reference to {target} \"{old}\" is ambiguous: it could mean {}",
                 names.join(", ")
@@ -109,11 +134,30 @@ impl Index {
 struct Referrer {
     namespace: String,
     cluster_scoped: bool,
+    prefixes: Vec<String>,
+    suffixes: Vec<String>,
+}
+
+/// kustomize's `SameEndingSubSlice`: the shorter list ends the longer one (two empty lists
+/// agree; an empty one agrees with no non-empty one).
+fn same_ending(a: &[String], b: &[String]) -> bool {
+    let (short, long) = if a.len() <= b.len() { (a, b) } else { (b, a) };
+    long.ends_with(short) && (!short.is_empty() || long.is_empty())
+}
+
+/// kustomize's `PrefixesSuffixesEquals`; with `allow_empty`, no prefixes on either side match
+/// any prefixes.
+fn affixes_match(c: &Candidate, r: &Referrer, allow_empty: bool) -> bool {
+    let ok = |x: &[String], y: &[String]| {
+        (allow_empty && (x.is_empty() || y.is_empty())) || same_ending(x, y)
+    };
+    ok(&c.prefixes, &r.prefixes) && ok(&c.suffixes, &r.suffixes)
 }
 
 /// Updates every reference to a renamed resource; `extra` are the `nameReference` entries of
 /// `configurations` files.
 pub fn fix(ra: &mut [Resource], extra: &[NameRef]) -> Result<(), ManifestError> {
+    ra.iter().try_for_each(blank_subject_namespace)?;
     let index = Index::new(ra);
     if index.candidates.is_empty() {
         return Ok(());
@@ -147,6 +191,8 @@ pub fn fix(ra: &mut [Resource], extra: &[NameRef]) -> Result<(), ManifestError> 
         let referrer = Referrer {
             namespace: r.cur_id().namespace,
             cluster_scoped: r.is_cluster_scoped(),
+            prefixes: r.prefixes.clone(),
+            suffixes: r.suffixes.clone(),
         };
         let origin = r.origin.clone();
         for (nr, segments) in refs {
@@ -163,10 +209,34 @@ pub fn fix(ra: &mut [Resource], extra: &[NameRef]) -> Result<(), ManifestError> 
     Ok(())
 }
 
+/// kustomize refuses a `RoleBinding` whose `ServiceAccount` subject has a `namespace:` that is
+/// not a string (left blank), whatever else the build holds.
+fn blank_subject_namespace(r: &Resource) -> Result<(), ManifestError> {
+    if r.kind() != "RoleBinding" {
+        return Ok(());
+    }
+    let subjects = r.obj.get("subjects").and_then(Value::as_array);
+    for (i, s) in subjects.into_iter().flatten().enumerate() {
+        let is_sa = s.get("kind").and_then(Value::as_str) == Some("ServiceAccount");
+        let blank = s.get("namespace").is_some_and(|ns| !ns.is_string());
+        if is_sa && blank {
+            return Err(ManifestError::file(
+                r.origin.clone(),
+                format!(
+                    "RoleBinding \"{}\": subjects[{i}].namespace is blank; name the \
+                     ServiceAccount's namespace or remove the field (kustomize refuses it too)",
+                    r.name()
+                ),
+            ));
+        }
+    }
+    Ok(())
+}
+
 fn update(v: &mut Value, index: &Index, target: &str, referrer: &Referrer) -> Result<(), String> {
     match v {
         Value::String(s) => {
-            if let Some(c) = index.lookup(target, s, referrer, None)? {
+            if let Some(c) = index.lookup(target, s, referrer, None, false)? {
                 s.clone_from(&c.name);
             }
         }
@@ -195,7 +265,7 @@ fn update(v: &mut Value, index: &Index, target: &str, referrer: &Referrer) -> Re
             let any_namespace = given.is_none() && referrer.cluster_scoped;
             let ns = given.clone().unwrap_or_else(|| referrer.namespace.clone());
             let want = (!any_namespace).then_some(ns.as_str());
-            if let Some(c) = index.lookup(target, &old, referrer, want)? {
+            if let Some(c) = index.lookup(target, &old, referrer, want, true)? {
                 m.insert("name".into(), c.name.clone().into());
                 if (given.is_some() || any_namespace)
                     && !c.cluster_scoped

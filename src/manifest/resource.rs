@@ -149,6 +149,11 @@ pub struct Resource {
     pub generated: Option<Generated>,
     /// File (or generator) the resource came from, for error messages.
     pub origin: String,
+    /// Name prefixes and suffixes applied, innermost first: name references prefer the
+    /// candidate whose outer prefixes match the referrer's (kustomize's
+    /// `PrefixesSuffixesEquals`).
+    pub prefixes: Vec<String>,
+    pub suffixes: Vec<String>,
 }
 
 impl Resource {
@@ -159,6 +164,8 @@ impl Resource {
             prev: Vec::new(),
             generated: None,
             origin: origin.into(),
+            prefixes: Vec::new(),
+            suffixes: Vec::new(),
         }
     }
 

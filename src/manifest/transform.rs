@@ -126,6 +126,12 @@ pub fn prefix_suffix(prefix: &str, suffix: &str, specs: &[FieldSpec], ra: &mut [
             }
             if spec.path == "metadata/name" {
                 if !renamed {
+                    if !prefix.is_empty() {
+                        r.prefixes.push(prefix.to_owned());
+                    }
+                    if !suffix.is_empty() {
+                        r.suffixes.push(suffix.to_owned());
+                    }
                     r.store_prev();
                     let name = format!("{prefix}{}{suffix}", r.name());
                     r.set_name(&name);

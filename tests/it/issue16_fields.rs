@@ -574,3 +574,111 @@ fn regression_issue_16_unquoted_numbers_and_booleans_in_string_fields_are_refuse
         "{e}"
     );
 }
+
+fn base(prefix_or_ns: &str, data: &str) -> String {
+    format!(
+        "apiVersion: v1\nkind: ConfigMap\nmetadata: {{name: cfg}}\ndata: {{x: {data}}}\n---\napiVersion: apps/v1\nkind: Deployment\nmetadata: {{name: web}}\nspec:\n  template:\n    spec:\n      containers:\n      - name: c\n        image: nginx\n        envFrom: [{{configMapRef: {{name: cfg}}}}]\n# {prefix_or_ns}\n"
+    )
+}
+
+/// The same names reused under different prefixes in two bases: kustomize resolves each
+/// reference to the ConfigMap whose prefixes are the referrer's; gantry called it ambiguous.
+#[test]
+fn regression_issue_16_name_references_across_prefixed_bases() {
+    let t = Tree::new(&[
+        ("a/res.yaml", &base("a", "a")),
+        (
+            "a/kustomization.yaml",
+            "resources: [res.yaml]\nnamePrefix: a-\n",
+        ),
+        ("b/res.yaml", &base("b", "b")),
+        (
+            "b/kustomization.yaml",
+            "resources: [res.yaml]\nnamePrefix: b-\n",
+        ),
+        (
+            "top/kustomization.yaml",
+            "resources: [../a, ../b]\nnamePrefix: top-\n",
+        ),
+    ]);
+    let out = t.render("top");
+    for x in ["a", "b"] {
+        let web = out
+            .split("---\n")
+            .find(|d| d.contains(&format!("name: top-{x}-web")))
+            .expect("web");
+        assert!(
+            web.contains(&format!("configMapRef:\n            name: top-{x}-cfg\n")),
+            "{out}"
+        );
+    }
+}
+
+/// kustomize refuses a ClusterRoleBinding subject that could be either of two renamed
+/// ServiceAccounts (same name, different namespaces), and a RoleBinding ServiceAccount
+/// subject whose namespace is left blank.
+#[test]
+fn regression_issue_16_ambiguous_service_account_and_blank_subject_namespace_are_refused() {
+    let sa = "apiVersion: v1\nkind: ServiceAccount\nmetadata: {name: sa}\n";
+    let t = Tree::new(&[
+        ("a/res.yaml", sa),
+        (
+            "a/kustomization.yaml",
+            "resources: [res.yaml]\nnamespace: ns-a\n",
+        ),
+        ("b/res.yaml", sa),
+        (
+            "b/kustomization.yaml",
+            "resources: [res.yaml]\nnamespace: ns-b\n",
+        ),
+        (
+            "top/crb.yaml",
+            "apiVersion: rbac.authorization.k8s.io/v1\nkind: ClusterRoleBinding\nmetadata: {name: crb}\nroleRef: {apiGroup: rbac.authorization.k8s.io, kind: ClusterRole, name: view}\nsubjects:\n- kind: ServiceAccount\n  name: sa\n",
+        ),
+        (
+            "top/kustomization.yaml",
+            "resources: [../a, ../b, crb.yaml]\nnamePrefix: p-\n",
+        ),
+        (
+            "blank/rb.yaml",
+            "apiVersion: rbac.authorization.k8s.io/v1\nkind: RoleBinding\nmetadata: {name: rb}\nroleRef: {apiGroup: rbac.authorization.k8s.io, kind: Role, name: r}\nsubjects:\n- kind: ServiceAccount\n  name: sa\n  namespace:\n",
+        ),
+        ("blank/kustomization.yaml", "resources: [rb.yaml]\n"),
+    ]);
+    let e = t.error("top");
+    assert!(
+        e.contains(
+            "reference to ServiceAccount \"sa\" is ambiguous: it could mean ns-a/p-sa, ns-b/p-sa"
+        ),
+        "{e}"
+    );
+    let e = t.error("blank");
+    assert!(
+        e.contains("rb.yaml: RoleBinding \"rb\": subjects[0].namespace is blank"),
+        "{e}"
+    );
+}
+
+/// Duplicate keys in a resource: kustomize v5 keeps the last; gantry refused the file.
+#[test]
+fn regression_issue_16_duplicate_keys_keep_the_last() {
+    let t = Tree::new(&[
+        (
+            "app/cm.yaml",
+            "apiVersion: v1\nkind: ConfigMap\nmetadata:\n  name: cm\ndata:\n  a: first\n  b: x\n  a: last\n",
+        ),
+        ("app/kustomization.yaml", "resources: [cm.yaml]\n"),
+    ]);
+    assert_yaml(
+        &t.render("app"),
+        "
+apiVersion: v1
+data:
+  a: last
+  b: x
+kind: ConfigMap
+metadata:
+  name: cm
+",
+    );
+}
