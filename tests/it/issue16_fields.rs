@@ -614,8 +614,8 @@ fn regression_issue_16_name_references_across_prefixed_bases() {
     }
 }
 
-/// kustomize refuses a ClusterRoleBinding subject that could be either of two renamed
-/// ServiceAccounts (same name, different namespaces), and a RoleBinding ServiceAccount
+/// kustomize refuses a `ClusterRoleBinding` subject that could be either of two renamed
+/// service accounts (same name, different namespaces), and a `RoleBinding` service-account
 /// subject whose namespace is left blank.
 #[test]
 fn regression_issue_16_ambiguous_service_account_and_blank_subject_namespace_are_refused() {
