@@ -292,10 +292,17 @@ fn absorb(ra: &mut Vec<Resource>, mut new: Resource) -> Result<(), String> {
                 new.set_namespace(old.namespace());
             }
             new.prev.clone_from(&old.prev);
-            new.generated = old
-                .generated
-                .clone()
-                .map(|g| Generated { behavior: b, ..g });
+            new.prefixes.clone_from(&old.prefixes);
+            new.suffixes.clone_from(&old.suffixes);
+            // kustomize v5 hashes the name only when both the merged resource and the merging
+            // generator want it: an overlay's `disableNameSuffixHash: true` holds for a base's
+            // generator, and a plain resource merged into stays unhashed.
+            let wants = |r: &Resource| r.generated.as_ref().is_some_and(|g| g.hash_suffix);
+            let hash_suffix = wants(old) && wants(&new);
+            new.generated = Some(Generated {
+                behavior: b,
+                hash_suffix,
+            });
             ra[*i] = new;
             Ok(())
         }

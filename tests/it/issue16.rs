@@ -568,3 +568,48 @@ metadata:
 ",
     );
 }
+
+/// Item 6: an overlay's `generatorOptions.disableNameSuffixHash` holds for a generator it
+/// merges into from a base (kustomize v5 hashes only when both sides want it; v4 kept the
+/// base's hash).
+#[test]
+fn regression_issue_16_overlay_disables_hash_of_merged_generator() {
+    let t = Tree::new(&[
+        (
+            "base/kustomization.yaml",
+            "configMapGenerator:\n- name: cfg\n  literals: [a=1]\n",
+        ),
+        (
+            "ov/kustomization.yaml",
+            "resources: [../base]\ngeneratorOptions:\n  disableNameSuffixHash: true\nconfigMapGenerator:\n- name: cfg\n  behavior: merge\n  literals: [b=2]\n",
+        ),
+        (
+            "hashed/kustomization.yaml",
+            "resources: [../base]\nconfigMapGenerator:\n- name: cfg\n  behavior: merge\n  literals: [b=2]\n",
+        ),
+    ]);
+    assert_yaml(
+        &t.render("ov"),
+        r#"
+apiVersion: v1
+data:
+  a: "1"
+  b: "2"
+kind: ConfigMap
+metadata:
+  name: cfg
+"#,
+    );
+    assert_yaml(
+        &t.render("hashed"),
+        r#"
+apiVersion: v1
+data:
+  a: "1"
+  b: "2"
+kind: ConfigMap
+metadata:
+  name: cfg-7gdc49gk6d
+"#,
+    );
+}
