@@ -33,6 +33,7 @@ pub fn build(fs: &dyn Fs, dir: &Path) -> Result<Built, ManifestError> {
     generate::add_hash_suffixes(&mut resources);
     let hashed = clock.elapsed();
     nameref::fix(&mut resources, &config.name_reference)?;
+    super::vars::resolve(&mut resources, &config.vars, &config.var_reference)?;
     stringify_annotations(&mut resources);
     tracing::debug!(
         hash_us = u64::try_from(hashed.as_micros()).unwrap_or(u64::MAX),
@@ -265,6 +266,7 @@ pub(crate) fn accumulate(
     let dir_name = display(dir);
     tracing::debug!(dir = %dir_name, stage = "resources, generators and components", resources = ra.len(), elapsed_us = u64::try_from(clock.elapsed().as_micros()).unwrap_or(u64::MAX), "render stage");
     transform_all(fs, dir, &kfile, &k, cfg, &mut ra, stack)?;
+    super::vars::declare(&display(&kfile), &k.vars, &mut ra, &mut cfg.vars)?;
     stack.pop();
     Ok(ra)
 }

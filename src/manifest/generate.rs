@@ -293,6 +293,7 @@ fn absorb(ra: &mut Vec<Resource>, mut new: Resource) -> Result<(), String> {
             }
             new.prev.clone_from(&old.prev);
             new.prefixes.clone_from(&old.prefixes);
+            new.ref_vars.clone_from(&old.ref_vars);
             new.suffixes.clone_from(&old.suffixes);
             // kustomize v5 hashes the name only when both the merged resource and the merging
             // generator want it: an overlay's `disableNameSuffixHash: true` holds for a base's

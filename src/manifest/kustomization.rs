@@ -40,6 +40,7 @@ pub const SUPPORTED_FIELDS: &[&str] = &[
     "generators",
     "sortOptions",
     "imageTags",
+    "vars",
 ];
 
 pub type S<T> = Spanned<T>;
@@ -112,6 +113,8 @@ pub struct Kustomization {
     /// Built-in generator configs: files, directories or inline YAML.
     #[serde(default)]
     pub generators: Vec<S<String>>,
+    #[serde(default)]
+    pub vars: Vec<S<super::vars::Var>>,
     #[serde(default)]
     #[serde(alias = "sortoptions")]
     pub sort_options: Option<S<super::order::SortOptions>>,

@@ -25,6 +25,7 @@ pub mod resource;
 mod smp;
 mod tconfig;
 mod transform;
+mod vars;
 pub mod workload;
 
 use std::path::Path;

@@ -154,6 +154,8 @@ pub struct Resource {
     /// `PrefixesSuffixesEquals`).
     pub prefixes: Vec<String>,
     pub suffixes: Vec<String>,
+    /// Names of the `vars` whose `objref` matched this resource.
+    pub ref_vars: Vec<String>,
 }
 
 impl Resource {
@@ -166,6 +168,7 @@ impl Resource {
             origin: origin.into(),
             prefixes: Vec::new(),
             suffixes: Vec::new(),
+            ref_vars: Vec::new(),
         }
     }
 

@@ -105,6 +105,8 @@ pub struct Config {
     pub var_reference: Vec<FieldSpec>,
     pub images: Vec<FieldSpec>,
     pub replicas: Vec<FieldSpec>,
+    /// The `vars` declared so far (they travel upward with the field specs).
+    pub vars: Vec<super::vars::Declared>,
 }
 
 fn merge_specs(into: &mut Vec<FieldSpec>, more: &[FieldSpec]) {
@@ -128,6 +130,7 @@ impl Config {
         merge_specs(&mut self.var_reference, &other.var_reference);
         merge_specs(&mut self.images, &other.images);
         merge_specs(&mut self.replicas, &other.replicas);
+        self.vars.extend(other.vars.iter().cloned());
         for nr in &other.name_reference {
             if !self.name_reference.contains(nr) {
                 self.name_reference.push(nr.clone());
@@ -159,6 +162,7 @@ impl Config {
             var_reference: specs(&d.var_reference),
             images: specs(&d.images),
             replicas: specs(&d.replicas),
+            vars: Vec::new(),
         }
     }
 }

@@ -682,3 +682,123 @@ metadata:
 ",
     );
 }
+
+const VARS_BASE: &str = r"apiVersion: v1
+kind: Service
+metadata: {name: db}
+spec:
+  ports:
+  - port: 5432
+---
+apiVersion: apps/v1
+kind: Deployment
+metadata: {name: web}
+spec:
+  template:
+    metadata:
+      annotations: {svc: $(DB_SVC)}
+    spec:
+      containers:
+      - name: web
+        image: nginx
+        command: [run, --db=$(DB_SVC):$(DB_PORT), $$(NOT), $(UNKNOWN)]
+        args: [$(DB_PORT)]
+        env:
+        - name: DB
+          value: $(DB_SVC).$(NS)
+        - name: PORT
+          value: $(DB_PORT)
+        volumeMounts:
+        - name: v
+          mountPath: /data/$(DB_SVC)
+";
+
+const VARS_BASE_KUSTOMIZATION: &str = r"resources: [res.yaml]
+vars:
+- name: DB_SVC
+  objref: {kind: Service, name: db, apiVersion: v1}
+- name: DB_PORT
+  objref: {kind: Service, name: db, apiVersion: v1}
+  fieldref: {fieldpath: 'spec.ports[0].port'}
+";
+
+const VARS_OVERLAY: &str = r"resources: [../base]
+namePrefix: p-
+namespace: prod
+vars:
+- name: NS
+  objref: {kind: Deployment, name: web, apiVersion: apps/v1}
+  fieldref: {fieldpath: metadata.namespace}
+";
+
+/// `vars`: declared in a base and an overlay, read after names are final (prefix, namespace),
+/// a whole-string `$(PORT)` keeps the source's type, `$$` escapes, unknown vars stay; a var
+/// no resource matches and a var declared twice are errors.
+#[test]
+fn regression_issue_16_vars() {
+    let t = Tree::new(&[
+        ("base/res.yaml", VARS_BASE),
+        ("base/kustomization.yaml", VARS_BASE_KUSTOMIZATION),
+        ("ov/kustomization.yaml", VARS_OVERLAY),
+        (
+            "missing/kustomization.yaml",
+            "resources: [../base]\nvars:\n- name: X\n  objref: {kind: Deployment, name: web}\n",
+        ),
+        (
+            "twice/kustomization.yaml",
+            "resources: [../base]\nvars:\n- name: DB_SVC\n  objref: {kind: Service, name: db, apiVersion: v1}\n",
+        ),
+    ]);
+    assert_yaml(
+        &t.render("ov"),
+        r"
+apiVersion: v1
+kind: Service
+metadata:
+  name: p-db
+  namespace: prod
+spec:
+  ports:
+  - port: 5432
+---
+apiVersion: apps/v1
+kind: Deployment
+metadata:
+  name: p-web
+  namespace: prod
+spec:
+  template:
+    metadata:
+      annotations:
+        svc: p-db
+    spec:
+      containers:
+      - args:
+        - 5432
+        command:
+        - run
+        - --db=p-db:5432
+        - $(NOT)
+        - $(UNKNOWN)
+        env:
+        - name: DB
+          value: p-db.prod
+        - name: PORT
+          value: 5432
+        image: nginx
+        name: web
+        volumeMounts:
+        - mountPath: /data/p-db
+          name: v
+",
+    );
+    let e = t.error("missing");
+    assert!(
+        e.contains("var 'X' cannot be mapped to a field in the set of known resources: no Deployment \"web\" of apiVersion \"\""),
+        "{e}"
+    );
+    assert!(
+        t.error("twice")
+            .contains("var 'DB_SVC' already encountered")
+    );
+}
