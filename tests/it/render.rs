@@ -399,11 +399,11 @@ spec:
 fn unsupported_field_is_refused_by_name_and_position() {
     let t = Tree::new(&[(
         "app/kustomization.yaml",
-        "resources: []\nvars:\n- name: X\n",
+        "resources: []\nhelmCharts:\n- name: X\n",
     )]);
     let err = t.error("app");
     assert!(
-        err.starts_with("app/kustomization.yaml:2:1: kustomization field `vars` is not supported by gantry's renderer (supported: apiVersion, kind, metadata, resources,"),
+        err.starts_with("app/kustomization.yaml:2:1: kustomization field `helmCharts` is not supported by gantry's renderer (supported: apiVersion, kind, metadata, resources,"),
         "{err}"
     );
 }
