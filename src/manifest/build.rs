@@ -42,6 +42,8 @@ pub fn build(fs: &dyn Fs, dir: &Path) -> Result<Built, ManifestError> {
         "render stage"
     );
     let (kfile, k) = load(fs, dir)?;
+    super::metadata::drop_local(&mut resources);
+    super::metadata::apply(dir, &kfile, &k, &mut resources)?;
     let sort = match k.sort_options {
         None => None,
         Some(o) => {
@@ -410,7 +412,11 @@ fn append(
 /// Parses a file of YAML documents into resources; `List` kinds are expanded.
 pub(crate) fn read_resources(fs: &dyn Fs, path: &Path) -> Result<Vec<Resource>, ManifestError> {
     let text = read_text(fs, path)?;
-    parse_documents(&display(path), &text)
+    let mut out = parse_documents(&display(path), &text)?;
+    for r in &mut out {
+        r.provenance = super::resource::Provenance::File(path.to_path_buf());
+    }
+    Ok(out)
 }
 
 pub(crate) fn parse_documents(file: &str, text: &str) -> Result<Vec<Resource>, ManifestError> {

@@ -17,7 +17,7 @@ use super::ManifestError;
 use super::build::{display, read_text};
 use super::fs::{Fs, join};
 use super::kustomization::{GeneratorArgs, GeneratorOptions, Kustomization};
-use super::resource::{Behavior, Generated, Resource, ensure_object};
+use super::resource::{Behavior, Generated, Provenance, Resource, ensure_object};
 
 pub fn run(
     fs: &dyn Fs,
@@ -38,7 +38,15 @@ pub fn run(
                 column: args.referenced.column(),
                 message,
             };
-            let r = generate(fs, dir, kind, &args.value, &global).map_err(|m| at(m.clone()))?;
+            let mut r = generate(fs, dir, kind, &args.value, &global).map_err(|m| at(m.clone()))?;
+            r.provenance = Provenance::Generator {
+                kfile: kfile.to_path_buf(),
+                kind: if kind == "ConfigMap" {
+                    "ConfigMapGenerator"
+                } else {
+                    "SecretGenerator"
+                },
+            };
             absorb(ra, r).map_err(at)?;
         }
     }
@@ -294,6 +302,10 @@ fn absorb(ra: &mut Vec<Resource>, mut new: Resource) -> Result<(), String> {
             new.prev.clone_from(&old.prev);
             new.prefixes.clone_from(&old.prefixes);
             new.ref_vars.clone_from(&old.ref_vars);
+            // A merge keeps where the merged object came from; a replacement is the new one.
+            if b == Behavior::Merge {
+                new.provenance.clone_from(&old.provenance);
+            }
             new.suffixes.clone_from(&old.suffixes);
             // kustomize v5 hashes the name only when both the merged resource and the merging
             // generator want it: an overlay's `disableNameSuffixHash: true` holds for a base's

@@ -41,6 +41,7 @@ pub const SUPPORTED_FIELDS: &[&str] = &[
     "sortOptions",
     "imageTags",
     "vars",
+    "buildMetadata",
 ];
 
 pub type S<T> = Spanned<T>;
@@ -115,6 +116,8 @@ pub struct Kustomization {
     pub generators: Vec<S<String>>,
     #[serde(default)]
     pub vars: Vec<S<super::vars::Var>>,
+    #[serde(default, alias = "buildmetadata")]
+    pub build_metadata: Vec<S<String>>,
     #[serde(default)]
     #[serde(alias = "sortoptions")]
     pub sort_options: Option<S<super::order::SortOptions>>,

@@ -15,6 +15,7 @@ mod generate;
 pub mod kustomization;
 mod load;
 mod load_fast;
+mod metadata;
 mod nameref;
 mod order;
 mod par;

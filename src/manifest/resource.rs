@@ -156,6 +156,22 @@ pub struct Resource {
     pub suffixes: Vec<String>,
     /// Names of the `vars` whose `objref` matched this resource.
     pub ref_vars: Vec<String>,
+    /// Where it came from, for `buildMetadata: [originAnnotations]`.
+    pub provenance: Provenance,
+}
+
+/// The file a resource was read from, or the generator that made it.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub enum Provenance {
+    #[default]
+    Unknown,
+    File(std::path::PathBuf),
+    /// A built-in generator (`ConfigMapGenerator`, `SecretGenerator`) configured in a
+    /// kustomization file.
+    Generator {
+        kfile: std::path::PathBuf,
+        kind: &'static str,
+    },
 }
 
 impl Resource {
@@ -169,6 +185,7 @@ impl Resource {
             prefixes: Vec::new(),
             suffixes: Vec::new(),
             ref_vars: Vec::new(),
+            provenance: Provenance::Unknown,
         }
     }
 

@@ -802,3 +802,164 @@ spec:
             .contains("var 'DB_SVC' already encountered")
     );
 }
+
+/// `buildMetadata: [originAnnotations]`: each resource says where it came from (a file
+/// relative to the built directory, or the generator and the kustomization it is configured
+/// in), through bases and components.
+#[test]
+fn regression_issue_16_build_metadata_origin_annotations() {
+    let t = Tree::new(&[
+        (
+            "base/res.yaml",
+            "apiVersion: v1\nkind: ConfigMap\nmetadata: {name: c}\n",
+        ),
+        (
+            "base/kustomization.yaml",
+            "resources: [res.yaml]\nnamespace: ns\nconfigMapGenerator:\n- name: g\n  literals: [a=b]\n",
+        ),
+        (
+            "comp/kustomization.yaml",
+            "apiVersion: kustomize.config.k8s.io/v1alpha1\nkind: Component\nresources: [cm.yaml]\n",
+        ),
+        (
+            "comp/cm.yaml",
+            "apiVersion: v1\nkind: Secret\nmetadata: {name: s}\n",
+        ),
+        (
+            "ov/svc.yaml",
+            "apiVersion: v1\nkind: Service\nmetadata: {name: svc}\n---\napiVersion: v1\nkind: Service\nmetadata: {name: svc2}\n",
+        ),
+        (
+            "ov/kustomization.yaml",
+            "resources: [../base, svc.yaml]\ncomponents: [../comp]\nbuildMetadata: [originAnnotations]\nsecretGenerator:\n- name: sg\n  literals: [x=y]\n",
+        ),
+    ]);
+    assert_yaml(
+        &t.render("ov"),
+        r"
+apiVersion: v1
+kind: ConfigMap
+metadata:
+  annotations:
+    config.kubernetes.io/origin: |
+      path: ../base/res.yaml
+  name: c
+  namespace: ns
+---
+apiVersion: v1
+data:
+  a: b
+kind: ConfigMap
+metadata:
+  annotations:
+    config.kubernetes.io/origin: |
+      configuredIn: ../base/kustomization.yaml
+      configuredBy:
+        apiVersion: builtin
+        kind: ConfigMapGenerator
+  name: g-4h2mbtbbt6
+  namespace: ns
+---
+apiVersion: v1
+kind: Secret
+metadata:
+  annotations:
+    config.kubernetes.io/origin: |
+      path: ../comp/cm.yaml
+  name: s
+---
+apiVersion: v1
+data:
+  x: eQ==
+kind: Secret
+metadata:
+  annotations:
+    config.kubernetes.io/origin: |
+      configuredIn: kustomization.yaml
+      configuredBy:
+        apiVersion: builtin
+        kind: SecretGenerator
+  name: sg-t86b282gdf
+type: Opaque
+---
+apiVersion: v1
+kind: Service
+metadata:
+  annotations:
+    config.kubernetes.io/origin: |
+      path: svc.yaml
+  name: svc
+---
+apiVersion: v1
+kind: Service
+metadata:
+  annotations:
+    config.kubernetes.io/origin: |
+      path: svc.yaml
+  name: svc2
+",
+    );
+}
+
+/// `managedByLabel` labels every resource in kustomize's `<tool>-<version>` form, naming
+/// gantry (kustomize writes its own version); `transformerAnnotations` and unknown options
+/// are refused, not ignored.
+#[test]
+fn regression_issue_16_build_metadata_managed_by_and_refusals() {
+    let res = "apiVersion: v1\nkind: ConfigMap\nmetadata: {name: c}\n";
+    let case = |opts: &str| {
+        Tree::new(&[
+            ("app/res.yaml", res),
+            (
+                "app/kustomization.yaml",
+                &format!("resources: [res.yaml]\nbuildMetadata: [{opts}]\n"),
+            ),
+        ])
+    };
+    assert_yaml(
+        &case("managedByLabel").render("app"),
+        &format!(
+            "apiVersion: v1\nkind: ConfigMap\nmetadata:\n  labels:\n    app.kubernetes.io/managed-by: gantry-v{}\n  name: c\n",
+            env!("CARGO_PKG_VERSION")
+        ),
+    );
+    assert!(
+        case("transformerAnnotations")
+            .error("app")
+            .contains("buildMetadata: transformerAnnotations is not supported")
+    );
+    assert!(
+        case("everything")
+            .error("app")
+            .contains("buildMetadata: unknown option \"everything\"")
+    );
+}
+
+/// Resources annotated `config.kubernetes.io/local-config` (anything but "false") feed the
+/// build — here a replacement — and are not output; gantry output them.
+#[test]
+fn regression_issue_16_local_config_is_not_output() {
+    let t = Tree::new(&[
+        (
+            "app/local.yaml",
+            "apiVersion: v1\nkind: ConfigMap\nmetadata:\n  name: local\n  annotations:\n    config.kubernetes.io/local-config: \"true\"\ndata: {a: b}\n---\napiVersion: v1\nkind: ConfigMap\nmetadata:\n  name: kept\n  annotations:\n    config.kubernetes.io/local-config: \"false\"\n",
+        ),
+        (
+            "app/kustomization.yaml",
+            "resources: [local.yaml]\nreplacements:\n- source: {kind: ConfigMap, name: local, fieldPath: data.a}\n  targets:\n  - select: {name: kept}\n    fieldPaths: [data.x]\n    options: {create: true}\n",
+        ),
+    ]);
+    assert_yaml(
+        &t.render("app"),
+        r#"
+apiVersion: v1
+data:
+  x: b
+kind: ConfigMap
+metadata:
+  annotations:
+    config.kubernetes.io/local-config: "false"
+  name: kept
+"#,
+    );
+}

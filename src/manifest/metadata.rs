@@ -1,0 +1,164 @@
+//! The last steps of a build (stage: ⑤ render): local-config resources dropped, and the top
+//! kustomization's `buildMetadata`.
+//!
+//! Input: the finished resources and the top kustomization. Output: the resources without
+//! those marked `config.kubernetes.io/local-config` (other than `"false"`), and with
+//! `config.kubernetes.io/origin` annotations (`originAnnotations`) and the
+//! `app.kubernetes.io/managed-by` label (`managedByLabel`) when asked for.
+
+use std::path::{Component, Path, PathBuf};
+
+use serde_json::Value;
+
+use super::emit::inline_scalar;
+use super::kustomization::{Kustomization, S};
+use super::resource::{Provenance, Resource};
+use super::{ManifestError, build};
+
+const LOCAL_CONFIG: &str = "config.kubernetes.io/local-config";
+const ORIGIN: &str = "config.kubernetes.io/origin";
+const MANAGED_BY: &str = "app.kubernetes.io/managed-by";
+
+/// The value gantry writes for `managedByLabel`, in kustomize's `<tool>-<version>` form:
+/// kustomize writes its own version there, which gantry is not.
+pub const MANAGED_BY_VALUE: &str = concat!("gantry-v", env!("CARGO_PKG_VERSION"));
+
+/// kustomize's `IgnoreLocal`: resources annotated as local configuration (values for
+/// `replacements`, say) are used during the build and not output.
+pub fn drop_local(ra: &mut Vec<Resource>) {
+    ra.retain(|r| {
+        r.obj
+            .pointer("/metadata/annotations")
+            .and_then(|a| a.get(LOCAL_CONFIG))
+            .is_none_or(|v| v.as_str() == Some("false"))
+    });
+}
+
+/// Applies the top kustomization's `buildMetadata` options.
+pub fn apply(
+    dir: &Path,
+    kfile: &Path,
+    k: &Kustomization,
+    ra: &mut [Resource],
+) -> Result<(), ManifestError> {
+    let (mut origins, mut managed_by) = (false, false);
+    for option in &k.build_metadata {
+        match option.value.as_str() {
+            "originAnnotations" => origins = true,
+            "managedByLabel" => managed_by = true,
+            "transformerAnnotations" => {
+                return Err(at(
+                    kfile,
+                    option,
+                    "transformerAnnotations is not supported by gantry's renderer \
+                     (originAnnotations and managedByLabel are)",
+                ));
+            }
+            other => {
+                return Err(at(
+                    kfile,
+                    option,
+                    &format!(
+                        "unknown option \"{other}\" (originAnnotations, managedByLabel, \
+                         transformerAnnotations)"
+                    ),
+                ));
+            }
+        }
+    }
+    for r in ra {
+        if origins && let Some(text) = origin(dir, &r.provenance) {
+            annotations(r).insert(ORIGIN.to_owned(), Value::String(text));
+        }
+        if managed_by {
+            let labels = r.metadata_mut();
+            let labels = super::resource::ensure_object(
+                labels
+                    .entry("labels")
+                    .or_insert_with(|| Value::Object(serde_json::Map::new())),
+            );
+            labels.insert(
+                MANAGED_BY.to_owned(),
+                Value::String(MANAGED_BY_VALUE.to_owned()),
+            );
+        }
+    }
+    Ok(())
+}
+
+fn at(kfile: &Path, option: &S<String>, message: &str) -> ManifestError {
+    ManifestError::At {
+        file: build::display(kfile),
+        line: option.referenced.line(),
+        column: option.referenced.column(),
+        message: format!("buildMetadata: {message}"),
+    }
+}
+
+fn annotations(r: &mut Resource) -> &mut serde_json::Map<String, Value> {
+    let meta = r.metadata_mut();
+    let a = meta
+        .entry("annotations")
+        .or_insert_with(|| Value::Object(serde_json::Map::new()));
+    if !a.is_object() {
+        *a = Value::Object(serde_json::Map::new());
+    }
+    super::resource::ensure_object(a)
+}
+
+/// The origin annotation's YAML, as kustomize writes it (fields in its struct order).
+fn origin(dir: &Path, p: &Provenance) -> Option<String> {
+    match p {
+        Provenance::Unknown => None,
+        Provenance::File(path) => Some(format!("path: {}\n", inline_scalar(&relative(dir, path)))),
+        Provenance::Generator { kfile, kind } => Some(format!(
+            "configuredIn: {}\nconfiguredBy:\n  apiVersion: builtin\n  kind: {kind}\n",
+            inline_scalar(&relative(dir, kfile))
+        )),
+    }
+}
+
+/// `to` relative to the directory `from`, with `..` where it leaves it (Go's
+/// `filepath.Join` of the paths kustomize followed comes out the same, cleaned).
+fn relative(from: &Path, to: &Path) -> String {
+    let norm = |p: &Path| -> Vec<String> {
+        let mut out: Vec<String> = Vec::new();
+        for c in p.components() {
+            match c {
+                Component::Normal(s) => out.push(s.to_string_lossy().into_owned()),
+                Component::ParentDir => {
+                    out.pop();
+                }
+                _ => {}
+            }
+        }
+        out
+    };
+    let (a, b) = (norm(from), norm(to));
+    let common = a.iter().zip(&b).take_while(|(x, y)| x == y).count();
+    let mut out = PathBuf::new();
+    for _ in common..a.len() {
+        out.push("..");
+    }
+    for part in &b[common..] {
+        out.push(part);
+    }
+    out.to_string_lossy().into_owned()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn relative_paths_climb_out_of_the_overlay() {
+        let r = |a: &str, b: &str| relative(Path::new(a), Path::new(b));
+        assert_eq!(
+            r("apps/web/overlays/dev", "apps/web/base/d.yaml"),
+            "../../base/d.yaml"
+        );
+        assert_eq!(r("ov", "ov/svc.yaml"), "svc.yaml");
+        assert_eq!(r("/tmp/o1/ov", "/tmp/o1/base/res.yaml"), "../base/res.yaml");
+        assert_eq!(r("", "kustomization.yaml"), "kustomization.yaml");
+    }
+}
