@@ -250,6 +250,7 @@ pub(crate) fn accumulate(
     }
     ra = accumulate_resources(fs, dir, &kfile, &k, ra, stack, cfg)?;
     cfg.merge(&tconfig::load(fs, dir, &kfile, &k)?);
+    cfg.merge(&tconfig::load_crds(fs, dir, &kfile, &k)?);
     // kustomize v5 runs a kustomization's generators before its components.
     generate::run(fs, dir, &kfile, &k, &mut ra)?;
     plugin::generators(fs, dir, &kfile, &k.generators, &mut ra, stack)?;

@@ -42,6 +42,7 @@ pub const SUPPORTED_FIELDS: &[&str] = &[
     "imageTags",
     "vars",
     "buildMetadata",
+    "crds",
 ];
 
 pub type S<T> = Spanned<T>;
@@ -116,6 +117,9 @@ pub struct Kustomization {
     pub generators: Vec<S<String>>,
     #[serde(default)]
     pub vars: Vec<S<super::vars::Var>>,
+    /// Open API definitions of custom kinds, for their name references (`tconfig`).
+    #[serde(default)]
+    pub crds: Vec<S<String>>,
     #[serde(default, alias = "buildmetadata")]
     pub build_metadata: Vec<S<String>>,
     #[serde(default)]

@@ -8,6 +8,7 @@
 use std::path::Path;
 
 use serde::Deserialize;
+use serde_json::Value;
 
 use super::fieldspecs::NameRef;
 use super::fs::Fs;
@@ -184,4 +185,117 @@ pub fn load(
         config.merge(&Config::from_doc(&doc));
     }
     Ok(config)
+}
+
+/// The `crds:` files of one kustomization (kustomize's `LoadConfigFromCRDs`): Open API
+/// definitions whose properties carry `x-kubernetes-object-ref-kind` (a name reference),
+/// `x-kubernetes-annotation`, `x-kubernetes-label-selector` or `x-kubernetes-identity`.
+pub fn load_crds(
+    fs: &dyn Fs,
+    dir: &Path,
+    kfile: &Path,
+    k: &Kustomization,
+) -> Result<Config, ManifestError> {
+    let mut config = Config::default();
+    for entry in &k.crds {
+        let file = build::resolve(kfile, dir, entry, "crds")?;
+        build::restrict_file(fs, kfile, dir, entry, &file, "crds")?;
+        let text = build::read_text(fs, &file)?;
+        let name = build::display(&file);
+        let doc = super::load::documents(&name, &text)?
+            .into_iter()
+            .next()
+            .unwrap_or(Value::Null);
+        let Value::Object(defs) = doc else {
+            return Err(ManifestError::file(
+                name,
+                "unable to parse open API definition: expected a map of type names to definitions",
+            ));
+        };
+        for (type_name, def) in &defs {
+            let props = properties(def);
+            let is_k8s_type = ["kind", "apiVersion", "metadata"]
+                .iter()
+                .all(|p| props.is_some_and(|m| m.contains_key(*p)));
+            if !is_k8s_type {
+                continue;
+            }
+            let kind = type_name.rsplit('.').next().unwrap_or(type_name);
+            let mut seen = Vec::new();
+            crd_specs(&mut config, kind, &defs, type_name, &[], &mut seen);
+        }
+    }
+    Ok(config)
+}
+
+/// A definition's `properties` (under `Schema`, however it is capitalised).
+fn properties(def: &Value) -> Option<&serde_json::Map<String, Value>> {
+    let schema = def
+        .as_object()?
+        .iter()
+        .find(|(k, _)| k.eq_ignore_ascii_case("schema"))?
+        .1;
+    schema.get("properties")?.as_object()
+}
+
+fn crd_specs(
+    config: &mut Config,
+    kind: &str,
+    defs: &serde_json::Map<String, Value>,
+    type_name: &str,
+    path: &[String],
+    seen: &mut Vec<String>,
+) {
+    // A definition that refers to itself would recurse forever; kustomize's would too.
+    if seen.iter().any(|s| s == type_name) {
+        return;
+    }
+    seen.push(type_name.to_owned());
+    let Some(props) = defs.get(type_name).and_then(properties) else {
+        seen.pop();
+        return;
+    };
+    for (prop, schema) in props {
+        let mut here = path.to_vec();
+        here.push(prop.clone());
+        let has = |key: &str| schema.get(key).is_some_and(Value::is_string);
+        let spec = |p: &[String]| FieldSpec {
+            kind: kind.to_owned().into(),
+            path: p.join("/").into(),
+            ..FieldSpec::any("", false)
+        };
+        if has("x-kubernetes-annotation") {
+            merge_specs(&mut config.common_annotations, &[spec(&here)]);
+        }
+        if has("x-kubernetes-label-selector") {
+            merge_specs(&mut config.common_labels, &[spec(&here)]);
+        }
+        if has("x-kubernetes-identity") {
+            merge_specs(&mut config.name_prefix, &[spec(&here)]);
+        }
+        let target = schema
+            .get("x-kubernetes-object-ref-kind")
+            .and_then(Value::as_str);
+        if has("x-kubernetes-object-ref-api-version")
+            && let Some(target) = target
+        {
+            let key = schema
+                .get("x-kubernetes-object-ref-name-key")
+                .and_then(Value::as_str)
+                .unwrap_or("name");
+            let nr = NameRef {
+                target: target.to_owned().into(),
+                referrer: kind.to_owned().into(),
+                referrer_group: "".into(),
+                path: format!("{}/{key}", here.join("/")),
+            };
+            if !config.name_reference.contains(&nr) {
+                config.name_reference.push(nr);
+            }
+        }
+        if let Some(r) = schema.get("$ref").and_then(Value::as_str) {
+            crd_specs(config, kind, defs, r, &here, seen);
+        }
+    }
+    seen.pop();
 }

@@ -963,3 +963,109 @@ metadata:
 "#,
     );
 }
+
+const CRD_DEFS: &str = r#"{
+  "example.com/api/v1.Widget": {
+    "Schema": {
+      "properties": {
+        "apiVersion": {"type": "string"},
+        "kind": {"type": "string"},
+        "metadata": {"$ref": "meta.ObjectMeta"},
+        "spec": {"$ref": "example.com/api/v1.WidgetSpec"}
+      }
+    }
+  },
+  "example.com/api/v1.WidgetSpec": {
+    "Schema": {
+      "properties": {
+        "credentials": {
+          "x-kubernetes-object-ref-api-version": "v1",
+          "x-kubernetes-object-ref-kind": "Secret",
+          "type": "object"
+        },
+        "settings": {
+          "x-kubernetes-object-ref-api-version": "v1",
+          "x-kubernetes-object-ref-kind": "ConfigMap",
+          "x-kubernetes-object-ref-name-key": "configName"
+        },
+        "podSelector": {"x-kubernetes-label-selector": ""},
+        "notes": {"x-kubernetes-annotation": ""}
+      }
+    }
+  }
+}
+"#;
+
+const CRD_RESOURCES: &str = r"apiVersion: example.com/v1
+kind: Widget
+metadata: {name: w}
+spec:
+  credentials: {name: creds}
+  settings: {configName: cfg}
+  podSelector: {}
+  notes: {}
+---
+apiVersion: v1
+kind: Secret
+metadata: {name: creds}
+---
+apiVersion: v1
+kind: ConfigMap
+metadata: {name: cfg}
+";
+
+/// `crds:` Open API definitions: a custom kind's `x-kubernetes-object-ref-kind` properties
+/// follow renamed Secrets and ConfigMaps (with a custom name key), its
+/// `x-kubernetes-label-selector` and `x-kubernetes-annotation` properties get the common
+/// labels and annotations.
+#[test]
+fn regression_issue_16_crds_openapi_definitions() {
+    let t = Tree::new(&[
+        ("app/defs.json", CRD_DEFS),
+        ("app/res.yaml", CRD_RESOURCES),
+        (
+            "app/kustomization.yaml",
+            "crds: [defs.json]\nresources: [res.yaml]\nnamePrefix: x-\ncommonLabels: {app: w}\ncommonAnnotations: {team: a}\n",
+        ),
+    ]);
+    assert_yaml(
+        &t.render("app"),
+        r"
+apiVersion: v1
+kind: ConfigMap
+metadata:
+  annotations:
+    team: a
+  labels:
+    app: w
+  name: x-cfg
+---
+apiVersion: v1
+kind: Secret
+metadata:
+  annotations:
+    team: a
+  labels:
+    app: w
+  name: x-creds
+---
+apiVersion: example.com/v1
+kind: Widget
+metadata:
+  annotations:
+    team: a
+  labels:
+    app: w
+  name: x-w
+spec:
+  credentials:
+    name: x-creds
+  notes:
+    team: a
+  podSelector:
+    app: w
+  settings:
+    configName: x-cfg
+",
+    );
+}
