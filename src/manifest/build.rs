@@ -27,7 +27,10 @@ pub struct Built {
 /// Renders the kustomization in `dir` (repo-relative).
 pub fn build(fs: &dyn Fs, dir: &Path) -> Result<Built, ManifestError> {
     let mut stack = Vec::new();
-    let mut config = Config::default();
+    let mut config = Config {
+        schema: super::openapi::load(fs, dir)?.map(std::sync::Arc::new),
+        ..Config::default()
+    };
     let mut resources = accumulate(fs, dir, Vec::new(), false, &mut stack, &mut config)?;
     let clock = std::time::Instant::now();
     generate::add_hash_suffixes(&mut resources);
@@ -291,9 +294,9 @@ fn transform_all(
         tracing::debug!(dir = %dir_name, stage, resources = n, elapsed_us = u64::try_from(clock.elapsed().as_micros()).unwrap_or(u64::MAX), "render stage");
         clock = std::time::Instant::now();
     };
-    patch::strategic_merge_files(fs, dir, kfile, k, ra)?;
+    patch::strategic_merge_files(fs, dir, kfile, k, ra, cfg.schema.as_deref())?;
     lap("patch::strategic_merge_files", ra.len());
-    patch::patches(fs, dir, kfile, k, ra)?;
+    patch::patches(fs, dir, kfile, k, ra, cfg.schema.as_deref())?;
     lap("patch::patches", ra.len());
     transform::namespace(k.namespace.as_deref(), &cfg.namespace, ra);
     lap("transform::namespace", ra.len());
@@ -316,7 +319,7 @@ fn transform_all(
     lap("transform::images", ra.len());
     super::replace::run(fs, dir, kfile, &k.replacements, ra)?;
     lap("replacements", ra.len());
-    plugin::transformers(fs, dir, kfile, &k.transformers, ra, stack)?;
+    plugin::transformers(fs, dir, kfile, &k.transformers, ra, stack, cfg)?;
     lap("transformers", ra.len());
     Ok(())
 }
@@ -356,7 +359,7 @@ fn accumulate_resources(
                 append(&mut ra, set, r)?;
             }
         } else if fs.is_dir(path) {
-            let mut sub = Config::default();
+            let mut sub = cfg.child();
             let batch = accumulate(fs, path, Vec::new(), false, stack, &mut sub)?;
             cfg.merge(&sub);
             if ra.is_empty() && ids.is_none() {

@@ -43,6 +43,7 @@ pub const SUPPORTED_FIELDS: &[&str] = &[
     "vars",
     "buildMetadata",
     "crds",
+    "openapi",
 ];
 
 pub type S<T> = Spanned<T>;
@@ -120,6 +121,10 @@ pub struct Kustomization {
     /// Open API definitions of custom kinds, for their name references (`tconfig`).
     #[serde(default)]
     pub crds: Vec<S<String>>,
+    /// A custom schema for strategic merge (`path`) or the built-in one (`version`); only the
+    /// top kustomization's counts, as in kustomize.
+    #[serde(default, alias = "openAPI")]
+    pub openapi: Option<S<BTreeMap<String, String>>>,
     #[serde(default, alias = "buildmetadata")]
     pub build_metadata: Vec<S<String>>,
     #[serde(default)]

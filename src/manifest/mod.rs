@@ -17,6 +17,7 @@ mod load;
 mod load_fast;
 mod metadata;
 mod nameref;
+mod openapi;
 mod order;
 mod par;
 mod patch;

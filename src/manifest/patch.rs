@@ -13,6 +13,7 @@ use serde_json::Value;
 use super::build::{display, read_text, resolve};
 use super::fs::Fs;
 use super::kustomization::{Kustomization, Selector};
+use super::openapi::Schema;
 use super::resource::Resource;
 use super::{ManifestError, smp};
 
@@ -140,13 +141,14 @@ pub fn strategic_merge_files(
     kfile: &Path,
     k: &Kustomization,
     ra: &mut Vec<Resource>,
+    schema: Option<&Schema>,
 ) -> Result<(), ManifestError> {
     for entry in &k.patches_strategic_merge {
         let (text, src) = load(fs, dir, kfile, entry, "patchesStrategicMerge")?;
         match parse(&text, &src)? {
             Parsed::Strategic(docs) => {
                 for doc in docs {
-                    apply_smp_by_id(ra, &doc, &src)?;
+                    apply_smp_by_id(ra, &doc, &src, schema)?;
                 }
             }
             Parsed::Json6902(_) => return Err(src.err("patchesStrategicMerge entry is a JSON 6902 patch; list it under patches with a target")),
@@ -161,6 +163,7 @@ pub fn patches(
     kfile: &Path,
     k: &Kustomization,
     ra: &mut Vec<Resource>,
+    schema: Option<&Schema>,
 ) -> Result<(), ManifestError> {
     for p in &k.patches {
         let (text, src) = path_or_inline(
@@ -178,7 +181,7 @@ pub fn patches(
             (Parsed::Json6902(_), None) => return Err(src.err("a JSON 6902 patch needs a target")),
             (Parsed::Strategic(docs), None) => {
                 for doc in docs {
-                    apply_smp_by_id(ra, &doc, &src)?;
+                    apply_smp_by_id(ra, &doc, &src, schema)?;
                 }
             }
             (Parsed::Strategic(docs), Some(target)) => {
@@ -190,6 +193,7 @@ pub fn patches(
                             &doc,
                             options.allow_name_change,
                             options.allow_kind_change,
+                            schema,
                         );
                     });
                 }
@@ -255,7 +259,12 @@ fn apply_json6902(
 }
 
 /// Applies a strategic merge patch to the one resource its own kind, name and namespace name.
-fn apply_smp_by_id(ra: &mut Vec<Resource>, doc: &Value, src: &Source) -> Result<(), ManifestError> {
+fn apply_smp_by_id(
+    ra: &mut Vec<Resource>,
+    doc: &Value,
+    src: &Source,
+    schema: Option<&Schema>,
+) -> Result<(), ManifestError> {
     let patch = Resource::new(doc.clone(), src.file.clone());
     let want = patch.cur_id();
     let hits: Vec<usize> = ra
@@ -273,7 +282,7 @@ fn apply_smp_by_id(ra: &mut Vec<Resource>, doc: &Value, src: &Source) -> Result<
         .collect();
     match hits.as_slice() {
         [i] => {
-            apply_smp(&mut ra[*i], doc, false, false);
+            apply_smp(&mut ra[*i], doc, false, false, schema);
             ra.retain(|r| !r.obj.is_null());
             Ok(())
         }
@@ -285,7 +294,13 @@ fn apply_smp_by_id(ra: &mut Vec<Resource>, doc: &Value, src: &Source) -> Result<
     }
 }
 
-fn apply_smp(r: &mut Resource, doc: &Value, allow_name_change: bool, allow_kind_change: bool) {
+fn apply_smp(
+    r: &mut Resource,
+    doc: &Value,
+    allow_name_change: bool,
+    allow_kind_change: bool,
+    schema: Option<&Schema>,
+) {
     let (name, namespace, kind, api_version) = (
         r.name().to_owned(),
         r.namespace().to_owned(),
@@ -295,7 +310,7 @@ fn apply_smp(r: &mut Resource, doc: &Value, allow_name_change: bool, allow_kind_
     if allow_name_change || allow_kind_change {
         r.store_prev();
     }
-    match smp::apply(std::mem::take(&mut r.obj), doc) {
+    match smp::apply(std::mem::take(&mut r.obj), doc, schema) {
         None => r.obj = Value::Null,
         Some(v) => {
             r.obj = v;

@@ -132,6 +132,7 @@ pub fn transformers(
     entries: &[S<String>],
     ra: &mut Vec<Resource>,
     stack: &mut Vec<PathBuf>,
+    cfg: &tconfig::Config,
 ) -> Result<(), ManifestError> {
     for entry in entries {
         let here = Here {
@@ -141,8 +142,8 @@ pub fn transformers(
             entry,
             field: "transformers",
         };
-        for (kind, doc) in configs(&here, stack, TRANSFORMERS)? {
-            transform_one(&here, &kind, doc, ra)?;
+        for (kind, doc) in configs(&here, stack, TRANSFORMERS, cfg)? {
+            transform_one(&here, &kind, doc, ra, cfg)?;
         }
     }
     Ok(())
@@ -164,7 +165,7 @@ pub fn generators(
             entry,
             field: "generators",
         };
-        for (kind, doc) in configs(&here, stack, GENERATORS)? {
+        for (kind, doc) in configs(&here, stack, GENERATORS, &tconfig::Config::default())? {
             let c = parse(&here, &kind, doc)?;
             let args = GeneratorArgs {
                 name: c.metadata.name,
@@ -198,6 +199,7 @@ fn configs(
     here: &Here<'_>,
     stack: &mut Vec<PathBuf>,
     known: &[&str],
+    parent: &tconfig::Config,
 ) -> Result<Vec<(String, Value)>, ManifestError> {
     let text = &here.entry.value;
     let inline = super::load::documents("inline", text)
@@ -208,7 +210,7 @@ fn configs(
     } else {
         let path = build::resolve(here.kfile, here.dir, here.entry, here.field)?;
         if here.fs.is_dir(&path) {
-            let mut cfg = tconfig::Config::default();
+            let mut cfg = parent.child();
             build::accumulate(here.fs, &path, Vec::new(), false, stack, &mut cfg)?
                 .into_iter()
                 .map(|r| r.obj)
@@ -259,6 +261,7 @@ fn transform_one(
     kind: &str,
     doc: Value,
     ra: &mut Vec<Resource>,
+    cfg: &tconfig::Config,
 ) -> Result<(), ManifestError> {
     let c = parse(here, kind, doc)?;
     let specs = tconfig::specs(&c.field_specs);
@@ -303,7 +306,7 @@ fn transform_one(
                 target: c.target,
                 options,
             }));
-            patch::patches(here.fs, here.dir, here.kfile, &k, ra)?;
+            patch::patches(here.fs, here.dir, here.kfile, &k, ra, cfg.schema.as_deref())?;
         }
         "PatchJson6902Transformer" => {
             let target = c
@@ -325,7 +328,14 @@ fn transform_one(
             if let Some(inline) = c.patches {
                 k.patches_strategic_merge.push(here.spanned(inline));
             }
-            patch::strategic_merge_files(here.fs, here.dir, here.kfile, &k, ra)?;
+            patch::strategic_merge_files(
+                here.fs,
+                here.dir,
+                here.kfile,
+                &k,
+                ra,
+                cfg.schema.as_deref(),
+            )?;
         }
         "ReplacementTransformer" => {
             let entries: Vec<S<replace::Entry>> = c

@@ -6,7 +6,11 @@
 //! `containerPort`, …) with patch items first, then untouched originals (kustomize's order);
 //! other lists are replaced. `$patch: delete|replace` work on maps and list items.
 
+use std::borrow::Cow;
+
 use serde_json::Value;
+
+use super::openapi::Schema;
 
 /// API groups whose kinds carry Kubernetes' merge keys; custom resources get list replacement.
 const BUILTIN_GROUPS: &[&str] = &[
@@ -28,8 +32,18 @@ const BUILTIN_GROUPS: &[&str] = &[
     "extensions",
 ];
 
-/// The merge key of the list at `path` (field names from the object root), if it has one.
-fn merge_key(path: &[&str], builtin: bool, kind: &str) -> Option<&'static str> {
+/// The merge key of the list at `path` (field names from the object root), if it has one:
+/// from the custom schema when the build has one, else Kubernetes' keys for built-in kinds.
+fn merge_key(path: &[&str], ctx: &Ctx<'_>) -> Option<Cow<'static, str>> {
+    if let Some(schema) = ctx.schema {
+        return schema
+            .merge_key(ctx.api_version, ctx.kind, path)
+            .map(Cow::Owned);
+    }
+    builtin_merge_key(path, ctx.builtin, ctx.kind).map(Cow::Borrowed)
+}
+
+fn builtin_merge_key(path: &[&str], builtin: bool, kind: &str) -> Option<&'static str> {
     if !builtin {
         return None;
     }
@@ -61,7 +75,7 @@ fn merge_key(path: &[&str], builtin: bool, kind: &str) -> Option<&'static str> {
 
 /// Applies `patch` to `target` (a whole object). `None` means the object is deleted.
 #[must_use]
-pub fn apply(target: Value, patch: &Value) -> Option<Value> {
+pub fn apply(target: Value, patch: &Value, schema: Option<&Schema>) -> Option<Value> {
     let api = target
         .get("apiVersion")
         .and_then(Value::as_str)
@@ -73,9 +87,12 @@ pub fn apply(target: Value, patch: &Value) -> Option<Value> {
         .and_then(Value::as_str)
         .unwrap_or("")
         .to_owned();
+    let api_version = api.to_owned();
     let ctx = Ctx {
         builtin,
         kind: &kind,
+        api_version: &api_version,
+        schema,
     };
     merge(target, patch, &mut Vec::new(), &ctx)
 }
@@ -83,6 +100,8 @@ pub fn apply(target: Value, patch: &Value) -> Option<Value> {
 struct Ctx<'a> {
     builtin: bool,
     kind: &'a str,
+    api_version: &'a str,
+    schema: Option<&'a Schema>,
 }
 
 fn directive(v: &Value) -> Option<&str> {
@@ -157,7 +176,7 @@ fn merge_list<'p>(
     trail: &mut Vec<&'p str>,
     ctx: &Ctx<'_>,
 ) -> Value {
-    let Some(key) = merge_key(trail, ctx.builtin, ctx.kind) else {
+    let Some(key) = merge_key(trail, ctx) else {
         return Value::Array(patch.iter().map(strip).collect());
     };
     if patch.iter().any(|p| directive(p) == Some("replace")) {
@@ -172,11 +191,11 @@ fn merge_list<'p>(
     let mut pending: Vec<Option<Value>> = target.into_iter().map(Some).collect();
     let mut out = Vec::new();
     for pe in patch {
-        let k = pe.get(key);
+        let k = pe.get(key.as_ref());
         let found = k.and_then(|k| {
             pending
                 .iter()
-                .position(|t| t.as_ref().is_some_and(|t| t.get(key) == Some(k)))
+                .position(|t| t.as_ref().is_some_and(|t| t.get(key.as_ref()) == Some(k)))
         });
         if directive(pe) == Some("delete") {
             if let Some(i) = found {
@@ -219,7 +238,7 @@ mod tests {
             (vec!["bar", "foo"], vec!["bar", "foo"]),
         ] {
             assert_eq!(
-                apply(base.clone(), &pod(&patch)),
+                apply(base.clone(), &pod(&patch), None),
                 Some(pod(&want)),
                 "patch {patch:?}"
             );
@@ -232,12 +251,12 @@ mod tests {
             "spec": {"template": {"spec": {"containers": [{"name": "app", "image": "x", "env": [{"name": "A", "value": "1"}]}, {"name": "sidecar"}]}}}});
         let patch = json!({"metadata": {"labels": {"a": null}},
             "spec": {"template": {"spec": {"containers": [{"name": "sidecar", "$patch": "delete"}, {"name": "app", "env": [{"name": "B", "value": "2"}]}]}}}});
-        let out = apply(base.clone(), &patch).expect("not deleted");
+        let out = apply(base.clone(), &patch, None).expect("not deleted");
         assert_eq!(out["metadata"]["labels"], json!({"b": "2"}));
         assert_eq!(
             out["spec"]["template"]["spec"]["containers"],
             json!([{"name": "app", "image": "x", "env": [{"name": "B", "value": "2"}, {"name": "A", "value": "1"}]}])
         );
-        assert_eq!(apply(base, &json!({"$patch": "delete"})), None);
+        assert_eq!(apply(base, &json!({"$patch": "delete"}), None), None);
     }
 }

@@ -108,6 +108,8 @@ pub struct Config {
     pub replicas: Vec<FieldSpec>,
     /// The `vars` declared so far (they travel upward with the field specs).
     pub vars: Vec<super::vars::Declared>,
+    /// The top kustomization's `openapi` schema, for every strategic merge of the build.
+    pub schema: Option<std::sync::Arc<super::openapi::Schema>>,
 }
 
 fn merge_specs(into: &mut Vec<FieldSpec>, more: &[FieldSpec]) {
@@ -119,6 +121,15 @@ fn merge_specs(into: &mut Vec<FieldSpec>, more: &[FieldSpec]) {
 }
 
 impl Config {
+    /// An empty config for a directory below this one: it shares the build's schema.
+    #[must_use]
+    pub fn child(&self) -> Self {
+        Self {
+            schema: self.schema.clone(),
+            ..Self::default()
+        }
+    }
+
     /// Adds `other`'s specs not already present (kustomize's `MergeAll`).
     pub fn merge(&mut self, other: &Self) {
         merge_specs(&mut self.name_prefix, &other.name_prefix);
@@ -164,6 +175,7 @@ impl Config {
             images: specs(&d.images),
             replicas: specs(&d.replicas),
             vars: Vec::new(),
+            schema: None,
         }
     }
 }

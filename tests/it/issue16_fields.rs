@@ -1069,3 +1069,123 @@ spec:
 ",
     );
 }
+
+const OPENAPI_SCHEMA: &str = r##"{
+  "definitions": {
+    "v1alpha1.MyApp": {
+      "properties": {
+        "apiVersion": {"type": "string"},
+        "kind": {"type": "string"},
+        "metadata": {"type": "object"},
+        "spec": {
+          "properties": {
+            "workers": {
+              "items": {"$ref": "#/definitions/v1alpha1.Worker"},
+              "type": "array",
+              "x-kubernetes-patch-merge-key": "name",
+              "x-kubernetes-patch-strategy": "merge"
+            }
+          },
+          "type": "object"
+        }
+      },
+      "type": "object",
+      "x-kubernetes-group-version-kind": [{"group": "example.com", "kind": "MyApp", "version": "v1alpha1"}]
+    },
+    "v1alpha1.Worker": {
+      "properties": {"name": {"type": "string"}, "size": {"type": "integer"}},
+      "type": "object"
+    }
+  }
+}
+"##;
+
+const OPENAPI_RESOURCES: &str = r"apiVersion: example.com/v1alpha1
+kind: MyApp
+metadata: {name: app}
+spec:
+  workers:
+  - {name: a, size: 1}
+  - {name: b, size: 1}
+---
+apiVersion: apps/v1
+kind: Deployment
+metadata: {name: d}
+spec:
+  template:
+    spec:
+      containers:
+      - {name: a, image: x}
+      - {name: b, image: y}
+";
+
+const OPENAPI_PATCH: &str = r"apiVersion: example.com/v1alpha1
+kind: MyApp
+metadata: {name: app}
+spec:
+  workers:
+  - {name: b, size: 5}
+---
+apiVersion: apps/v1
+kind: Deployment
+metadata: {name: d}
+spec:
+  template:
+    spec:
+      containers:
+      - {name: b, image: z}
+";
+
+/// `openapi: {path: …}`: a custom kind's list merges by the key its schema declares. As in
+/// kustomize, the custom schema replaces the built-in one, so a `Deployment` it does not
+/// define has its containers replaced by the patch's. Only `v1.21.2` is a built-in version.
+#[test]
+fn regression_issue_16_openapi_custom_schema() {
+    let t = Tree::new(&[
+        ("app/schema.json", OPENAPI_SCHEMA),
+        ("app/res.yaml", OPENAPI_RESOURCES),
+        ("app/patch.yaml", OPENAPI_PATCH),
+        (
+            "app/kustomization.yaml",
+            "resources: [res.yaml]\nopenapi:\n  path: schema.json\npatchesStrategicMerge: [patch.yaml]\n",
+        ),
+        ("v/res.yaml", OPENAPI_RESOURCES),
+        (
+            "v/kustomization.yaml",
+            "resources: [res.yaml]\nopenapi:\n  version: v1.30.0\n",
+        ),
+    ]);
+    assert_yaml(
+        &t.render("app"),
+        r"
+apiVersion: apps/v1
+kind: Deployment
+metadata:
+  name: d
+spec:
+  template:
+    spec:
+      containers:
+      - image: z
+        name: b
+---
+apiVersion: example.com/v1alpha1
+kind: MyApp
+metadata:
+  name: app
+spec:
+  workers:
+  - name: b
+    size: 5
+  - name: a
+    size: 1
+",
+    );
+    let e = t.error("v");
+    assert!(
+        e.contains(
+            "openapi: the specified OpenAPI version \"v1.30.0\" is not built in (only v1.21.2)"
+        ),
+        "{e}"
+    );
+}
