@@ -325,12 +325,12 @@ fn absorb(ra: &mut Vec<Resource>, mut new: Resource) -> Result<(), String> {
     }
 }
 
-/// Appends `-<hash>` to the names of generated resources that want it, once (a
-/// `HashTransformer` in `transformers:` may run before the final pass).
+/// Appends `-<hash>` to the names of generated resources that want it. A `HashTransformer`
+/// in `transformers:` runs this too, and the final pass then hashes again, as kustomize does
+/// (`c-4h2mbtbbt6-4h2mbtbbt6`).
 pub fn add_hash_suffixes(ra: &mut [Resource]) {
     for r in ra.iter_mut() {
-        if let Some(g) = r.generated.as_mut().filter(|g| g.hash_suffix) {
-            g.hash_suffix = false;
+        if r.generated.as_ref().is_some_and(|g| g.hash_suffix) {
             let hash = content_hash(&r.obj);
             r.store_prev();
             let name = format!("{}-{hash}", r.name());

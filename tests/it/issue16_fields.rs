@@ -1189,3 +1189,152 @@ spec:
         "{e}"
     );
 }
+
+const P2_RESOURCES: &str = r"apiVersion: apps/v1
+kind: Deployment
+metadata: {name: web}
+spec:
+  replicas: 1
+  template:
+    spec:
+      containers:
+      - name: a
+        image: nginx
+---
+apiVersion: v1
+kind: Service
+metadata: {name: web}
+spec:
+  ports: [{port: 80}]
+";
+
+const P2_TRANSFORMERS: &str = r#"apiVersion: builtin
+kind: PrefixSuffixTransformer
+metadata: {name: ps}
+prefix: pre-
+suffix: -suf
+fieldSpecs:
+- path: metadata/name
+---
+apiVersion: builtin
+kind: NamespaceTransformer
+metadata: {name: ns, namespace: team}
+fieldSpecs:
+- path: metadata/namespace
+  create: true
+---
+apiVersion: builtin
+kind: ReplicaCountTransformer
+metadata: {name: rc}
+replica: {name: web, count: 3}
+fieldSpecs:
+- path: spec/replicas
+  kind: Deployment
+  create: true
+---
+apiVersion: builtin
+kind: PatchJson6902Transformer
+metadata: {name: j}
+target: {kind: Service, name: pre-web-suf}
+jsonOp: '[{"op": "replace", "path": "/spec/ports/0/port", "value": 8080}]'
+---
+apiVersion: builtin
+kind: PatchStrategicMergeTransformer
+metadata: {name: s}
+patches: |-
+  apiVersion: apps/v1
+  kind: Deployment
+  metadata: {name: pre-web-suf, namespace: team}
+  spec:
+    template:
+      spec:
+        containers:
+        - name: a
+          env: [{name: X, value: "1"}]
+---
+apiVersion: builtin
+kind: ReplacementTransformer
+metadata: {name: r}
+replacements:
+- source: {kind: Service, fieldPath: spec.ports.0.port}
+  targets:
+  - select: {kind: Deployment}
+    fieldPaths: ['spec.template.spec.containers.[name=a].env.[name=X].value']
+"#;
+
+const P2_GENERATOR: &str = r"apiVersion: builtin
+kind: SecretGenerator
+metadata: {name: creds}
+literals: [password=s3cret]
+type: Opaque
+";
+
+/// The other built-in configs: `PrefixSuffixTransformer`, `NamespaceTransformer`,
+/// `ReplicaCountTransformer`, `PatchJson6902Transformer`, `PatchStrategicMergeTransformer`
+/// (inline), `ReplacementTransformer`, a `SecretGenerator`; and a `HashTransformer`, after
+/// which the final pass hashes again, as kustomize does.
+#[test]
+fn regression_issue_16_more_builtin_transformers() {
+    let t = Tree::new(&[
+        ("app/res.yaml", P2_RESOURCES),
+        ("app/t.yaml", P2_TRANSFORMERS),
+        ("app/g.yaml", P2_GENERATOR),
+        (
+            "app/kustomization.yaml",
+            "resources: [res.yaml]\ngenerators: [g.yaml]\ntransformers: [t.yaml]\n",
+        ),
+        (
+            "hash/kustomization.yaml",
+            "configMapGenerator:\n- name: c\n  literals: [a=b]\ntransformers:\n- |-\n  apiVersion: builtin\n  kind: HashTransformer\n  metadata: {name: h}\n- |-\n  apiVersion: builtin\n  kind: PrefixSuffixTransformer\n  metadata: {name: p}\n  prefix: x-\n  fieldSpecs: [{path: metadata/name}]\n",
+        ),
+    ]);
+    assert_yaml(
+        &t.render("app"),
+        r#"
+apiVersion: v1
+data:
+  password: czNjcmV0
+kind: Secret
+metadata:
+  name: pre-creds-suf-bf5fk5d75b
+  namespace: team
+type: Opaque
+---
+apiVersion: v1
+kind: Service
+metadata:
+  name: pre-web-suf
+  namespace: team
+spec:
+  ports:
+  - port: 8080
+---
+apiVersion: apps/v1
+kind: Deployment
+metadata:
+  name: pre-web-suf
+  namespace: team
+spec:
+  replicas: 3
+  template:
+    spec:
+      containers:
+      - env:
+        - name: X
+          value: "8080"
+        image: nginx
+        name: a
+"#,
+    );
+    assert_yaml(
+        &t.render("hash"),
+        r"
+apiVersion: v1
+data:
+  a: b
+kind: ConfigMap
+metadata:
+  name: x-c-4h2mbtbbt6-4h2mbtbbt6
+",
+    );
+}
