@@ -345,7 +345,7 @@ fn transform_one(
                 .collect();
             replace::run(here.fs, here.dir, here.kfile, &entries, ra)?;
         }
-        "HashTransformer" => generate::add_hash_suffixes(ra),
+        "HashTransformer" => super::hash::add_hash_suffixes(ra),
         "SortOrderTransformer" => {
             let o = c.sort_options.unwrap_or_else(|| order::SortOptions {
                 order: "fifo".to_owned(),
