@@ -159,8 +159,10 @@ pub(crate) async fn metrics(addr: SocketAddr) -> String {
 }
 
 /// Polls the env's status until `done` holds (10 s at most).
+/// Polls the status until `done`, for up to 30 s: under a loaded full-suite run a sync can take
+/// several seconds (one failed at the former 10 s).
 pub(crate) async fn until(addr: SocketAddr, what: &str, done: impl Fn(&Value) -> bool) -> Value {
-    for _ in 0..100 {
+    for _ in 0..300 {
         let status = get(addr, "/api/v1/apps").await;
         if done(&status) {
             return status;
