@@ -27,8 +27,11 @@ pub struct Built {
 /// Renders the kustomization in `dir` (repo-relative).
 pub fn build(fs: &dyn Fs, dir: &Path) -> Result<Built, ManifestError> {
     let mut stack = Vec::new();
+    let (kfile, k) = load(fs, dir)?;
     let mut config = Config {
-        schema: super::openapi::load(fs, dir)?.map(std::sync::Arc::new),
+        schema: super::openapi::load(fs, dir, &kfile, &k)?.map(std::sync::Arc::new),
+        // kustomize tracks origins whenever the top kustomization has `buildMetadata`.
+        track: !k.build_metadata.is_empty(),
         ..Config::default()
     };
     let mut resources = accumulate(fs, dir, Vec::new(), false, &mut stack, &mut config)?;
@@ -44,7 +47,6 @@ pub fn build(fs: &dyn Fs, dir: &Path) -> Result<Built, ManifestError> {
             u64::try_from(clock.elapsed().saturating_sub(hashed).as_micros()).unwrap_or(u64::MAX),
         "render stage"
     );
-    let (kfile, k) = load(fs, dir)?;
     super::metadata::drop_local(&mut resources);
     super::metadata::apply(dir, &kfile, &k, &mut resources)?;
     let sort = match k.sort_options {
@@ -294,30 +296,65 @@ fn transform_all(
         tracing::debug!(dir = %dir_name, stage, resources = n, elapsed_us = u64::try_from(clock.elapsed().as_micros()).unwrap_or(u64::MAX), "render stage");
         clock = std::time::Instant::now();
     };
+    let record = |ra: &mut Vec<Resource>, kind: &str, times: usize| {
+        if cfg.track {
+            super::metadata::record(ra, kfile, kind, times);
+        }
+    };
     patch::strategic_merge_files(fs, dir, kfile, k, ra, cfg.schema.as_deref())?;
+    record(
+        ra,
+        "PatchStrategicMergeTransformer",
+        usize::from(!k.patches_strategic_merge.is_empty()),
+    );
     lap("patch::strategic_merge_files", ra.len());
     patch::patches(fs, dir, kfile, k, ra, cfg.schema.as_deref())?;
+    record(ra, "PatchTransformer", k.patches.len());
     lap("patch::patches", ra.len());
     transform::namespace(k.namespace.as_deref(), &cfg.namespace, ra);
+    let has = |v: &Option<String>| usize::from(v.as_deref().is_some_and(|s| !s.is_empty()));
+    record(ra, "NamespaceTransformer", has(&k.namespace));
     lap("transform::namespace", ra.len());
     let prefix = k.name_prefix.as_deref().unwrap_or("");
     transform::prefix_suffix(prefix, "", &transform::name_specs(&cfg.name_prefix), ra);
+    record(ra, "PrefixTransformer", has(&k.name_prefix));
     let suffix = k.name_suffix.as_deref().unwrap_or("");
     transform::prefix_suffix("", suffix, &transform::name_specs(&cfg.name_suffix), ra);
+    record(ra, "SuffixTransformer", has(&k.name_suffix));
     lap("transform::prefix_suffix", ra.len());
     transform::labels(k, cfg, ra);
+    // One per `labels` entry and one for `commonLabels`, once either is set.
+    let any_labels = !k.labels.is_empty() || !k.common_labels.is_empty();
+    record(
+        ra,
+        "LabelTransformer",
+        if any_labels { k.labels.len() + 1 } else { 0 },
+    );
     lap("transform::labels", ra.len());
     transform::annotations(k, cfg, ra);
+    record(
+        ra,
+        "AnnotationsTransformer",
+        usize::from(!k.common_annotations.is_empty()),
+    );
     lap("transform::annotations", ra.len());
     patch::json6902(fs, dir, kfile, k, ra)?;
+    record(ra, "PatchJson6902Transformer", k.patches_json6902.len());
     lap("patch::json6902", ra.len());
     transform::replicas(&k.replicas, &cfg.replicas, ra).map_err(|e| match e {
         ManifestError::File { message, .. } => ManifestError::file(display(kfile), message),
         other => other,
     })?;
+    record(ra, "ReplicaCountTransformer", k.replicas.len());
     transform::images(&k.images, &cfg.images, ra);
+    record(ra, "ImageTagTransformer", k.images.len());
     lap("transform::images", ra.len());
     super::replace::run(fs, dir, kfile, &k.replacements, ra)?;
+    record(
+        ra,
+        "ReplacementTransformer",
+        usize::from(!k.replacements.is_empty()),
+    );
     lap("replacements", ra.len());
     plugin::transformers(fs, dir, kfile, &k.transformers, ra, stack, cfg)?;
     lap("transformers", ra.len());
@@ -351,7 +388,9 @@ fn accumulate_resources(
         .filter(|p| fs.is_file(p))
         .collect();
     let mut parsed: std::collections::HashMap<&PathBuf, Vec<Resource>> =
-        super::read::parse_parallel(fs, &files)?.into_iter().collect();
+        super::read::parse_parallel(fs, &files)?
+            .into_iter()
+            .collect();
     for (entry, path) in &entries {
         if let Some(resources) = parsed.remove(path) {
             let set = ids.get_or_insert_with(|| ra.iter().map(Resource::cur_id).collect());

@@ -300,6 +300,7 @@ fn absorb(ra: &mut Vec<Resource>, mut new: Resource) -> Result<(), String> {
             new.prev.clone_from(&old.prev);
             new.prefixes.clone_from(&old.prefixes);
             new.ref_vars.clone_from(&old.ref_vars);
+            new.transformations.clone_from(&old.transformations);
             // A merge keeps where the merged object came from; a replacement is the new one.
             if b == Behavior::Merge {
                 new.provenance.clone_from(&old.provenance);

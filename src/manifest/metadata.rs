@@ -3,21 +3,24 @@
 //!
 //! Input: the finished resources and the top kustomization. Output: the resources without
 //! those marked `config.kubernetes.io/local-config` (other than `"false"`), and with
-//! `config.kubernetes.io/origin` annotations (`originAnnotations`) and the
-//! `app.kubernetes.io/managed-by` label (`managedByLabel`) when asked for.
+//! `config.kubernetes.io/origin` annotations (`originAnnotations`), the transformers that
+//! ran over each (`transformerAnnotations`) and the `app.kubernetes.io/managed-by` label
+//! (`managedByLabel`) when asked for.
 
+use std::fmt::Write as _;
 use std::path::{Component, Path, PathBuf};
 
 use serde_json::Value;
 
 use super::emit::inline_scalar;
 use super::kustomization::{Kustomization, S};
-use super::resource::{Provenance, Resource};
+use super::resource::{Provenance, Resource, Transformation};
 use super::{ManifestError, build};
 
 const LOCAL_CONFIG: &str = "config.kubernetes.io/local-config";
 const ORIGIN: &str = "config.kubernetes.io/origin";
 const MANAGED_BY: &str = "app.kubernetes.io/managed-by";
+const TRANSFORMATIONS: &str = "alpha.config.kubernetes.io/transformations";
 
 /// The value gantry writes for `managedByLabel`, in kustomize's `<tool>-<version>` form:
 /// kustomize writes its own version there, which gantry is not.
@@ -34,6 +37,24 @@ pub fn drop_local(ra: &mut Vec<Resource>) {
     });
 }
 
+/// Records that a transformer configured in `kfile` ran `times` times over every resource.
+pub fn record(ra: &mut [Resource], kfile: &Path, kind: &str, times: usize) {
+    if times == 0 {
+        return;
+    }
+    let t = Transformation {
+        configured_in: kfile.to_path_buf(),
+        kind: kind.to_owned(),
+        name: String::new(),
+        namespace: String::new(),
+    };
+    for r in ra {
+        for _ in 0..times {
+            r.transformations.push(t.clone());
+        }
+    }
+}
+
 /// Applies the top kustomization's `buildMetadata` options.
 pub fn apply(
     dir: &Path,
@@ -41,19 +62,12 @@ pub fn apply(
     k: &Kustomization,
     ra: &mut [Resource],
 ) -> Result<(), ManifestError> {
-    let (mut origins, mut managed_by) = (false, false);
+    let (mut origins, mut managed_by, mut transformations) = (false, false, false);
     for option in &k.build_metadata {
         match option.value.as_str() {
             "originAnnotations" => origins = true,
             "managedByLabel" => managed_by = true,
-            "transformerAnnotations" => {
-                return Err(at(
-                    kfile,
-                    option,
-                    "transformerAnnotations is not supported by gantry's renderer \
-                     (originAnnotations and managedByLabel are)",
-                ));
-            }
+            "transformerAnnotations" => transformations = true,
             other => {
                 return Err(at(
                     kfile,
@@ -69,6 +83,10 @@ pub fn apply(
     for r in ra {
         if origins && let Some(text) = origin(dir, &r.provenance) {
             annotations(r).insert(ORIGIN.to_owned(), Value::String(text));
+        }
+        if transformations && !r.transformations.is_empty() {
+            let text = transformations_yaml(dir, &r.transformations);
+            annotations(r).insert(TRANSFORMATIONS.to_owned(), Value::String(text));
         }
         if managed_by {
             let labels = r.metadata_mut();
@@ -116,6 +134,26 @@ fn origin(dir: &Path, p: &Provenance) -> Option<String> {
             inline_scalar(&relative(dir, kfile))
         )),
     }
+}
+
+/// The transformations annotation's YAML: a list of kustomize's origins.
+fn transformations_yaml(dir: &Path, list: &[Transformation]) -> String {
+    let mut out = String::new();
+    for t in list {
+        let _ = write!(
+            out,
+            "- configuredIn: {}\n  configuredBy:\n    apiVersion: builtin\n    kind: {}\n",
+            inline_scalar(&relative(dir, &t.configured_in)),
+            inline_scalar(&t.kind)
+        );
+        if !t.name.is_empty() {
+            let _ = writeln!(out, "    name: {}", inline_scalar(&t.name));
+        }
+        if !t.namespace.is_empty() {
+            let _ = writeln!(out, "    namespace: {}", inline_scalar(&t.namespace));
+        }
+    }
+    out
 }
 
 /// `to` relative to the directory `from`, with `..` where it leaves it (Go's

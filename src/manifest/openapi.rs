@@ -100,13 +100,17 @@ impl Schema {
 }
 
 /// The top kustomization's custom schema, if it names one.
-pub fn load(fs: &dyn super::Fs, dir: &Path) -> Result<Option<Schema>, ManifestError> {
-    let (kfile, k) = build::load(fs, dir)?;
-    let Some(openapi) = k.openapi else {
+pub fn load(
+    fs: &dyn super::Fs,
+    dir: &Path,
+    kfile: &Path,
+    k: &super::kustomization::Kustomization,
+) -> Result<Option<Schema>, ManifestError> {
+    let Some(openapi) = &k.openapi else {
         return Ok(None);
     };
     let at = |message: String| ManifestError::At {
-        file: build::display(&kfile),
+        file: build::display(kfile),
         line: openapi.referenced.line(),
         column: openapi.referenced.column(),
         message: format!("openapi: {message}"),
@@ -130,8 +134,8 @@ pub fn load(fs: &dyn super::Fs, dir: &Path) -> Result<Option<Schema>, ManifestEr
         (None, None) => Ok(None),
         (Some(p), None) => {
             let entry = serde_saphyr::Spanned::new(p.clone(), openapi.referenced, openapi.defined);
-            let file = build::resolve(&kfile, dir, &entry, "openapi")?;
-            build::restrict_file(fs, &kfile, dir, &entry, &file, "openapi")?;
+            let file = build::resolve(kfile, dir, &entry, "openapi")?;
+            build::restrict_file(fs, kfile, dir, &entry, &file, "openapi")?;
             let text = build::read_text(fs, &file)?;
             Schema::parse(&build::display(&file), &text).map(Some)
         }

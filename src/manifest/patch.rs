@@ -11,11 +11,11 @@ use regex::Regex;
 use serde_json::Value;
 
 use super::build::{display, read_text, resolve};
-use super::selector::LabelSelector;
 use super::fs::Fs;
 use super::kustomization::{Kustomization, Selector};
 use super::openapi::Schema;
 use super::resource::Resource;
+use super::selector::LabelSelector;
 use super::{ManifestError, smp};
 
 /// Where a patch came from, for messages: the kustomization position or the patch file.

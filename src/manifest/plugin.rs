@@ -16,7 +16,7 @@ use super::kustomization::{
     GeneratorArgs, GeneratorOptions, Image, Json6902, Kustomization, Patch, PatchOptions, Replica,
     S, Selector,
 };
-use super::resource::Resource;
+use super::resource::{Provenance, Resource, Transformation};
 use super::tconfig::{self, SpecDoc};
 use super::{ManifestError, build, generate, order, patch, replace, transform};
 
@@ -134,6 +134,7 @@ pub fn transformers(
     stack: &mut Vec<PathBuf>,
     cfg: &tconfig::Config,
 ) -> Result<(), ManifestError> {
+    let mut all = Vec::new();
     for entry in entries {
         let here = Here {
             fs,
@@ -142,11 +143,53 @@ pub fn transformers(
             entry,
             field: "transformers",
         };
-        for (kind, doc) in configs(&here, stack, TRANSFORMERS, cfg)? {
-            transform_one(&here, &kind, doc, ra, cfg)?;
+        for c in configs(&here, stack, TRANSFORMERS, cfg)? {
+            all.push((here.entry, c));
+        }
+    }
+    // kustomize runs inline configs before those in files, whatever the listed order.
+    all.sort_by_key(|(_, c)| !c.inline);
+    for (entry, c) in all {
+        let here = Here {
+            fs,
+            dir,
+            kfile,
+            entry,
+            field: "transformers",
+        };
+        let name = meta_field(&c.doc, "name");
+        let namespace = meta_field(&c.doc, "namespace");
+        transform_one(&here, &c.kind, c.doc, ra, cfg)?;
+        if cfg.track {
+            let t = Transformation {
+                configured_in: c.configured_in,
+                kind: c.kind,
+                name,
+                namespace,
+            };
+            for r in ra.iter_mut() {
+                r.transformations.push(t.clone());
+            }
         }
     }
     Ok(())
+}
+
+fn meta_field(doc: &Value, field: &str) -> String {
+    doc.get("metadata")
+        .and_then(|m| m.get(field))
+        .and_then(Value::as_str)
+        .unwrap_or("")
+        .to_owned()
+}
+
+/// One built-in config and where it was configured.
+struct Found {
+    kind: String,
+    doc: Value,
+    /// The file holding it (the kustomization for an inline one).
+    configured_in: PathBuf,
+    inline: bool,
 }
 
 pub fn generators(
@@ -165,7 +208,9 @@ pub fn generators(
             entry,
             field: "generators",
         };
-        for (kind, doc) in configs(&here, stack, GENERATORS, &tconfig::Config::default())? {
+        let mut found = configs(&here, stack, GENERATORS, &tconfig::Config::default())?;
+        found.sort_by_key(|c| !c.inline);
+        for Found { kind, doc, .. } in found {
             let c = parse(&here, &kind, doc)?;
             let args = GeneratorArgs {
                 name: c.metadata.name,
@@ -200,29 +245,41 @@ fn configs(
     stack: &mut Vec<PathBuf>,
     known: &[&str],
     parent: &tconfig::Config,
-) -> Result<Vec<(String, Value)>, ManifestError> {
+) -> Result<Vec<Found>, ManifestError> {
     let text = &here.entry.value;
     let inline = super::load::documents("inline", text)
         .ok()
         .filter(|docs| docs.iter().any(Value::is_object));
-    let docs: Vec<Value> = if let Some(docs) = inline {
-        docs
+    let is_inline = inline.is_some();
+    let docs: Vec<(Value, PathBuf)> = if let Some(docs) = inline {
+        docs.into_iter()
+            .map(|d| (d, here.kfile.to_path_buf()))
+            .collect()
     } else {
         let path = build::resolve(here.kfile, here.dir, here.entry, here.field)?;
         if here.fs.is_dir(&path) {
             let mut cfg = parent.child();
             build::accumulate(here.fs, &path, Vec::new(), false, stack, &mut cfg)?
                 .into_iter()
-                .map(|r| r.obj)
+                .map(|r| {
+                    let from = match r.provenance {
+                        Provenance::File(f) => f,
+                        _ => path.clone(),
+                    };
+                    (r.obj, from)
+                })
                 .collect()
         } else {
             build::restrict_file(here.fs, here.kfile, here.dir, here.entry, &path, here.field)?;
             let text = build::read_text(here.fs, &path)?;
             super::load::documents(&build::display(&path), &text)?
+                .into_iter()
+                .map(|d| (d, path.clone()))
+                .collect()
         }
     };
     let mut out = Vec::new();
-    for doc in docs.into_iter().filter(|d| !d.is_null()) {
+    for (doc, configured_in) in docs.into_iter().filter(|(d, _)| !d.is_null()) {
         let api = doc.get("apiVersion").and_then(Value::as_str).unwrap_or("");
         let kind = doc.get("kind").and_then(Value::as_str).unwrap_or("");
         if api != "builtin" || !known.contains(&kind) {
@@ -234,7 +291,12 @@ fn configs(
                 known.join(", ")
             )));
         }
-        out.push((kind.to_owned(), doc));
+        out.push(Found {
+            kind: kind.to_owned(),
+            doc,
+            configured_in,
+            inline: is_inline,
+        });
     }
     Ok(out)
 }

@@ -158,6 +158,20 @@ pub struct Resource {
     pub ref_vars: Vec<String>,
     /// Where it came from, for `buildMetadata: [originAnnotations]`.
     pub provenance: Provenance,
+    /// The transformers that ran over it, for `buildMetadata: [transformerAnnotations]`
+    /// (recorded only when the top kustomization has `buildMetadata`).
+    pub transformations: Vec<Transformation>,
+}
+
+/// A transformer configured somewhere in the build, as kustomize's origin of it.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Transformation {
+    /// The kustomization (or config file) it is configured in.
+    pub configured_in: std::path::PathBuf,
+    pub kind: String,
+    /// The config's `metadata.name` and `namespace`; empty for a kustomization's own fields.
+    pub name: String,
+    pub namespace: String,
 }
 
 /// The file a resource was read from, or the generator that made it.
@@ -186,6 +200,7 @@ impl Resource {
             suffixes: Vec::new(),
             ref_vars: Vec::new(),
             provenance: Provenance::Unknown,
+            transformations: Vec::new(),
         }
     }
 

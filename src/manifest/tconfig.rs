@@ -110,6 +110,8 @@ pub struct Config {
     pub vars: Vec<super::vars::Declared>,
     /// The top kustomization's `openapi` schema, for every strategic merge of the build.
     pub schema: Option<std::sync::Arc<super::openapi::Schema>>,
+    /// Record the transformers that run (the top kustomization has `buildMetadata`).
+    pub track: bool,
 }
 
 fn merge_specs(into: &mut Vec<FieldSpec>, more: &[FieldSpec]) {
@@ -126,6 +128,7 @@ impl Config {
     pub fn child(&self) -> Self {
         Self {
             schema: self.schema.clone(),
+            track: self.track,
             ..Self::default()
         }
     }
@@ -176,6 +179,7 @@ impl Config {
             replicas: specs(&d.replicas),
             vars: Vec::new(),
             schema: None,
+            track: false,
         }
     }
 }

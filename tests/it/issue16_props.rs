@@ -35,6 +35,8 @@ fn overlay() -> impl Strategy<Value = Vec<(String, String)>> {
         any::<bool>(),
         prop::option::of(name()),
     );
+    // Label values are quoted: kustomize refuses `a: no` (a YAML 1.1 boolean), and so does
+    // gantry.
     (apps, fields, more).prop_map(
         |(apps, (namespace, prefix, suffix, label, replicas, literal, patch, hashless), more)| {
             let (replace, label_field, sort, vars, origin, plugin_label) = more;
@@ -56,7 +58,7 @@ fn overlay() -> impl Strategy<Value = Vec<(String, String)>> {
                 let _ = writeln!(k, "nameSuffix: -{s}");
             }
             if let Some((key, value)) = label {
-                let _ = write!(k, "commonLabels:\n  {key}: {value}\ncommonAnnotations:\n  {key}: \"1\"\n");
+                let _ = write!(k, "commonLabels:\n  {key}: \"{value}\"\ncommonAnnotations:\n  {key}: \"1\"\n");
             }
             if let Some(count) = replicas {
                 let app = &apps[0];
@@ -77,7 +79,7 @@ fn overlay() -> impl Strategy<Value = Vec<(String, String)>> {
                 let _ = write!(k, "replacements:\n- source: {{kind: Service, name: {app}}}\n  targets:\n  - select: {{kind: Deployment}}\n    fieldPaths: [metadata.annotations.service]\n    options: {{create: true}}\n");
             }
             if let Some(v) = label_field {
-                let _ = write!(k, "labels:\n- pairs: {{tier: {v}}}\n  fields:\n  - kind: Service\n    path: spec/selector\n    create: true\n");
+                let _ = write!(k, "labels:\n- pairs: {{tier: \"{v}\"}}\n  fields:\n  - kind: Service\n    path: spec/selector\n    create: true\n");
             }
             if let Some(order) = sort {
                 let _ = write!(k, "sortOptions:\n  order: {order}\n");
@@ -89,7 +91,7 @@ fn overlay() -> impl Strategy<Value = Vec<(String, String)>> {
                 k.push_str("buildMetadata: [originAnnotations]\n");
             }
             if let Some(v) = plugin_label {
-                let _ = write!(k, "transformers:\n- |-\n  apiVersion: builtin\n  kind: LabelTransformer\n  metadata: {{name: t}}\n  labels: {{plugin: {v}}}\n  fieldSpecs: [{{path: metadata/labels, create: true}}]\n");
+                let _ = write!(k, "transformers:\n- |-\n  apiVersion: builtin\n  kind: LabelTransformer\n  metadata: {{name: t}}\n  labels: {{plugin: \"{v}\"}}\n  fieldSpecs: [{{path: metadata/labels, create: true}}]\n");
             }
             vec![
                 ("base/r.yaml".to_owned(), base),

@@ -27,6 +27,7 @@ mod issue15_input;
 mod issue15_webhooks;
 mod issue16;
 mod issue16_fields;
+mod issue16_meta;
 mod issue16_props;
 mod manifests;
 mod pack;
