@@ -177,6 +177,21 @@ pub(crate) fn resolve(
     })
 }
 
+/// Reads a file a kustomization names (a replacements, configurations, crds or openapi file)
+/// under the load restrictor; returns its path and text.
+pub(crate) fn read_entry(
+    fs: &dyn Fs,
+    kfile: &Path,
+    dir: &Path,
+    entry: &serde_saphyr::Spanned<String>,
+    field: &str,
+) -> Result<(PathBuf, String), ManifestError> {
+    let file = resolve(kfile, dir, entry, field)?;
+    restrict_file(fs, kfile, dir, entry, &file, field)?;
+    let text = read_text(fs, &file)?;
+    Ok((file, text))
+}
+
 /// kustomize refuses a Component of any other apiVersion.
 const COMPONENT_API_VERSION: &str = "kustomize.config.k8s.io/v1alpha1";
 

@@ -134,9 +134,7 @@ pub fn load(
         (None, None) => Ok(None),
         (Some(p), None) => {
             let entry = serde_saphyr::Spanned::new(p.clone(), openapi.referenced, openapi.defined);
-            let file = build::resolve(kfile, dir, &entry, "openapi")?;
-            build::restrict_file(fs, kfile, dir, &entry, &file, "openapi")?;
-            let text = build::read_text(fs, &file)?;
+            let (file, text) = build::read_entry(fs, kfile, dir, &entry, "openapi")?;
             Schema::parse(&build::display(&file), &text).map(Some)
         }
     }

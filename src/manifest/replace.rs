@@ -130,9 +130,7 @@ fn load(
     path: &str,
 ) -> Result<Vec<Replacement>, ManifestError> {
     let spanned = S::new(path.to_owned(), entry.referenced, entry.defined);
-    let file = build::resolve(kfile, dir, &spanned, "replacements")?;
-    build::restrict_file(fs, kfile, dir, &spanned, &file, "replacements")?;
-    let text = build::read_text(fs, &file)?;
+    let (file, text) = build::read_entry(fs, kfile, dir, &spanned, "replacements")?;
     let name = build::display(&file);
     let first = super::load::documents(&name, &text)?;
     match first.first() {

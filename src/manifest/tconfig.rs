@@ -193,9 +193,7 @@ pub fn load(
 ) -> Result<Config, ManifestError> {
     let mut config = Config::default();
     for entry in &k.configurations {
-        let file = build::resolve(kfile, dir, entry, "configurations")?;
-        build::restrict_file(fs, kfile, dir, entry, &file, "configurations")?;
-        let text = build::read_text(fs, &file)?;
+        let (file, text) = build::read_entry(fs, kfile, dir, entry, "configurations")?;
         let doc = crate::config::diag::parse::<ConfigDoc>(&build::display(&file), &text)
             .map_err(ManifestError::from_diag)?;
         config.merge(&Config::from_doc(&doc));
@@ -214,9 +212,7 @@ pub fn load_crds(
 ) -> Result<Config, ManifestError> {
     let mut config = Config::default();
     for entry in &k.crds {
-        let file = build::resolve(kfile, dir, entry, "crds")?;
-        build::restrict_file(fs, kfile, dir, entry, &file, "crds")?;
-        let text = build::read_text(fs, &file)?;
+        let (file, text) = build::read_entry(fs, kfile, dir, entry, "crds")?;
         let name = build::display(&file);
         let doc = super::load::documents(&name, &text)?
             .into_iter()
