@@ -8,6 +8,7 @@ pub mod audit;
 pub mod cli;
 pub mod cluster;
 pub mod config;
+pub mod core;
 pub mod daemon;
 pub mod git;
 pub mod manifest;

@@ -13,13 +13,6 @@ pub mod scan;
 #[cfg(feature = "sign")]
 pub mod sign;
 
-/// `sha256:<hex>` of some bytes: the OCI content address.
-#[must_use]
-pub fn sha256(bytes: &[u8]) -> String {
-    use sha2::Digest as _;
-    format!("sha256:{:x}", sha2::Sha256::digest(bytes))
-}
-
 #[derive(Debug, thiserror::Error)]
 pub enum ArtifactError {
     #[error("{source_name}: not a Trivy JSON report nor a Harbor vulnerability report: {message}")]

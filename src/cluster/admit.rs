@@ -33,23 +33,6 @@ impl std::fmt::Display for Violation {
     }
 }
 
-/// The pod spec inside a workload, if the kind has one.
-fn pod_spec(o: &Value) -> Option<&Value> {
-    let spec = &o["spec"];
-    let found = match o["kind"].as_str()? {
-        "Pod" => spec,
-        "Deployment"
-        | "StatefulSet"
-        | "DaemonSet"
-        | "ReplicaSet"
-        | "Job"
-        | "ReplicationController" => &spec["template"]["spec"],
-        "CronJob" => &spec["jobTemplate"]["spec"]["template"]["spec"],
-        _ => return None,
-    };
-    found.is_object().then_some(found)
-}
-
 fn containers(pod: &Value) -> impl Iterator<Item = &Value> {
     ["initContainers", "containers", "ephemeralContainers"]
         .into_iter()
@@ -57,13 +40,22 @@ fn containers(pod: &Value) -> impl Iterator<Item = &Value> {
         .flatten()
 }
 
-/// `registry/repository` of an image reference, without tag or digest.
-fn repository(image: &str) -> &str {
-    let without_digest = image.split('@').next().unwrap_or(image);
-    match without_digest.rsplit_once(':') {
+/// `registry/repository` of an image reference as written, without tag or digest, and as the
+/// runtime resolves it (`busybox` → `docker.io/library/busybox`), so a policy can name either
+/// and a short name cannot slip past a policy written for the full one.
+fn repositories(image: &str) -> Vec<String> {
+    let name = image.split('@').next().unwrap_or(image);
+    let written = match name.rsplit_once(':') {
         Some((repo, tag)) if !tag.contains('/') => repo,
-        _ => without_digest,
+        _ => name,
+    };
+    let mut out = vec![written.to_owned()];
+    if let Ok(r) = crate::core::ImageRef::parse(image)
+        && r.name() != written
+    {
+        out.push(r.name());
     }
+    out
 }
 
 /// Checks every rendered object against every registry and workload policy.
@@ -71,28 +63,40 @@ fn repository(image: &str) -> &str {
 pub fn admit(objects: &[(Value, String)], policies: &[Policy], namespace: &str) -> Vec<Violation> {
     let mut out = Vec::new();
     for (o, origin) in objects {
-        let Some(pod) = pod_spec(o) else { continue };
-        let object = describe(o, namespace);
-        for p in policies {
-            let file = p.file.display().to_string();
-            let mut report = |rule: &'static str, message: String, enforce: bool| {
-                out.push(Violation {
-                    object: object.clone(),
-                    origin: origin.clone(),
-                    policy: file.clone(),
-                    rule,
-                    message,
-                    enforce,
-                });
-            };
-            match &p.spec {
-                PolicySpec::Registries(r) => registries(pod, r, &mut report),
-                PolicySpec::Workloads(w) => workloads(pod, w, &mut report),
-                _ => {}
-            }
+        for pod in crate::manifest::workload::pod_specs(o) {
+            admit_pod(o, pod, origin, policies, namespace, &mut out);
         }
     }
     out
+}
+
+fn admit_pod(
+    o: &Value,
+    pod: &Value,
+    origin: &str,
+    policies: &[Policy],
+    namespace: &str,
+    out: &mut Vec<Violation>,
+) {
+    let object = describe(o, namespace);
+    for p in policies {
+        let file = p.file.display().to_string();
+        let mut report = |rule: &'static str, message: String, enforce: bool| {
+            out.push(Violation {
+                object: object.clone(),
+                origin: origin.to_owned(),
+                policy: file.clone(),
+                rule,
+                message,
+                enforce,
+            });
+        };
+        match &p.spec {
+            PolicySpec::Registries(r) => registries(pod, r, &mut report),
+            PolicySpec::Workloads(w) => workloads(pod, w, &mut report),
+            _ => {}
+        }
+    }
 }
 
 /// A container image a rendered workload runs.
@@ -110,8 +114,10 @@ pub struct ImageUse {
 pub fn workload_images(objects: &[(Value, String)], namespace: &str) -> Vec<ImageUse> {
     let mut out = Vec::new();
     for (o, origin) in objects {
-        let Some(pod) = pod_spec(o) else { continue };
-        for c in containers(pod) {
+        for c in crate::manifest::workload::pod_specs(o)
+            .into_iter()
+            .flat_map(containers)
+        {
             if let Some(image) = c["image"].as_str() {
                 out.push(ImageUse {
                     image: image.to_owned(),
@@ -145,11 +151,11 @@ fn registries(
 ) {
     for c in containers(pod) {
         let image = c["image"].as_str().unwrap_or_default();
-        let repo = repository(image);
+        let repos = repositories(image);
         let allowed = policy
             .allowed
             .iter()
-            .any(|g| image_glob(g).is_ok_and(|m| m.is_match(repo)));
+            .any(|g| image_glob(g).is_ok_and(|m| repos.iter().any(|r| m.is_match(r))));
         if !allowed {
             report(
                 "allowed registries",
@@ -229,8 +235,9 @@ fn workloads(
             "resources.requests and resources.limits are required",
         );
         let image = c["image"].as_str().unwrap_or_default();
-        let latest =
-            !image.contains('@') && (repository(image) == image || image.ends_with(":latest"));
+        let latest = crate::core::ImageRef::parse(image).map_or(true, |r| {
+            r.digest().is_none() && r.tag().is_none_or(|t| t == "latest")
+        });
         check(
             policy.disallow_latest_tag,
             "disallowLatestTag",
@@ -256,7 +263,7 @@ mod tests {
     fn registries_and_workload_rules_name_the_container_and_rule() {
         let deployment = json!({"kind": "Deployment", "metadata": {"name": "web", "namespace": "shop"},
             "spec": {"template": {"spec": {"containers": [
-                {"name": "app", "image": "harbor.example.com/shop/web@sha256:abc",
+                {"name": "app", "image": "harbor.example.com/shop/web@sha256:0123456789abcdef0123456789abcdef0123456789abcdef0123456789abcdef",
                  "securityContext": {"runAsNonRoot": true, "allowPrivilegeEscalation": false, "readOnlyRootFilesystem": true},
                  "resources": {"requests": {"cpu": "1"}, "limits": {"memory": "1Gi"}}},
                 {"name": "sidecar", "image": "docker.io/library/busybox:latest", "securityContext": {"privileged": true}}]}}}});
@@ -313,13 +320,58 @@ mod tests {
         );
     }
 
+    /// Issue 17: the walker finds the pod spec of a custom resource (an Argo `Rollout`), so it
+    /// is admitted and refused exactly as a `Deployment` with the same pod spec is.
+    #[test]
+    fn regression_issue_17_a_rollout_is_admitted_like_a_deployment() {
+        let pod = json!({"containers": [{"name": "app", "image": "docker.io/library/busybox",
+            "securityContext": {"privileged": true}}], "hostNetwork": true});
+        let as_kind = |api: &str, kind: &str| {
+            json!({"apiVersion": api, "kind": kind, "metadata": {"name": "web", "namespace": "shop"},
+                "spec": {"template": {"spec": pod.clone()}}})
+        };
+        let policies = vec![
+            policy(PolicySpec::Registries(RegistryPolicy {
+                allowed: vec!["harbor.example.com/**".into()],
+            })),
+            policy(PolicySpec::Workloads(WorkloadPolicy {
+                disallow_privileged: true,
+                disallow_host_namespaces: true,
+                disallow_latest_tag: true,
+                ..WorkloadPolicy::default()
+            })),
+        ];
+        let rules = |o: Value| -> Vec<(&'static str, String)> {
+            admit(&[(o, "f.yaml".to_owned())], &policies, "")
+                .into_iter()
+                .map(|v| (v.rule, v.message))
+                .collect()
+        };
+        let deployment = rules(as_kind("apps/v1", "Deployment"));
+        assert_eq!(deployment.len(), 4, "{deployment:?}");
+        assert_eq!(
+            rules(as_kind("argoproj.io/v1alpha1", "Rollout")),
+            deployment
+        );
+        let images = workload_images(
+            &[(as_kind("argoproj.io/v1alpha1", "Rollout"), String::new())],
+            "",
+        );
+        assert_eq!(images.len(), 1);
+        assert_eq!(images[0].object, "Rollout shop/web");
+    }
+
     #[test]
     fn repositories_drop_tag_and_digest_but_keep_registry_ports() {
+        let d = "sha256:0123456789abcdef0123456789abcdef0123456789abcdef0123456789abcdef";
         assert_eq!(
-            repository("r.example:5000/a/b:1.2@sha256:x"),
-            "r.example:5000/a/b"
+            repositories(&format!("r.example:5000/a/b:1.2@{d}")),
+            ["r.example:5000/a/b"]
         );
-        assert_eq!(repository("r.example:5000/a/b"), "r.example:5000/a/b");
-        assert_eq!(repository("busybox"), "busybox");
+        assert_eq!(repositories("r.example:5000/a/b"), ["r.example:5000/a/b"]);
+        assert_eq!(
+            repositories("busybox"),
+            ["busybox", "docker.io/library/busybox"]
+        );
     }
 }

@@ -239,12 +239,8 @@ fn source(sink: &mut Sink, raw: &S<RawSource>, path: &str) -> Option<Source> {
 
 fn image(sink: &mut Sink, raw: &S<String>, path: &str) -> bool {
     let text = raw.value.trim();
-    if let Err(e) = oci_client::Reference::try_from(text) {
-        sink.error(
-            raw.referenced,
-            path,
-            format!("invalid image reference \"{text}\": {e}"),
-        );
+    if let Err(e) = crate::core::ImageRef::parse(text) {
+        sink.error(raw.referenced, path, e.to_string());
         return false;
     }
     let last = text.rsplit('/').next().unwrap_or(text);

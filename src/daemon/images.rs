@@ -183,9 +183,12 @@ mod signed {
         let mut out = Vec::new();
         let mut parsed = Vec::new();
         for i in images {
-            match i.image.parse::<Reference>() {
-                Ok(r) => parsed.push((i, r)),
-                Err(e) => out.push((i, format!("{}: not an image reference: {e}", i.image))),
+            match crate::core::ImageRef::parse(&i.image) {
+                Ok(r) => parsed.push((i, r.to_oci())),
+                Err(e) => out.push((
+                    i,
+                    format!("{}: not an image reference: {}", i.image, e.message),
+                )),
             }
         }
         // Made on the first image not remembered as verified: a drift pass over verified

@@ -363,7 +363,7 @@ fn inputs_digest(job: &Job, render: &str) -> String {
         // The config loaded from this tree, so its policy files are there.
         inputs.extend(job.tree.read(&p.file).unwrap_or_default());
     }
-    crate::artifact::sha256(&inputs)
+    crate::core::sha256(&inputs)
 }
 
 fn short(revision: &str) -> &str {

@@ -81,6 +81,40 @@ fn each_image<'a>(v: &'a Value, path: &mut Vec<Step<'a>>, f: &mut dyn FnMut(&[St
     }
 }
 
+/// Every pod spec in `v`: each map holding a `containers`, `initContainers` or
+/// `ephemeralContainers` list, at any depth — the pod templates of built-in kinds, a `CronJob`'s,
+/// and those of custom resources (an Argo `Rollout`, a Knative `Service`). Admission checks
+/// the pod-level and container-level rules on each, so every image the renderer can rewrite is
+/// also admitted.
+#[must_use]
+pub fn pod_specs(v: &Value) -> Vec<&Value> {
+    let mut out = Vec::new();
+    collect_pod_specs(v, &mut out);
+    out
+}
+
+fn collect_pod_specs<'a>(v: &'a Value, out: &mut Vec<&'a Value>) {
+    match v {
+        Value::Object(m) => {
+            let is_pod = ["containers", "initContainers", "ephemeralContainers"]
+                .iter()
+                .any(|k| m.get(*k).is_some_and(Value::is_array));
+            if is_pod {
+                out.push(v);
+            }
+            for child in m.values() {
+                collect_pod_specs(child, out);
+            }
+        }
+        Value::Array(items) => {
+            for item in items {
+                collect_pod_specs(item, out);
+            }
+        }
+        _ => {}
+    }
+}
+
 /// `spec.template.spec.containers[0].image`.
 fn dotted(path: &[Step<'_>]) -> String {
     let mut out = String::new();
@@ -149,9 +183,9 @@ fn valid_reference(image: &str) -> Result<(), String> {
     if image.trim() != image || image.is_empty() {
         return Err("empty, or space around it".into());
     }
-    oci_client::Reference::try_from(image)
+    crate::core::ImageRef::parse(image)
         .map(|_| ())
-        .map_err(|e| e.to_string())
+        .map_err(|e| e.message)
 }
 
 #[cfg(test)]

@@ -14,7 +14,9 @@ fn name() -> impl Strategy<Value = String> {
 /// A base of Deployments, Services and ConfigMaps, and an overlay using a random subset of the
 /// fields gantry renders.
 fn overlay() -> impl Strategy<Value = Vec<(String, String)>> {
-    let apps = prop::collection::vec(name(), 1..4);
+    // Distinct names: two Deployments of one name are an error in kustomize too.
+    let apps = prop::collection::btree_set(name(), 1..4)
+        .prop_map(|s| s.into_iter().collect::<Vec<_>>());
     let fields = (
         prop::option::of(name()),
         prop::option::of(name()),

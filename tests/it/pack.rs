@@ -143,7 +143,7 @@ async fn pack_from_scratch_pushes_a_reproducible_image_with_the_asked_config() {
         .expect("gunzip");
     assert_eq!(
         config["rootfs"]["diff_ids"][0],
-        gantry::artifact::sha256(&raw),
+        gantry::core::sha256(&raw),
         "diff_id is the uncompressed tar's digest"
     );
     let got = entries(&gzip);

@@ -4,7 +4,7 @@
 //! across registries (blobs streamed).
 
 use gantry::artifact::registry::{Registry, RegistryOptions, Upload, parse_reference};
-use gantry::artifact::sha256;
+use gantry::core::sha256;
 use oci_client::Reference;
 use oci_client::manifest as mt;
 use serde_json::json;

@@ -219,7 +219,7 @@ async fn tamper(registry: &Registry, sig_ref: &Reference) {
     let mut payload: Value = serde_json::from_slice(&payload).expect("payload json");
     payload["optional"]["gantry.dev/run"] = "run-666".into();
     let payload = serde_json::to_vec(&payload).expect("payload bytes");
-    let new_digest = gantry::artifact::sha256(&payload);
+    let new_digest = gantry::core::sha256(&payload);
     registry
         .push_blob(sig_ref, payload.clone(), &new_digest)
         .await

@@ -336,7 +336,7 @@ fn invalid_image_reference() {
     assert_errors(
         &repo,
         &[
-            "gantry.yaml:39:12: apps[0].image: invalid image reference \"harbor.example.com/shop/web app\": invalid reference format",
+            "gantry.yaml:39:12: apps[0].image: invalid image reference \"harbor.example.com/shop/web app\": it contains whitespace",
         ],
     );
 }

@@ -81,7 +81,7 @@ pub fn build(
         "mediaType": media_type,
         "config": {
             "mediaType": config_type,
-            "digest": crate::artifact::sha256(&config_bytes),
+            "digest": crate::core::sha256(&config_bytes),
             "size": config_bytes.len(),
         },
         "layers": layers,

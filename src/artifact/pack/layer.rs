@@ -122,7 +122,7 @@ pub fn build(dir: &Path, prefix: &str, mtime: u64) -> Result<Layer, PackError> {
     let diff_id = format!("sha256:{:x}", hashing.hash.finalize());
     let gzip = hashing.inner.finish().map_err(|e| io_fail(dir, e))?;
     Ok(Layer {
-        digest: crate::artifact::sha256(&gzip),
+        digest: crate::core::sha256(&gzip),
         gzip,
         diff_id,
         files,

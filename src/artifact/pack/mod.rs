@@ -149,7 +149,7 @@ pub async fn pack(registry: &Registry, request: &PackRequest) -> Result<PackOutc
     }
     let layer_size = layer.gzip.len();
     registry.push_blob(dest, layer.gzip, &layer.digest).await?;
-    let config_digest = super::sha256(&built.config);
+    let config_digest = crate::core::sha256(&built.config);
     registry
         .push_blob(dest, built.config, &config_digest)
         .await?;

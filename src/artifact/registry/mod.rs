@@ -127,12 +127,13 @@ pub struct Registry {
     anonymous: RegistryCredentials,
 }
 
-/// Parses an image reference with the distribution grammar.
+/// Parses an image reference (`core::ImageRef`, the one parser) for registry calls.
 pub fn parse_reference(text: &str) -> Result<Reference, RegistryError> {
-    text.parse::<Reference>()
+    crate::core::ImageRef::parse(text)
+        .map(|r| r.to_oci())
         .map_err(|e| RegistryError::Reference {
-            reference: text.to_owned(),
-            message: e.to_string(),
+            reference: e.reference,
+            message: e.message,
         })
 }
 
@@ -318,7 +319,7 @@ impl Registry {
         media_type: &str,
     ) -> Result<String, RegistryError> {
         let bytes: Bytes = bytes.into();
-        let digest = crate::artifact::sha256(&bytes);
+        let digest = crate::core::sha256(&bytes);
         self.authorize(r).await;
         let content_type = media_type.parse().map_err(|_| RegistryError::BadManifest {
             reference: r.whole(),

@@ -125,7 +125,7 @@ impl KeySource {
 
 /// `sha256:<hex>` of a DER public key.
 fn key_id(der: &[u8]) -> String {
-    crate::artifact::sha256(der)
+    crate::core::sha256(der)
 }
 
 pub struct SigningKey {

@@ -103,7 +103,7 @@ pub async fn sign(
 
     let sig_ref = signature_ref(image, &digest);
     let mut layers = existing_layers(registry, &sig_ref).await?;
-    let payload_digest = super::sha256(&payload);
+    let payload_digest = crate::core::sha256(&payload);
     layers.retain(|l| {
         // Re-signing with the same key and payload replaces, never duplicates.
         !(l["digest"] == json!(payload_digest)
@@ -162,7 +162,7 @@ pub(crate) async fn push_signature_manifest(
         reference: sig_ref.whole(),
         message: format!("cannot serialise the signature config: {e}"),
     })?;
-    let config_digest = super::sha256(&config);
+    let config_digest = crate::core::sha256(&config);
     let manifest = json!({
         "schemaVersion": 2,
         "mediaType": oci_client::manifest::OCI_IMAGE_MEDIA_TYPE,

@@ -42,12 +42,12 @@ impl ImageSpec {
             return Err(format!("\"{arg}\": expected NAME=REPO[:TAG][@DIGEST]"));
         }
         // What runtimes would refuse to pull (an uppercase repository, say) is refused here.
-        if let Err(e) = oci_client::Reference::try_from(target) {
+        if let Err(e) = crate::core::ImageRef::parse(target) {
             let path = repo.split_once('/').map_or(repo.as_str(), |(_, p)| p);
             let why = if path.chars().any(|c| c.is_ascii_uppercase()) {
                 "repository names must be lowercase".to_owned()
             } else {
-                e.to_string()
+                e.message
             };
             return Err(format!(
                 "\"{arg}\": invalid image reference \"{target}\": {why}"
