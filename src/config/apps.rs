@@ -3,7 +3,7 @@
 //! Input: raw apps and rollouts, the names of valid environments, the config repo's files.
 //! Output: [`App`]s and [`RolloutStrategy`]s; problems go to the [`Sink`].
 
-use crate::manifest::Fs;
+use crate::core::fs::Fs;
 
 use super::diag::Sink;
 use super::model::{
@@ -13,9 +13,7 @@ use super::model::{
 use super::raw::{RawApp, RawRollout, RawSource, RawStep, S};
 use super::validate::{Names, duration, existing_file, repo_path};
 
-/// Files that make a directory a kustomize overlay, in kustomize's lookup order.
-pub const KUSTOMIZATION_FILES: &[&str] =
-    &["kustomization.yaml", "kustomization.yml", "Kustomization"];
+pub use crate::core::fs::KUSTOMIZATION_FILES;
 
 pub(super) fn rollouts(
     sink: &mut Sink,

@@ -5,7 +5,7 @@
 //! `file:line:col` with its field path. Only reads files; no other I/O.
 
 mod apps;
-pub mod diag;
+pub use crate::core::diag;
 pub mod model;
 pub mod policy;
 mod raw;
@@ -19,7 +19,7 @@ pub use diag::Diagnostic;
 pub use model::*;
 pub use validate::{API_VERSION, CONFIG_KIND, IN_CLUSTER};
 
-use crate::manifest::Fs;
+use crate::core::fs::Fs;
 use diag::Sink;
 use raw::RawConfig;
 use validate::Names;
@@ -58,7 +58,7 @@ impl fmt::Display for Invalid<'_> {
 
 /// Reads and validates the config repo checked out at `root`.
 pub fn load(root: &Path) -> Result<Config, ConfigError> {
-    let fs = crate::manifest::DiskFs::new(root).map_err(|source| ConfigError::Read {
+    let fs = crate::core::fs::DiskFs::new(root).map_err(|source| ConfigError::Read {
         path: root.to_path_buf(),
         source,
     })?;

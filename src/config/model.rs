@@ -8,6 +8,7 @@ use std::path::{Path, PathBuf};
 use std::time::Duration;
 
 use super::policy::Policy;
+pub use crate::core::secret::{SecretRef, secret_path};
 
 /// Where the config repo keeps an app's overlay unless the app says otherwise.
 pub const DEFAULT_OVERLAY_PATTERN: &str = "apps/{app}/overlays/{env}";
@@ -61,58 +62,6 @@ pub struct Registry {
     pub url: String,
     pub project: Option<String>,
     pub credentials: Option<SecretRef>,
-}
-
-/// Where to find a secret at run time; never the secret itself.
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub enum SecretRef {
-    /// A Kubernetes Secret in gantry's namespace.
-    Secret(String),
-    /// A file path, e.g. a mounted secret volume.
-    File(PathBuf),
-    /// An environment variable of the daemon.
-    Env(String),
-}
-
-impl SecretRef {
-    /// The secret's text from a file or an environment variable. A Kubernetes Secret needs a
-    /// cluster connection, so here it is an error naming the alternatives. `Err` is a message
-    /// for the caller's error, which names what the secret was for.
-    pub fn read_local(&self) -> Result<String, String> {
-        match self {
-            Self::File(path) => std::fs::read_to_string(path)
-                .map_err(|e| format!("cannot read {}: {e}", secret_path(path))),
-            Self::Env(var) => {
-                std::env::var(var).map_err(|_| format!("environment variable {var} is not set"))
-            }
-            Self::Secret(name) => Err(format!(
-                "Kubernetes Secret {name} cannot be read without a cluster connection; use \
-                 `file:` or `env:` when running outside a cluster"
-            )),
-        }
-    }
-}
-
-/// A path given where a secret's file was expected, fit for a message. Someone who typed the
-/// secret itself (`--git-token ghp_…`) must not see it echoed into a log or CI output, so a
-/// path is shown only when it is plainly one: it exists, or its directory does. Otherwise the
-/// message says how long it is and how to pass a secret.
-#[must_use]
-pub fn secret_path(path: &std::path::Path) -> String {
-    let text = path.to_string_lossy();
-    let plainly_a_path = path.exists()
-        || (text.contains('/')
-            && path
-                .parent()
-                .is_some_and(|p| !p.as_os_str().is_empty() && p.is_dir()));
-    if plainly_a_path {
-        text.into_owned()
-    } else {
-        format!(
-            "<a {}-character value, not shown: if it was the secret itself, put it in a file or pass env://VAR>",
-            text.chars().count()
-        )
-    }
 }
 
 #[derive(Debug, Clone, PartialEq, Eq)]

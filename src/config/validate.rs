@@ -11,7 +11,7 @@ use std::time::Duration;
 use croner::parser::{CronParser, Seconds, Year};
 use serde_saphyr::Location;
 
-use crate::manifest::Fs;
+use crate::core::fs::Fs;
 
 use super::diag::Sink;
 use super::model::{

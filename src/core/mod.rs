@@ -1,9 +1,14 @@
-//! The basics every stage shares (no stage): image references and digests.
+//! The basics every stage shares (no stage): reading a tree ([`fs::Fs`]), located
+//! diagnostics ([`diag::Diagnostic`]), secrets ([`secret::Secret`], [`secret::SecretRef`]) and
+//! image references ([`image::ImageRef`], [`image::Digest`]).
 //!
-//! Input: text. Output: typed values ([`image::ImageRef`], [`image::Digest`]) that the other
-//! modules pass around instead of strings each parses its own way. `core` imports no other
-//! module of gantry.
+//! Input: paths and text. Output: typed values the other modules pass around instead of
+//! strings each parses its own way. `core` imports no other module of gantry, so every other
+//! module can import it without a cycle.
 
+pub mod diag;
+pub mod fs;
 pub mod image;
+pub mod secret;
 
 pub use image::{Digest, ImageRef, ImageRefError, sha256};

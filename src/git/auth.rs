@@ -5,36 +5,13 @@
 //! as an `http.extraHeader`, never in a URL or an argument vector, so `ps` and error messages
 //! cannot show it.
 
-use std::fmt;
 use std::path::PathBuf;
 
 use base64::Engine as _;
 
 use super::GitError;
-use crate::config::SecretRef;
-
-/// A secret value. `Debug` prints `***`; there is no `Display`, so it cannot slip into a
-/// formatted message by accident.
-#[derive(Clone, PartialEq, Eq)]
-pub struct Secret(String);
-
-impl Secret {
-    #[must_use]
-    pub fn new(value: impl Into<String>) -> Self {
-        Self(value.into())
-    }
-
-    #[must_use]
-    pub fn expose(&self) -> &str {
-        &self.0
-    }
-}
-
-impl fmt::Debug for Secret {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        f.write_str("Secret(***)")
-    }
-}
+pub use crate::core::secret::Secret;
+use crate::core::secret::SecretRef;
 
 /// How gantry authenticates to one remote.
 #[derive(Debug, Clone, Default)]

@@ -8,7 +8,7 @@
 //! Secrets never reach a URL, an argument vector, a log line or an error message: they travel in
 //! headers set through in-memory config (gix) or the child's environment (git CLI).
 //!
-//! [`Fs`]: crate::manifest::Fs
+//! [`Fs`]: crate::core::fs::Fs
 
 mod auth;
 mod cache;

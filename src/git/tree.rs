@@ -13,13 +13,10 @@ use gix::objs::FindExt as _;
 use gix::traverse::tree::Recorder;
 
 use super::GitError;
-use crate::manifest::{
-    Fs,
-    fs::{file_too_large, join},
-};
+use crate::core::fs::{Fs, file_too_large, join};
 
 /// Files over this size are not loaded (the renderer's own limit per file is the same).
-pub const MAX_BLOB_BYTES: u64 = crate::manifest::Limits::DEFAULT.max_file_bytes;
+pub const MAX_BLOB_BYTES: u64 = crate::core::fs::MAX_FILE_BYTES;
 /// All loaded files of one commit together.
 pub const MAX_TREE_BYTES: u64 = 128 << 20;
 

@@ -18,7 +18,7 @@ use tokio_util::sync::CancellationToken;
 
 use super::push::{Pushed, push};
 use super::{GitError, Mirror, TreeFs};
-use crate::manifest::Fs as _;
+use crate::core::fs::Fs as _;
 
 /// Attempts before a contended branch may be given up on.
 pub const MAX_ATTEMPTS: u32 = 10;

@@ -15,7 +15,7 @@ use super::kustomization::{self, Kustomization};
 use super::resource::{ResId, Resource};
 use super::tconfig::{self, Config};
 use super::{ManifestError, generate, nameref, patch, plugin, transform};
-use crate::config::KUSTOMIZATION_FILES;
+use crate::core::fs::KUSTOMIZATION_FILES;
 
 /// What a build yields: resources in accumulation order, and the top kustomization's
 /// `sortOptions`.

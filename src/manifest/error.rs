@@ -39,7 +39,7 @@ impl ManifestError {
         }
     }
 
-    pub(crate) fn from_diag(d: crate::config::Diagnostic) -> Self {
+    pub(crate) fn from_diag(d: crate::core::diag::Diagnostic) -> Self {
         if d.line == 0 {
             return Self::File {
                 file: d.file,

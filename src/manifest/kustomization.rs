@@ -11,7 +11,7 @@ use serde::{Deserialize, Deserializer};
 use serde_saphyr::Spanned;
 
 use super::ManifestError;
-use crate::config::diag;
+use crate::core::diag;
 
 pub const SUPPORTED_FIELDS: &[&str] = &[
     "apiVersion",

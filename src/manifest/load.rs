@@ -128,12 +128,11 @@ fn better_error(file: &str, text: &str) -> Option<ManifestError> {
         return None;
     }
     let loc = e.location()?;
-    let message = crate::config::diag::without_library_hints(
-        &serde_saphyr::MessageFormatter::format_message(
+    let message =
+        crate::core::diag::without_library_hints(&serde_saphyr::MessageFormatter::format_message(
             &serde_saphyr::DefaultMessageFormatter,
             e.without_snippet(),
-        ),
-    );
+        ));
 
     Some(ManifestError::At {
         file: file.to_owned(),

@@ -134,9 +134,9 @@ fn load(
     let name = build::display(&file);
     let first = super::load::documents(&name, &text)?;
     match first.first() {
-        Some(Value::Array(_)) => crate::config::diag::parse::<Vec<Replacement>>(&name, &text)
+        Some(Value::Array(_)) => crate::core::diag::parse::<Vec<Replacement>>(&name, &text)
             .map_err(ManifestError::from_diag),
-        Some(Value::Object(_)) => crate::config::diag::parse::<Replacement>(&name, &text)
+        Some(Value::Object(_)) => crate::core::diag::parse::<Replacement>(&name, &text)
             .map(|r| vec![r])
             .map_err(ManifestError::from_diag),
         _ => Err(ManifestError::file(

@@ -194,7 +194,7 @@ pub fn load(
     let mut config = Config::default();
     for entry in &k.configurations {
         let (file, text) = build::read_entry(fs, kfile, dir, entry, "configurations")?;
-        let doc = crate::config::diag::parse::<ConfigDoc>(&build::display(&file), &text)
+        let doc = crate::core::diag::parse::<ConfigDoc>(&build::display(&file), &text)
             .map_err(ManifestError::from_diag)?;
         config.merge(&Config::from_doc(&doc));
     }

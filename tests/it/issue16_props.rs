@@ -15,8 +15,8 @@ fn name() -> impl Strategy<Value = String> {
 /// fields gantry renders.
 fn overlay() -> impl Strategy<Value = Vec<(String, String)>> {
     // Distinct names: two Deployments of one name are an error in kustomize too.
-    let apps = prop::collection::btree_set(name(), 1..4)
-        .prop_map(|s| s.into_iter().collect::<Vec<_>>());
+    let apps =
+        prop::collection::btree_set(name(), 1..4).prop_map(|s| s.into_iter().collect::<Vec<_>>());
     let fields = (
         prop::option::of(name()),
         prop::option::of(name()),

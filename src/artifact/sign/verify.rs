@@ -18,7 +18,7 @@ use super::{
 use crate::artifact::registry::Registry;
 use crate::config::SecretRef;
 use crate::config::policy::{SignaturePolicy, SignatureRule};
-use crate::manifest::Fs;
+use crate::core::fs::Fs;
 
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum Verdict {

@@ -17,7 +17,7 @@ use serde_json::Value;
 use super::ManifestError;
 use super::emit::{double_quoted_scalar, inline_scalar};
 use super::transform::split_image;
-use crate::config::KUSTOMIZATION_FILES;
+use crate::core::fs::KUSTOMIZATION_FILES;
 use text::Patches;
 use tree::{Lines, Node, Style};
 

@@ -1,4 +1,4 @@
-//! Located diagnostics for config files (stage: config, no I/O).
+//! Located diagnostics for YAML files (shared by every stage, no I/O).
 //!
 //! Input: a file's display name and its text. Output: typed raw values, or [`Diagnostic`]s that
 //! name `file:line:col`, the field path and what is wrong. Serde stops at its first error, so a
