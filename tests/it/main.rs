@@ -1,5 +1,6 @@
 //! The one integration-test binary (heavy dependencies link once): a module per area.
 
+mod architecture;
 mod cli;
 mod cluster_api;
 mod cluster_drift;
