@@ -10,6 +10,7 @@ pub mod cluster;
 pub mod config;
 pub mod core;
 pub mod daemon;
+pub mod deploy;
 pub mod git;
 pub mod manifest;
 pub mod store;

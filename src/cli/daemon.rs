@@ -71,7 +71,7 @@ pub struct DaemonArgs {
     pub webhook_secrets: Vec<String>,
 }
 
-fn source(text: &str) -> SecretRef {
+pub(super) fn source(text: &str) -> SecretRef {
     match text.strip_prefix("env://") {
         Some(var) => SecretRef::Env(var.to_owned()),
         None => SecretRef::File(text.into()),

@@ -5,6 +5,7 @@
 
 mod apply;
 mod daemon;
+mod deploy;
 mod diff;
 mod edit;
 mod example;
@@ -97,6 +98,9 @@ pub enum Command {
     /// Who deployed, promoted or rolled back what, when and why: the config repo's log,
     /// filtered on gantry's commit trailers. Newest first.
     History(history::Args),
+    /// Put an image digest into an app's environment overlay and push one commit with
+    /// gantry's trailers (`--dry-run`: print the diff only).
+    Deploy(deploy::Args),
     /// Sync an overlay to a cluster once: server-side apply (field manager `gantry`), optional
     /// prune, and a table of what happened with each object's health.
     Apply(apply::Args),
@@ -209,6 +213,7 @@ pub fn run(cli: Cli) -> ExitCode {
             load_restrictor,
         } => render::run(&dir, reorder, rev.as_deref(), load_restrictor),
         Command::History(args) => history::run(&args),
+        Command::Deploy(args) => deploy::run(&args),
         Command::Apply(args) => apply::run(&args),
         Command::Diff(args) => diff::run(&args),
         Command::ScanGate(args) => scan_gate::run(&args),

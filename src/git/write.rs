@@ -18,7 +18,7 @@ use tokio_util::sync::CancellationToken;
 
 use super::push::{Pushed, push};
 use super::{GitError, Mirror, TreeFs};
-use crate::core::fs::Fs as _;
+use crate::core::fs::Fs;
 
 /// Attempts before a contended branch may be given up on.
 pub const MAX_ATTEMPTS: u32 = 10;
@@ -111,7 +111,16 @@ pub struct TreeEdit<'a> {
     changes: BTreeMap<PathBuf, Option<Vec<u8>>>,
 }
 
-impl TreeEdit<'_> {
+impl<'a> TreeEdit<'a> {
+    /// An edit of `base` with no changes yet (a plan on the current tip, say).
+    #[must_use]
+    pub fn new(base: &'a TreeFs) -> Self {
+        Self {
+            base,
+            changes: BTreeMap::new(),
+        }
+    }
+
     /// The file's current content, including changes made earlier in this edit.
     #[must_use]
     pub fn read(&self, path: &Path) -> Option<Vec<u8>> {
@@ -127,6 +136,31 @@ impl TreeEdit<'_> {
 
     pub fn remove(&mut self, path: impl Into<PathBuf>) {
         self.changes.insert(path.into(), None);
+    }
+}
+
+/// The tree as the edit leaves it, for reading through [`Fs`] (a render of the edited overlay
+/// before the commit is made).
+impl crate::core::fs::Fs for TreeEdit<'_> {
+    fn read(&self, path: &Path) -> std::io::Result<Vec<u8>> {
+        TreeEdit::read(self, path).ok_or_else(|| {
+            std::io::Error::new(std::io::ErrorKind::NotFound, path.display().to_string())
+        })
+    }
+
+    fn is_file(&self, path: &Path) -> bool {
+        match self.changes.get(path) {
+            Some(change) => change.is_some(),
+            None => self.base.is_file(path),
+        }
+    }
+
+    fn is_dir(&self, path: &Path) -> bool {
+        self.base.is_dir(path)
+            || self
+                .changes
+                .iter()
+                .any(|(p, c)| c.is_some() && p.starts_with(path) && p != path)
     }
 }
 

@@ -5,8 +5,21 @@ use std::path::Path;
 
 /// The module map's order; a module may import only those before it.
 const ORDER: &[&str] = &[
-    "core", "config", "git", "audit", "trigger", "manifest", "artifact", "cluster", "deploy",
-    "pipeline", "rollout", "promotion", "store", "daemon", "cli",
+    "core",
+    "config",
+    "git",
+    "audit",
+    "trigger",
+    "manifest",
+    "artifact",
+    "cluster",
+    "deploy",
+    "pipeline",
+    "rollout",
+    "promotion",
+    "store",
+    "daemon",
+    "cli",
 ];
 
 fn sources(dir: &Path, out: &mut Vec<std::path::PathBuf>) {
@@ -34,7 +47,10 @@ fn regression_issue_17_modules_import_only_modules_above_them() {
             continue;
         }
         let Some(rank) = ORDER.iter().position(|m| *m == name) else {
-            assert!(matches!(name, "lib" | "main"), "src/{name} is not in the module map");
+            assert!(
+                matches!(name, "lib" | "main"),
+                "src/{name} is not in the module map"
+            );
             continue;
         };
         modules += 1;
@@ -54,5 +70,9 @@ fn regression_issue_17_modules_import_only_modules_above_them() {
         }
     }
     assert!(modules >= 10, "found only {modules} modules");
-    assert!(wrong.is_empty(), "imports against the data flow:\n{}", wrong.join("\n"));
+    assert!(
+        wrong.is_empty(),
+        "imports against the data flow:\n{}",
+        wrong.join("\n")
+    );
 }

@@ -12,6 +12,7 @@ mod daemon_guards;
 #[cfg(feature = "sign")]
 mod daemon_images;
 mod daemon_issue14;
+mod deploy;
 mod edit;
 #[path = "../support/fake_cluster/mod.rs"]
 mod fake_cluster;
