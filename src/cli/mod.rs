@@ -131,9 +131,9 @@ pub enum Command {
     /// environment whose render changed, re-sync on the drift interval, serve /healthz,
     /// /readyz, /metrics and /api.
     Daemon(daemon::DaemonArgs),
-    /// The quickstart: a throwaway config repo from EXAMPLE, the daemon against it, one commit
-    /// as a user would make it, and the loop shown (plan, or the real sync with --context),
-    /// then history and status.
+    /// The quickstart: a throwaway config repo from EXAMPLE, the daemon against it, one deploy
+    /// of a new digest (the `gantry deploy` path), and the loop shown (plan, or the real sync
+    /// with --context), then history and status.
     Up(up::UpArgs),
     /// Print a running daemon's app × environment matrix: revision, health, phase, last sync,
     /// error.

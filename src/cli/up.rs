@@ -152,18 +152,11 @@ fn up(args: &UpArgs, example: &Path, root: &Path, pairs: usize) -> anyhow::Resul
         println!("== first pass at {}: every app × environment rendered", &first[..12]);
         print!("{}", plans(&state, None));
 
-        super::edit::set_image(
-            &work.join("apps/web/overlays/dev"),
-            &format!("harbor.example.com/shop/web=harbor.example.com/shop/web@{NEW_DIGEST}"),
-        )?;
-        let trailers = format!(
-            "Gantry-Action: deploy\nGantry-App: web\nGantry-Env: dev\nGantry-Image: harbor.example.com/shop/web@{NEW_DIGEST}"
-        );
-        git(&work, &["commit", "--quiet", "--no-gpg-sign", "-am", "web: deploy the new build to dev", "-m", &trailers])?;
+        // The same path image updates and `gantry deploy` take: one commit with trailers.
         let pushed = Instant::now();
-        git(&work, &["push", "--quiet", &url, "HEAD:main"])?;
-        let second = git(&work, &["rev-parse", "HEAD"])?;
-        println!("== pushed {} (web → dev, a new digest), as a user would", &second[..12]);
+        let second = deploy_new_digest(&url, &root.join("deploy")).await?;
+        git(&work, &["pull", "--quiet", &url, "main"])?;
+        println!("== deployed {} (web → dev, a new digest), as `gantry deploy` does", &second[..12]);
         settle(&state, &second, pairs).await?;
         println!(
             "== detected and rendered in {} ms; web/dev at {}:",
@@ -194,6 +187,31 @@ fn up(args: &UpArgs, example: &Path, root: &Path, pairs: usize) -> anyhow::Resul
         task.await.context("daemon task")??;
         anyhow::Ok(())
     })
+}
+
+/// Deploys the quickstart's new digest of web to dev through `deploy`; returns the commit.
+async fn deploy_new_digest(url: &str, data: &Path) -> anyhow::Result<String> {
+    let cache = crate::git::RepoCache::new(data, Duration::from_secs(20));
+    let mirror = cache.mirror(url, Credentials::Anonymous)?;
+    let target = crate::deploy::Target {
+        branch: "main".into(),
+        overlay: "apps/web/overlays/dev".into(),
+        image_name: "harbor.example.com/shop/web".into(),
+        identity: crate::git::Identity::default(),
+    };
+    let request = crate::deploy::DeployRequest {
+        app: "web".into(),
+        env: "dev".into(),
+        image: crate::core::ImageRef::parse(&format!("harbor.example.com/shop/web@{NEW_DIGEST}"))?,
+        action: crate::audit::Action::Deploy,
+        source: None,
+        run: None,
+        evidence: Vec::new(),
+    };
+    match crate::deploy::deploy(&mirror, &target, &request, false, &CancellationToken::new()).await? {
+        crate::deploy::Outcome::Committed { commit, .. } => Ok(commit),
+        other => anyhow::bail!("the quickstart deploy did not commit: {other:?}"),
+    }
 }
 
 /// Waits until all `pairs` app × environments have been handled at `revision` (30 s at most).
