@@ -120,14 +120,16 @@ fn up(args: &UpArgs, example: &Path, root: &Path, pairs: usize) -> anyhow::Resul
     let runtime = tokio::runtime::Runtime::new().context("cannot start the async runtime")?;
     runtime.block_on(async {
         let clusters = match &args.context {
-            Some(c) => Clusters::Fixed(crate::cluster::connect(&Cluster::Context(c.clone())).await?),
+            Some(c) => {
+                Clusters::Fixed(crate::cluster::connect(&Cluster::Context(c.clone())).await?)
+            }
             None => Clusters::PlanOnly,
         };
         let options = Options {
             images: image_access(&clusters),
             leader: None,
             events: None,
-        store: None,
+            store: None,
             config_repo: url.clone(),
             branch: "main".into(),
             credentials: Credentials::Anonymous,
@@ -143,20 +145,31 @@ fn up(args: &UpArgs, example: &Path, root: &Path, pairs: usize) -> anyhow::Resul
         let state = Arc::new(State::default());
         let (shutdown, abort) = (CancellationToken::new(), CancellationToken::new());
         let (tx, rx) = tokio::sync::oneshot::channel();
-        let task = tokio::spawn(daemon::run(options, Arc::clone(&state), (shutdown.clone(), abort), Some(tx)));
+        let task = tokio::spawn(daemon::run(
+            options,
+            Arc::clone(&state),
+            (shutdown.clone(), abort),
+            Some(tx),
+        ));
         let addr = rx.await.context("the daemon did not start")?;
         println!("== daemon on http://{addr}, watching main every 250 ms");
 
         let first = git(&work, &["rev-parse", "HEAD"])?;
         settle(&state, &first, pairs).await?;
-        println!("== first pass at {}: every app × environment rendered", &first[..12]);
+        println!(
+            "== first pass at {}: every app × environment rendered",
+            &first[..12]
+        );
         print!("{}", plans(&state, None));
 
         // The same path image updates and `gantry deploy` take: one commit with trailers.
         let pushed = Instant::now();
         let second = deploy_new_digest(&url, &root.join("deploy")).await?;
         git(&work, &["pull", "--quiet", &url, "main"])?;
-        println!("== deployed {} (web → dev, a new digest), as `gantry deploy` does", &second[..12]);
+        println!(
+            "== deployed {} (web → dev, a new digest), as `gantry deploy` does",
+            &second[..12]
+        );
         settle(&state, &second, pairs).await?;
         println!(
             "== detected and rendered in {} ms; web/dev at {}:",
@@ -208,7 +221,9 @@ async fn deploy_new_digest(url: &str, data: &Path) -> anyhow::Result<String> {
         run: None,
         evidence: Vec::new(),
     };
-    match crate::deploy::deploy(&mirror, &target, &request, false, &CancellationToken::new()).await? {
+    match crate::deploy::deploy(&mirror, &target, &request, false, &CancellationToken::new())
+        .await?
+    {
         crate::deploy::Outcome::Committed { commit, .. } => Ok(commit),
         other => anyhow::bail!("the quickstart deploy did not commit: {other:?}"),
     }

@@ -6,7 +6,8 @@
 //! is read from each commit's tree (no checkout): a commit whose config does not load changes
 //! nothing — the last good commit stays in force and the errors are reported at `/api/v1/apps`.
 
-pub mod http;
+mod events;
+mod http;
 pub mod images;
 mod leader;
 mod live;
@@ -168,6 +169,9 @@ pub async fn run(
                 let Some(event) = event else { break };
                 if let TriggerEvent::SyncRequested { app, env, allow_large_prune } = event {
                     looper.sync_requested(app, env, allow_large_prune).await;
+                } else if let TriggerEvent::ImagePushed { repository, resource_url, digest, tag } = &event {
+                    events::ImagePushed { repository, resource_url, digest, tag: tag.as_deref() }
+                        .emit(&looper.state.metrics);
                 } else if looper.is_about(&event) {
                     // The poller fetched before it reported; a webhook arrives before any fetch.
                     let fetched = matches!(event, TriggerEvent::RepoChanged { from: trigger::Forge::Poll, .. });

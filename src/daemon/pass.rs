@@ -45,7 +45,7 @@ async fn publish(events: Events, mut note: String) {
 pub(super) struct Loop {
     mirror: Arc<Mirror>,
     pub(super) options: Options,
-    state: Shared,
+    pub(super) state: Shared,
     workers: Workers,
     targets: HashMap<String, Target>,
     verifier: Arc<images::Verifier>,

@@ -108,6 +108,14 @@ pub struct Metrics {
     pub queue_depth: Gauge,
     pub leader: Gauge,
     pub config_errors: Gauge,
+    /// Registry pushes reported by webhook (Harbor `PUSH_ARTIFACT`), per repository.
+    pub images_pushed: Family<Repository, Counter>,
+}
+
+/// Label of `gantry_images_pushed_total`.
+#[derive(Clone, Debug, Hash, PartialEq, Eq, EncodeLabelSet)]
+pub struct Repository {
+    pub repository: String,
 }
 
 impl Default for Metrics {
@@ -128,6 +136,12 @@ impl Default for Metrics {
         let queue_depth = Gauge::default();
         let leader = Gauge::default();
         let config_errors = Gauge::default();
+        let images_pushed = Family::<Repository, Counter>::default();
+        registry.register(
+            "images_pushed",
+            "Image pushes the registry reported by webhook (Harbor PUSH_ARTIFACT), per repository",
+            images_pushed.clone(),
+        );
         registry.register(
             "syncs",
             "Syncs per app, environment and result",
@@ -201,6 +215,7 @@ impl Default for Metrics {
             queue_depth,
             leader,
             config_errors,
+            images_pushed,
         }
     }
 }

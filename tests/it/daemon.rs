@@ -103,25 +103,38 @@ pub(crate) async fn start_drifting(
     ),
     drift_interval: Duration,
 ) -> Running {
+    let mut options = options_for(url, data, client);
+    options.leader = leader;
+    options.events = events;
+    options.drift_interval = drift_interval;
+    spawn(options).await
+}
+
+/// The daemon options the tests start from: a local state store, 200 ms polls, no drift pass.
+pub(crate) fn options_for(url: &str, data: &std::path::Path, client: kube::Client) -> Options {
     let store =
         gantry::store::local::LocalStore::open(&data.join("state.redb")).expect("state store");
-    let options = Options {
+    Options {
         images: gantry::daemon::images::ImageAccess::default(),
         store: Some(Arc::new(Arc::new(store))),
-        leader,
-        events,
+        leader: None,
+        events: None,
         config_repo: url.to_owned(),
         branch: "main".into(),
         credentials: Credentials::Anonymous,
         data_dir: data.to_path_buf(),
         listen: "127.0.0.1:0".parse().expect("addr"),
         poll_interval: Duration::from_millis(200),
-        drift_interval,
+        drift_interval: Duration::from_hours(1),
         parallel: 2,
         clusters: Clusters::Fixed(client),
         webhooks: WebhookConfig::default(),
         git_timeout: Duration::from_secs(20),
-    };
+    }
+}
+
+/// Starts a daemon with `options`; returns once it listens.
+pub(crate) async fn spawn(options: Options) -> Running {
     let (shutdown, abort) = (CancellationToken::new(), CancellationToken::new());
     let (tx, rx) = tokio::sync::oneshot::channel();
     let tokens = (shutdown.clone(), abort.clone());
@@ -889,6 +902,39 @@ async fn a_drift_pass_takes_back_a_changed_object_and_counts_it() {
         "{}",
         drift[0]
     );
+    d.shutdown.cancel();
+    d.task.await.expect("daemon stopped");
+}
+
+/// Issue 17: a Harbor `PUSH_ARTIFACT` webhook reaches the daemon's loop and is logged and
+/// counted (`gantry_images_pushed_total`), not dropped, until image updates act on it.
+#[tokio::test]
+async fn regression_issue_17_harbor_pushes_are_counted_not_dropped() {
+    let (remote, _work, _) = deployed(&["a"]);
+    let data = tempfile::TempDir::new().expect("data");
+    let mut options = options_for(&remote.url(), data.path(), fake_cluster(Store::default()));
+    options.webhooks = crate::webhook::config();
+    let d = spawn(options).await;
+    let body = crate::webhook::fixture("harbor-push-artifact.json");
+    let reply = reqwest::Client::new()
+        .post(format!("http://{}/hooks/harbor", d.addr))
+        .header("authorization", crate::webhook::HARBOR_AUTH)
+        .header("content-type", "application/json")
+        .body(body)
+        .send()
+        .await
+        .expect("post");
+    assert_eq!(reply.status(), 202);
+    let want = r#"gantry_images_pushed_total{repository="library/alpine"} 1"#;
+    let mut seen = String::new();
+    for _ in 0..100 {
+        seen = metrics(d.addr).await;
+        if seen.contains(want) {
+            break;
+        }
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
+    assert!(seen.contains(want), "{seen}");
     d.shutdown.cancel();
     d.task.await.expect("daemon stopped");
 }
