@@ -178,28 +178,34 @@ fn up(args: &UpArgs, example: &Path, root: &Path, pairs: usize) -> anyhow::Resul
         );
         print!("{}", plans(&state, Some(("web", "dev"))));
 
-        println!("== gantry history");
-        super::history::run(&super::history::Args {
-            repo: work.clone(),
-            rev: "HEAD".into(),
-            app: None,
-            env: None,
-            action: None,
-            since: None,
-            output: super::OutputArg::Table,
-        })?;
-        println!("== gantry status");
-        let body: serde_json::Value = reqwest::get(format!("http://{addr}/api/v1/apps"))
-            .await
-            .context("cannot reach the daemon")?
-            .json()
-            .await
-            .context("the daemon did not answer JSON")?;
-        print!("{}", super::daemon::status_text(&body, None));
+        history_and_status(&work, addr).await?;
         shutdown.cancel();
         task.await.context("daemon task")??;
         anyhow::Ok(())
     })
+}
+
+/// Prints `gantry history` of the working clone and `gantry status` of the daemon at `addr`.
+async fn history_and_status(work: &Path, addr: std::net::SocketAddr) -> anyhow::Result<()> {
+    println!("== gantry history");
+    super::history::run(&super::history::Args {
+        repo: work.to_path_buf(),
+        rev: "HEAD".into(),
+        app: None,
+        env: None,
+        action: None,
+        since: None,
+        output: super::OutputArg::Table,
+    })?;
+    println!("== gantry status");
+    let body: serde_json::Value = reqwest::get(format!("http://{addr}/api/v1/apps"))
+        .await
+        .context("cannot reach the daemon")?
+        .json()
+        .await
+        .context("the daemon did not answer JSON")?;
+    print!("{}", super::daemon::status_text(&body, None));
+    Ok(())
 }
 
 /// Deploys the quickstart's new digest of web to dev through `deploy`; returns the commit.
