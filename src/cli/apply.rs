@@ -53,11 +53,14 @@ pub struct Args {
     pub no_force: bool,
 }
 
-/// Everything a sync needs: the applier, the plan and the live inventory.
+/// Everything a sync needs: the applier, the render, its plan, the live inventory and the
+/// context.
 pub struct Prepared {
     pub applier: Applier,
+    pub rendered: Vec<(serde_json::Value, String)>,
     pub plan: cluster::Plan,
     pub live: HashMap<cluster::ObjectId, (cluster::LiveObject, serde_json::Value)>,
+    pub ctx: SyncContext,
 }
 
 /// Renders the overlay, connects, discovers, lists the inventory and plans.
@@ -83,11 +86,13 @@ pub async fn prepare(
     let applier = Applier::new(client, table);
     let live = applier.inventory(&app, &env).await?;
     let inventory: Vec<_> = live.values().map(|(l, _)| l.clone()).collect();
-    let plan = cluster::plan(rendered, &inventory, &applier.table.scopes(), &ctx)?;
+    let plan = cluster::plan(rendered.clone(), &inventory, &applier.table.scopes(), &ctx)?;
     Ok(Prepared {
         applier,
+        rendered,
         plan,
         live,
+        ctx,
     })
 }
 
@@ -96,8 +101,10 @@ pub fn run(args: &Args) -> anyhow::Result<()> {
     let rows = runtime.block_on(async {
         let Prepared {
             mut applier,
+            rendered,
             plan,
             live,
+            ctx,
         } = prepare(&args.target, |ctx| {
             ctx.prune = args.prune;
             ctx.max_prune_percent = args.max_prune_percent;
@@ -118,7 +125,8 @@ pub fn run(args: &Args) -> anyhow::Result<()> {
         if uses_it && !brings_own {
             applier.ensure_namespace(ns).await?;
         }
-        anyhow::Ok(applier.sync(&plan, &live).await?)
+        let report = cluster::sync::perform(&mut applier, rendered, &live, &ctx).await?;
+        anyhow::Ok(report.rows)
     })?;
     let mut table = vec![[
         "OBJECT".to_string(),

@@ -32,6 +32,7 @@ pub fn run(args: &Args) -> anyhow::Result<()> {
             applier,
             plan,
             live,
+            ..
         } = prepare(&args.target, |ctx| {
             ctx.prune = args.prune;
             // A preview never refuses; the real sync applies the guard.

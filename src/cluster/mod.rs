@@ -16,6 +16,7 @@ pub mod heal;
 mod health;
 mod object;
 mod plan;
+pub mod sync;
 pub mod watch;
 pub mod window;
 

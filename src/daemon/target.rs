@@ -178,39 +178,14 @@ impl ClusterTarget {
             .await
             .map_err(|e| e.to_string())?;
         let live = self.cache.inventory(&ctx.app, &ctx.env);
-        let inventory: Vec<_> = live.values().map(|(l, _)| l.clone()).collect();
-        let scopes = applier.table.scopes();
-        let (plan, held) = match cluster::plan(rendered.clone(), &inventory, &scopes, ctx) {
-            Ok(plan) => (plan, None),
-            // The prune guard holds the prune, not the sync: everything else applies, and the
-            // prune waits for an approval.
-            Err(e @ cluster::ClusterError::PruneTooLarge { .. }) => {
-                let mut keep = ctx.clone();
-                keep.prune = false;
-                let plan = cluster::plan(rendered, &inventory, &scopes, &keep)
-                    .map_err(|e| e.to_string())?;
-                (plan, Some(held_note(&e, ctx)))
-            }
-            Err(e) => return Err(e.to_string()),
-        };
-        let rows = applier
-            .sync(&plan, &live)
+        let report = cluster::sync::perform(applier, rendered, &live, ctx)
             .await
             .map_err(|e| e.to_string())?;
-        let intents = cluster::heal::intents(&plan, &rows)
-            .into_iter()
-            .map(|i| (i.id.clone(), i))
-            .collect();
-        let healths: Vec<_> = rows
-            .iter()
-            .filter_map(|r| r.live.as_ref())
-            .map(|l| cluster::health(Some(l)))
-            .collect();
         Ok(Applied {
-            rows,
-            health: cluster::aggregate(&healths),
-            intents,
-            held,
+            rows: report.rows,
+            health: report.health,
+            intents: report.intents,
+            held: report.prune_held,
         })
     }
 }
@@ -222,23 +197,6 @@ struct Applied {
     intents: HashMap<ObjectId, Intent>,
     /// Why a prune was held back, with how to approve it.
     held: Option<String>,
-}
-
-fn held_note(e: &cluster::ClusterError, ctx: &SyncContext) -> String {
-    let cluster::ClusterError::PruneTooLarge {
-        count,
-        live,
-        percent,
-        max,
-        ..
-    } = e
-    else {
-        return e.to_string();
-    };
-    format!(
-        "prune held: {count} of {live} objects ({percent}%) are no longer rendered, more than maxPrunePercent {max}%; everything else was applied. Approve with `gantry sync {} --env {} --allow-large-prune`, or `allowLargePrune: true` on the app in gantry.yaml",
-        ctx.app, ctx.env
-    )
 }
 
 fn done(rows: &[Row], health: HealthStatus, digest: String, warning: Option<String>) -> Done {
