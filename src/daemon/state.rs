@@ -110,6 +110,8 @@ pub struct Metrics {
     pub config_errors: Gauge,
     /// Registry pushes reported by webhook (Harbor `PUSH_ARTIFACT`), per repository.
     pub images_pushed: Family<Repository, Counter>,
+    /// Failed syncs scheduled for a retry with backoff.
+    pub sync_retries: Family<AppEnv, Counter>,
 }
 
 /// Label of `gantry_images_pushed_total`.
@@ -136,12 +138,7 @@ impl Default for Metrics {
         let queue_depth = Gauge::default();
         let leader = Gauge::default();
         let config_errors = Gauge::default();
-        let images_pushed = Family::<Repository, Counter>::default();
-        registry.register(
-            "images_pushed",
-            "Image pushes the registry reported by webhook (Harbor PUSH_ARTIFACT), per repository",
-            images_pushed.clone(),
-        );
+        let (images_pushed, sync_retries) = register_events(&mut registry);
         registry.register(
             "syncs",
             "Syncs per app, environment and result",
@@ -216,8 +213,28 @@ impl Default for Metrics {
             leader,
             config_errors,
             images_pushed,
+            sync_retries,
         }
     }
+}
+
+/// The counters of `daemon::events`.
+fn register_events(
+    registry: &mut Registry,
+) -> (Family<Repository, Counter>, Family<AppEnv, Counter>) {
+    let images_pushed = Family::<Repository, Counter>::default();
+    let sync_retries = Family::<AppEnv, Counter>::default();
+    registry.register(
+        "sync_retries",
+        "Failed syncs retried with capped exponential backoff (1 s doubling to 5 min)",
+        sync_retries.clone(),
+    );
+    registry.register(
+        "images_pushed",
+        "Image pushes the registry reported by webhook (Harbor PUSH_ARTIFACT), per repository",
+        images_pushed.clone(),
+    );
+    (images_pushed, sync_retries)
 }
 
 /// Label of `gantry_git_pushes_total`.

@@ -56,22 +56,23 @@ impl Job {
     }
 }
 
-/// Runs `job` against `target` and records the outcome in `state`.
+/// Runs `job` against `target` and records the outcome in `state`; `false` when the sync
+/// failed (the workers then retry it with backoff).
 ///
 /// # Panics
 ///
 /// When the status table's lock is poisoned, i.e. another sync panicked while writing it.
-pub async fn run(job: Job, target: Target, state: Shared) {
+pub async fn run(job: Job, target: Target, state: Shared) -> bool {
     let started = Instant::now();
     let span = tracing::info_span!("sync", app = %job.app, env = %job.env, revision = %short(&job.revision));
     let outcome = match attempt(&job, &target, &state).instrument(span).await {
         Ok(Attempt::Unchanged) => {
             unchanged(&job, &state);
-            return;
+            return true;
         }
         Ok(Attempt::Held(note)) => {
             wait_for_window(&job, &state, note);
-            return;
+            return true;
         }
         Ok(Attempt::Ran(done)) => Ok(*done),
         Err(message) => Err(message),
@@ -102,6 +103,7 @@ pub async fn run(job: Job, target: Target, state: Shared) {
     if let Ok(done) = &outcome {
         count(&state, &labels, done);
     }
+    let succeeded = outcome.is_ok();
     record(&job, &state, outcome);
     // Health as the objects report it now: their watch events may have come before this
     // sync's row was written, and the apply responses predate the controllers' work.
@@ -120,6 +122,7 @@ pub async fn run(job: Job, target: Target, state: Shared) {
     {
         tracing::warn!(app = %job.app, env = %job.env, error = %e, "cannot save the sync record");
     }
+    succeeded
 }
 
 /// The status row of `job`'s app × environment, made on its first attempt.

@@ -8,6 +8,7 @@
 
 use std::collections::HashMap;
 use std::sync::{Arc, Mutex};
+use std::time::Duration;
 
 use tokio::sync::Semaphore;
 use tokio_util::sync::CancellationToken;
@@ -21,6 +22,22 @@ type Key = (String, String);
 struct Slots {
     /// Keys with a worker running; the value is the job waiting behind it, if any.
     running: HashMap<Key, Option<Job>>,
+    /// Per key: failed syncs in a row, and how many jobs were submitted (a retry is dropped
+    /// when a newer job came after the failure).
+    failures: HashMap<Key, (u32, u64)>,
+}
+
+/// The first retry of a failed sync waits this long; each further failure doubles it.
+pub const RETRY_BASE: Duration = Duration::from_secs(1);
+/// Retries never wait longer than this (the drift pass runs anyway).
+pub const RETRY_CAP: Duration = Duration::from_mins(5);
+
+/// The wait before retry number `failures` (1-based): capped exponential backoff.
+#[must_use]
+pub fn retry_delay(failures: u32) -> Duration {
+    RETRY_BASE
+        .saturating_mul(1u32 << failures.saturating_sub(1).min(16))
+        .min(RETRY_CAP)
 }
 
 #[derive(Clone)]
@@ -46,6 +63,7 @@ impl Workers {
         Self {
             slots: Arc::new(Mutex::new(Slots {
                 running: HashMap::new(),
+                failures: HashMap::new(),
             })),
             permits: Arc::new(Semaphore::new(parallel.max(1))),
             tracker,
@@ -66,6 +84,7 @@ impl Workers {
         let key = job.key();
         {
             let mut slots = self.slots.lock().expect("worker slots lock poisoned");
+            slots.failures.entry(key.clone()).or_default().1 += 1;
             if let Some(pending) = slots.running.get_mut(&key) {
                 // Keep a forced (drift) pass forced even when a newer commit replaces it.
                 let force = job.force || pending.as_ref().is_some_and(|p| p.force);
@@ -88,8 +107,11 @@ impl Workers {
                 {
                     break;
                 }
+                let retry = job.clone();
                 tokio::select! {
-                    () = sync::run(job, target.clone(), Arc::clone(&this.state)) => {}
+                    ok = sync::run(job, target.clone(), Arc::clone(&this.state)) => {
+                        this.after(&key, ok, retry, &target);
+                    }
                     () = this.abort.cancelled() => {
                         // A second signal aborts: the sync stops where it is. Server-side
                         // apply is idempotent, so the next start converges.
@@ -109,11 +131,62 @@ impl Workers {
         });
     }
 
+    /// Counts a failure and schedules a retry with backoff, or clears the count on success.
+    /// A retry happens only when no newer job arrived meanwhile: that one supersedes it.
+    fn after(&self, key: &Key, ok: bool, job: Job, target: &Target) {
+        let (failures, generation) = {
+            let mut slots = self.slots.lock().expect("worker slots lock poisoned");
+            let entry = slots.failures.entry(key.clone()).or_default();
+            entry.0 = if ok { 0 } else { entry.0 + 1 };
+            *entry
+        };
+        if ok {
+            return;
+        }
+        let delay = retry_delay(failures);
+        super::events::SyncRetry {
+            app: &key.0,
+            env: &key.1,
+            failures,
+            delay,
+        }
+        .emit(&self.state.metrics);
+        let (this, key, target) = (self.clone(), key.clone(), target.clone());
+        self.tracker.spawn(async move {
+            tokio::select! {
+                () = tokio::time::sleep(delay) => {}
+                () = this.shutdown.cancelled() => return,
+            }
+            let current = this
+                .slots
+                .lock()
+                .expect("worker slots lock poisoned")
+                .failures
+                .get(&key)
+                .map(|f| f.1);
+            if current == Some(generation) {
+                this.submit(Job { force: true, ..job }, target);
+            }
+        });
+    }
+
     fn depth(&self, slots: &Slots) {
         let pending = slots.running.values().filter(|p| p.is_some()).count();
         self.state
             .metrics
             .queue_depth
             .set(i64::try_from(pending).unwrap_or(i64::MAX));
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn retries_back_off_exponentially_up_to_the_cap() {
+        let secs: Vec<u64> = (1..=12).map(|n| retry_delay(n).as_secs()).collect();
+        assert_eq!(secs, [1, 2, 4, 8, 16, 32, 64, 128, 256, 300, 300, 300]);
+        assert_eq!(retry_delay(u32::MAX), RETRY_CAP);
     }
 }

@@ -938,3 +938,32 @@ async fn regression_issue_17_harbor_pushes_are_counted_not_dropped() {
     d.shutdown.cancel();
     d.task.await.expect("daemon stopped");
 }
+
+/// Issue 17: a sync the API server fails (500) is retried with backoff — 1 s, then 2 s — and
+/// succeeds without any new commit; the retries are counted.
+#[tokio::test]
+async fn regression_issue_17_a_failed_sync_is_retried_with_backoff_without_a_new_commit() {
+    let (remote, _work, first) = deployed(&["a"]);
+    let data = tempfile::TempDir::new().expect("data");
+    let cluster = crate::fake_cluster::Cluster::default();
+    cluster
+        .failing_applies
+        .store(2, std::sync::atomic::Ordering::SeqCst);
+    let d = spawn(options_for(&remote.url(), data.path(), cluster.client())).await;
+    let status = until(d.addr, "a retried sync succeeds", |s| {
+        dev(s)["phase"] == "synced" && dev(s)["revision"] == first.as_str()
+    })
+    .await;
+    assert_eq!(names(&cluster.store), ["a"], "{status}");
+    let m = metrics(d.addr).await;
+    assert!(
+        m.contains(r#"gantry_sync_retries_total{app="web",env="dev"} 2"#),
+        "{m}"
+    );
+    assert!(
+        m.contains(r#"gantry_syncs_total{app="web",env="dev",result="failure"} 2"#),
+        "{m}"
+    );
+    d.shutdown.cancel();
+    d.task.await.expect("daemon stopped");
+}

@@ -55,6 +55,9 @@ pub struct Cluster {
     /// write, so reads cost them nothing.
     pub writes: Arc<AtomicU64>,
     pub reconciled: Arc<AtomicU64>,
+    /// Fault injection: this many next server-side applies (PATCH) are answered 500, as a
+    /// real server does while etcd is unavailable.
+    pub failing_applies: Arc<AtomicU64>,
 }
 
 impl Cluster {
@@ -72,6 +75,17 @@ impl Cluster {
                 .any(|p| p == "watch=true" || p == "watch=1");
         if let Some(body) = watching.then(|| watch::stream(self, req)).flatten() {
             Reply::Stream(body)
+        } else if req.method == "PATCH"
+            && self
+                .failing_applies
+                .fetch_update(Ordering::SeqCst, Ordering::SeqCst, |n| n.checked_sub(1))
+                .is_ok()
+        {
+            Reply::Json(
+                500,
+                json!({"kind": "Status", "apiVersion": "v1", "status": "Failure",
+                    "message": "etcdserver: request timed out", "reason": "InternalError", "code": 500}),
+            )
         } else {
             let (status, value) = self.handle(req);
             Reply::Json(status, value)
