@@ -141,7 +141,7 @@ async fn settled(state: &State, n: usize) {
             envs.len() == n
                 && envs
                     .values()
-                    .all(|e| e.phase == "synced" && e.revision == seen)
+                    .all(|e| e.phase == gantry::daemon::state::Phase::Synced && e.revision == seen)
         };
         if done {
             return;

@@ -217,7 +217,7 @@ pub(super) fn refresh(cache: &ClusterCache, state: &Shared, app: &str, env: &str
         let Some(row) = envs.get_mut(&(app.to_owned(), env.to_owned())) else {
             return;
         };
-        if row.phase == "planned" {
+        if row.phase == super::state::Phase::Planned {
             return;
         }
         // An applied object the watch does not hold (not seen yet, or deleted since) is Missing:

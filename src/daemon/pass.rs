@@ -121,7 +121,7 @@ impl Loop {
             .read()
             .expect("status table lock poisoned")
             .values()
-            .any(|r| r.phase == "waiting");
+            .any(|r| r.phase == super::state::Phase::Waiting);
         if waiting
             && self.state.leader.load(Ordering::Relaxed)
             && let Some((revision, tree, config)) = self.good.clone()

@@ -58,7 +58,7 @@ pub(super) fn plan_only(
         corrected: 0,
         changed: Vec::new(),
         planned,
-        phase: "planned",
+        phase: super::state::Phase::Planned,
         health: HealthStatus::Missing,
         applied: 0,
         pruned: 0,

@@ -46,8 +46,7 @@ pub struct EnvStatus {
     /// Attempts since the daemon started (syncs run, and syncs a window held): `gantry sync`
     /// waits for this to move past the value it saw before asking.
     pub attempts: u64,
-    /// `synced`, `planned` (no cluster: the plan was computed, nothing applied), `failed`.
-    pub phase: String,
+    pub phase: Phase,
     pub objects: Vec<ObjectStatus>,
     /// Why the last attempt failed, with `file:line:col` when the config repo is at fault;
     /// `None` once an attempt succeeds.
@@ -305,7 +304,7 @@ impl EnvStatus {
                 note: self.note.clone(),
                 revision: self.revision.clone(),
                 health: self.health.clone(),
-                phase: self.phase.clone(),
+                phase: self.phase.to_string(),
                 last_sync: self.last_sync.clone(),
                 error: self.error.clone(),
                 objects: u32::try_from(self.objects.len()).unwrap_or(u32::MAX),
@@ -325,10 +324,60 @@ impl EnvStatus {
             revision: r.status.revision,
             health: r.status.health,
             last_sync: r.status.last_sync,
-            phase: r.status.phase,
+            phase: r.status.phase.parse().unwrap_or_default(),
             error: r.status.error,
             ..Self::default()
         }
+    }
+}
+
+/// Where an app × environment's last sync attempt ended. Serialised in lowercase (the API,
+/// `gantry status`, the `AppSync` status).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default, serde::Serialize)]
+#[serde(rename_all = "lowercase")]
+pub enum Phase {
+    /// No attempt yet (the daemon just started and has no stored record).
+    #[default]
+    Pending,
+    /// Applied to the cluster.
+    Synced,
+    /// No cluster: the plan was computed, nothing applied.
+    Planned,
+    Failed,
+    /// Held by a sync window; runs when it opens.
+    Waiting,
+}
+
+impl Phase {
+    #[must_use]
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Self::Pending => "pending",
+            Self::Synced => "synced",
+            Self::Planned => "planned",
+            Self::Failed => "failed",
+            Self::Waiting => "waiting",
+        }
+    }
+}
+
+impl std::fmt::Display for Phase {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str(self.as_str())
+    }
+}
+
+impl std::str::FromStr for Phase {
+    type Err = String;
+    fn from_str(s: &str) -> Result<Self, Self::Err> {
+        Ok(match s {
+            "" | "pending" => Self::Pending,
+            "synced" => Self::Synced,
+            "planned" => Self::Planned,
+            "failed" => Self::Failed,
+            "waiting" => Self::Waiting,
+            other => return Err(format!("unknown phase {other:?}")),
+        })
     }
 }
 

@@ -15,7 +15,7 @@ use std::time::Instant;
 use tracing::Instrument as _;
 
 use super::images::{Admission, Verifier};
-use super::state::{AppEnv, EnvStatus, ObjectStatus, Shared, SyncResult, health_value};
+use super::state::{AppEnv, EnvStatus, ObjectStatus, Phase, Shared, SyncResult, health_value};
 pub use super::target::{ClusterTarget, Target};
 use crate::cluster::window::{self, Gate};
 use crate::cluster::{HealthStatus, SyncContext};
@@ -142,11 +142,11 @@ fn row_of<'a>(
 pub(super) fn wait_for_window(job: &Job, state: &Shared, note: String) {
     let mut envs = state.envs.write().expect("status table lock poisoned");
     let row = row_of(&mut envs, job);
-    if row.desired.as_deref() != Some(job.revision.as_str()) || row.phase != "waiting" {
+    if row.desired.as_deref() != Some(job.revision.as_str()) || row.phase != Phase::Waiting {
         tracing::info!(app = %job.app, env = %job.env, revision = %short(&job.revision), %note, "sync held by its window");
     }
     row.desired = Some(job.revision.clone());
-    row.phase = "waiting".into();
+    row.phase = Phase::Waiting;
     row.note = Some(note);
     row.attempts += 1;
 }
@@ -160,16 +160,16 @@ fn unchanged(job: &Job, state: &Shared) {
         if row.error.is_none() {
             row.revision = Some(job.revision.clone());
         }
-        if row.phase == "waiting" {
+        if row.phase == Phase::Waiting {
             // Held by a window, and the render is what already runs: nothing waits any more.
-            row.phase = "synced".into();
+            row.phase = Phase::Synced;
             row.note = None;
         }
     }
 }
 
 fn count(state: &Shared, labels: &AppEnv, done: &Done) {
-    if done.phase != "planned" {
+    if done.phase != Phase::Planned {
         state
             .metrics
             .health
@@ -205,9 +205,9 @@ fn record(job: &Job, state: &Shared, outcome: Result<Done, String>) {
     match outcome {
         Ok(done) => {
             row.revision = Some(job.revision.clone());
-            row.phase = done.phase.into();
+            row.phase = done.phase;
             // Without a cluster nothing live is known.
-            row.health = if done.phase == "planned" {
+            row.health = if done.phase == Phase::Planned {
                 "-".into()
             } else {
                 format!("{:?}", done.health)
@@ -221,7 +221,7 @@ fn record(job: &Job, state: &Shared, outcome: Result<Done, String>) {
         }
         Err(message) => {
             tracing::warn!(app = %job.app, env = %job.env, revision = %short(&job.revision), error = %message, "sync failed");
-            row.phase = "failed".into();
+            row.phase = Phase::Failed;
             row.error = Some(message);
             // What the failed attempt left is unknown (it may have applied part): the next
             // attempt must run even when its render equals the last successful one.
@@ -236,7 +236,7 @@ pub(super) struct Done {
     /// Objects this sync created or changed on the cluster.
     pub(super) changed: Vec<k8s_openapi::api::core::v1::ObjectReference>,
     pub(super) planned: HashMap<String, String>,
-    pub(super) phase: &'static str,
+    pub(super) phase: Phase,
     pub(super) health: HealthStatus,
     pub(super) objects: Vec<ObjectStatus>,
     pub(super) digest: String,

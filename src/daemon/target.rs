@@ -224,7 +224,7 @@ fn done(rows: &[Row], health: HealthStatus, digest: String, warning: Option<Stri
         corrected: 0,
         changed,
         planned: HashMap::new(),
-        phase: "synced",
+        phase: super::state::Phase::Synced,
         health,
         objects,
         digest,
