@@ -82,11 +82,32 @@ pub struct AppEnv {
     pub env: String,
 }
 
-#[derive(Debug, Clone, Hash, PartialEq, Eq, EncodeLabelSet)]
+#[derive(Clone, Debug, Hash, PartialEq, Eq)]
 pub struct SyncResult {
     pub app: String,
     pub env: String,
     pub result: String,
+    /// Why a failure failed (`render`, `policy`, `api`, `unknown_kind`, …); no label on
+    /// success.
+    pub reason: Option<String>,
+}
+
+/// By hand, so that a success carries no `reason` label at all (not `reason=""`).
+impl prometheus_client::encoding::EncodeLabelSet for SyncResult {
+    fn encode(
+        &self,
+        encoder: &mut prometheus_client::encoding::LabelSetEncoder,
+    ) -> Result<(), std::fmt::Error> {
+        let mut labels = vec![
+            ("app", self.app.as_str()),
+            ("env", self.env.as_str()),
+            ("result", self.result.as_str()),
+        ];
+        if let Some(reason) = &self.reason {
+            labels.push(("reason", reason.as_str()));
+        }
+        labels.as_slice().encode(encoder)
+    }
 }
 
 /// The metrics `/metrics` serves, registered once.

@@ -75,7 +75,7 @@ pub async fn run(job: Job, target: Target, state: Shared) -> bool {
             return true;
         }
         Ok(Attempt::Ran(done)) => Ok(*done),
-        Err(message) => Err(message),
+        Err(failure) => Err(failure),
     };
     let labels = AppEnv {
         app: job.app.clone(),
@@ -93,6 +93,7 @@ pub async fn run(job: Job, target: Target, state: Shared) -> bool {
                 "failure"
             }
             .into(),
+            reason: outcome.as_ref().err().map(|f| f.reason.to_owned()),
         })
         .inc();
     state
@@ -104,7 +105,7 @@ pub async fn run(job: Job, target: Target, state: Shared) -> bool {
         count(&state, &labels, done);
     }
     let succeeded = outcome.is_ok();
-    record(&job, &state, outcome);
+    record(&job, &state, outcome.map_err(|f| f.message));
     // Health as the objects report it now: their watch events may have come before this
     // sync's row was written, and the apply responses predate the controllers' work.
     if let Target::Cluster(cluster) = &target {
@@ -258,14 +259,30 @@ enum Attempt {
     Ran(Box<Done>),
 }
 
-async fn attempt(job: &Job, target: &Target, state: &Shared) -> Result<Attempt, String> {
+/// Why a sync attempt failed: a short `reason` for `gantry_syncs_total{result="failure",
+/// reason}` and the message for the status.
+pub(super) struct Failure {
+    pub(super) reason: &'static str,
+    pub(super) message: String,
+}
+
+impl Failure {
+    fn new(reason: &'static str, message: impl std::fmt::Display) -> Self {
+        Self {
+            reason,
+            message: message.to_string(),
+        }
+    }
+}
+
+async fn attempt(job: &Job, target: &Target, state: &Shared) -> Result<Attempt, Failure> {
     let tree = Arc::clone(&job.tree);
     let overlay = job.overlay.clone();
     let resources =
         tokio::task::spawn_blocking(move || manifest::render(&*tree, &overlay, Reorder::Legacy))
             .await
-            .map_err(|e| format!("render task failed: {e}"))?
-            .map_err(|e| e.to_string())?;
+            .map_err(|e| Failure::new("render", format!("render task failed: {e}")))?
+            .map_err(|e| Failure::new("render", e))?;
     let digest = inputs_digest(job, &manifest::to_yaml(&resources));
     let (last, previous) = state
         .envs
@@ -305,7 +322,8 @@ async fn attempt(job: &Job, target: &Target, state: &Shared) -> Result<Attempt, 
             registry: job.registry.as_deref(),
             plan_only: matches!(target, Target::PlanOnly { .. }),
         })
-        .await?;
+        .await
+        .map_err(|m| Failure::new("policy", m))?;
     let mut ctx = SyncContext::new(&job.app, &job.env, &job.namespace, &job.revision);
     ctx.prune = true;
     ctx.allow_large_prune = job.allow_large_prune;
@@ -313,9 +331,13 @@ async fn attempt(job: &Job, target: &Target, state: &Shared) -> Result<Attempt, 
         Target::PlanOnly { reason } => {
             super::plan::plan_only(rendered, &ctx, &previous, reason, digest, warning)
                 .map(|d| Attempt::Ran(Box::new(d)))
+                .map_err(|m| Failure::new("plan", m))
         }
         Target::Cluster(cluster) => {
-            let mut done = cluster.sync(rendered, &ctx, digest, warning).await?;
+            let mut done = cluster
+                .sync(rendered, &ctx, digest, warning)
+                .await
+                .map_err(|e| Failure::new(e.metric_label(), e))?;
             if unchanged {
                 // Same render as the last sync: whatever the apply changed had drifted.
                 done.corrected = done.changed.len() as u64;

@@ -75,7 +75,7 @@ impl ClusterTarget {
         ctx: &SyncContext,
         digest: String,
         warning: Option<String>,
-    ) -> Result<Done, String> {
+    ) -> Result<Done, cluster::ClusterError> {
         let key = (ctx.app.clone(), ctx.env.clone());
         self.busy
             .lock()
@@ -106,15 +106,13 @@ impl ClusterTarget {
         &self,
         rendered: Vec<(serde_json::Value, String)>,
         ctx: &SyncContext,
-    ) -> Result<Applied, String> {
+    ) -> Result<Applied, cluster::ClusterError> {
         let table = {
             let mut cached = self.table.lock().await;
             if let Some(t) = cached.as_ref() {
                 t.clone()
             } else {
-                let t = ApiTable::discover(&self.client)
-                    .await
-                    .map_err(|e| e.to_string())?;
+                let t = ApiTable::discover(&self.client).await?;
                 *cached = Some(t.clone());
                 t
             }
@@ -132,7 +130,7 @@ impl ClusterTarget {
         applier: &mut Applier,
         rendered: Vec<(serde_json::Value, String)>,
         ctx: &SyncContext,
-    ) -> Result<Applied, String> {
+    ) -> Result<Applied, cluster::ClusterError> {
         let known = |ns: &str| {
             self.namespaces
                 .lock()
@@ -140,10 +138,7 @@ impl ClusterTarget {
                 .contains(ns)
         };
         if !known(&ctx.namespace) {
-            applier
-                .ensure_namespace(&ctx.namespace)
-                .await
-                .map_err(|e| e.to_string())?;
+            applier.ensure_namespace(&ctx.namespace).await?;
             self.namespaces
                 .lock()
                 .expect("namespace cache lock poisoned")
@@ -165,22 +160,16 @@ impl ClusterTarget {
         applier: &mut Applier,
         rendered: Vec<(serde_json::Value, String)>,
         ctx: &SyncContext,
-    ) -> Result<Applied, String> {
+    ) -> Result<Applied, cluster::ClusterError> {
         let objects: Vec<&serde_json::Value> = rendered.iter().map(|(o, _)| o).collect();
         applier
             .table
             .ensure_kinds(&applier.client, objects.iter().copied())
-            .await
-            .map_err(|e| e.to_string())?;
+            .await?;
         // The shared watches: a kind is listed once per daemon, not once per sync.
-        self.cache
-            .ensure(&applier.table)
-            .await
-            .map_err(|e| e.to_string())?;
+        self.cache.ensure(&applier.table).await?;
         let live = self.cache.inventory(&ctx.app, &ctx.env);
-        let report = cluster::sync::perform(applier, rendered, &live, ctx)
-            .await
-            .map_err(|e| e.to_string())?;
+        let report = cluster::sync::perform(applier, rendered, &live, ctx).await?;
         Ok(Applied {
             rows: report.rows,
             health: report.health,

@@ -313,6 +313,13 @@ async fn broken_commits_change_nothing(addr: SocketAddr, work: &Work, store: &St
         "{metrics}"
     );
     assert!(metrics.contains("gantry_config_errors 1"), "{metrics}");
+    // Issue 17: a failure says why (kube-rs controllers' `Error::metric_label`).
+    assert!(
+        metrics.contains(
+            r#"gantry_syncs_total{app="web",env="dev",result="failure",reason="render"}"#
+        ),
+        "{metrics}"
+    );
 }
 
 /// Fixes both, stops the daemon at once — likely mid-sync — and starts a new one on the same
@@ -961,7 +968,7 @@ async fn regression_issue_17_a_failed_sync_is_retried_with_backoff_without_a_new
         "{m}"
     );
     assert!(
-        m.contains(r#"gantry_syncs_total{app="web",env="dev",result="failure"} 2"#),
+        m.contains(r#"gantry_syncs_total{app="web",env="dev",result="failure",reason="api"} 2"#),
         "{m}"
     );
     d.shutdown.cancel();

@@ -16,14 +16,13 @@ fn failing_cluster() -> kube::Client {
     })
 }
 
+/// Failed syncs of web/dev, whatever their reason.
 fn failures(metrics: &str) -> u64 {
     metrics
         .lines()
-        .find_map(|l| {
-            l.strip_prefix(r#"gantry_syncs_total{app="web",env="dev",result="failure"} "#)
-        })
-        .and_then(|n| n.trim().parse().ok())
-        .unwrap_or(0)
+        .filter(|l| l.starts_with(r#"gantry_syncs_total{app="web",env="dev",result="failure","#))
+        .filter_map(|l| l.rsplit(' ').next()?.trim().parse::<u64>().ok())
+        .sum()
 }
 
 /// At start-up the first pass syncs the tip; the poller's first report of the same commit must
