@@ -8,8 +8,6 @@
 use std::collections::HashSet;
 use std::path::{Path, PathBuf};
 
-use serde_json::Value;
-
 use super::fs::{Fs, join};
 use super::kustomization::{self, Kustomization};
 use super::resource::{ResId, Resource};
@@ -40,7 +38,7 @@ pub fn build(fs: &dyn Fs, dir: &Path) -> Result<Built, ManifestError> {
     let hashed = clock.elapsed();
     nameref::fix(&mut resources, &config.name_reference)?;
     super::vars::resolve(&mut resources, &config.vars, &config.var_reference)?;
-    stringify_annotations(&mut resources);
+    super::metadata::stringify_annotations(&mut resources);
     tracing::debug!(
         hash_us = u64::try_from(hashed.as_micros()).unwrap_or(u64::MAX),
         name_references_us =
@@ -58,40 +56,6 @@ pub fn build(fs: &dyn Fs, dir: &Path) -> Result<Built, ManifestError> {
         }
     };
     Ok(Built { resources, sort })
-}
-
-/// kustomize rewrites every object's annotations as strings when it strips its build
-/// annotations: `port: 8080` comes out as `"8080"`, `null` as `""`, and an empty or null
-/// `annotations:` disappears. (It keeps the scalar's source text, so `0x1F` stays `"0x1F"`;
-/// values are typed on loading here, so such non-canonical spellings come out canonical.)
-fn stringify_annotations(resources: &mut [Resource]) {
-    for r in resources {
-        let Some(Value::Object(meta)) = r.obj.get_mut("metadata") else {
-            continue;
-        };
-        let empty = match meta.get("annotations") {
-            Some(Value::Null) => true,
-            Some(Value::Object(m)) => m.is_empty(),
-            _ => false,
-        };
-        if empty {
-            meta.remove("annotations");
-            continue;
-        }
-        let Some(Value::Object(annotations)) = meta.get_mut("annotations") else {
-            continue;
-        };
-        for v in annotations.values_mut() {
-            let text = match &*v {
-                Value::String(_) => continue,
-                Value::Null => String::new(),
-                Value::Bool(b) => b.to_string(),
-                Value::Number(n) => n.to_string(),
-                other => other.to_string(),
-            };
-            *v = Value::String(text);
-        }
-    }
 }
 
 pub(crate) fn display(p: &Path) -> String {

@@ -1,5 +1,5 @@
-//! The last steps of a build (stage: ⑤ render): local-config resources dropped, and the top
-//! kustomization's `buildMetadata`.
+//! The last steps of a build (stage: ⑤ render): annotations made strings, local-config
+//! resources dropped, and the top kustomization's `buildMetadata`.
 //!
 //! Input: the finished resources and the top kustomization. Output: the resources without
 //! those marked `config.kubernetes.io/local-config` (other than `"false"`), and with
@@ -51,6 +51,40 @@ pub fn record(ra: &mut [Resource], kfile: &Path, kind: &str, times: usize) {
     for r in ra {
         for _ in 0..times {
             r.transformations.push(t.clone());
+        }
+    }
+}
+
+/// kustomize rewrites every object's annotations as strings when it strips its build
+/// annotations: `port: 8080` comes out as `"8080"`, `null` as `""`, and an empty or null
+/// `annotations:` disappears. (It keeps the scalar's source text, so `0x1F` stays `"0x1F"`;
+/// values are typed on loading here, so such non-canonical spellings come out canonical.)
+pub fn stringify_annotations(resources: &mut [Resource]) {
+    for r in resources {
+        let Some(Value::Object(meta)) = r.obj.get_mut("metadata") else {
+            continue;
+        };
+        let empty = match meta.get("annotations") {
+            Some(Value::Null) => true,
+            Some(Value::Object(m)) => m.is_empty(),
+            _ => false,
+        };
+        if empty {
+            meta.remove("annotations");
+            continue;
+        }
+        let Some(Value::Object(annotations)) = meta.get_mut("annotations") else {
+            continue;
+        };
+        for v in annotations.values_mut() {
+            let text = match &*v {
+                Value::String(_) => continue,
+                Value::Null => String::new(),
+                Value::Bool(b) => b.to_string(),
+                Value::Number(n) => n.to_string(),
+                other => other.to_string(),
+            };
+            *v = Value::String(text);
         }
     }
 }
