@@ -95,7 +95,7 @@ async fn start(
     drift: Duration,
 ) -> Running {
     let options = Options {
-        images: gantry::daemon::images::ImageAccess::default(),
+        images: gantry::artifact::admission::ImageAccess::default(),
         leader: None,
         events: None,
         store: None,
@@ -139,9 +139,10 @@ async fn settled(state: &State, n: usize) {
         let done = {
             let envs = state.envs.read().expect("envs");
             envs.len() == n
-                && envs
-                    .values()
-                    .all(|e| e.phase == gantry::daemon::state::Phase::Synced && e.revision == seen)
+                && envs.values().all(|e| {
+                    e.phase == gantry::daemon::state::Phase::Synced
+                        && e.revision.as_deref() == seen.as_deref()
+                })
         };
         if done {
             return;

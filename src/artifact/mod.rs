@@ -6,6 +6,8 @@
 //! [`scan::Verdict`], and a signature [`sign::verify::Verdict`] — each saying whether the image
 //! may go on.
 
+pub mod admission;
+pub mod admit;
 pub mod harbor;
 pub mod pack;
 pub mod registry;

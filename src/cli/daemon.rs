@@ -192,7 +192,7 @@ pub fn run_daemon(args: &DaemonArgs) -> anyhow::Result<()> {
             (None, Clusters::Kubeconfig) => kube::Client::try_default().await.ok(),
             (None, Clusters::PlanOnly) => None,
         };
-        let images = daemon::images::ImageAccess {
+        let images = crate::artifact::admission::ImageAccess {
             namespace: own_namespace(args.namespace.as_deref()),
             kube,
             insecure: args.insecure_registries.clone(),

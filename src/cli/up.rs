@@ -294,8 +294,8 @@ fn plans(state: &State, only: Option<(&str, &str)>) -> String {
 
 /// The example's images (harbor.example.com) are placeholders nobody signed: the quickstart
 /// does not verify signatures, and every status says so. `gantry daemon` does.
-fn image_access(clusters: &Clusters) -> daemon::images::ImageAccess {
-    daemon::images::ImageAccess {
+fn image_access(clusters: &Clusters) -> crate::artifact::admission::ImageAccess {
+    crate::artifact::admission::ImageAccess {
         namespace: "gantry".into(),
         kube: match clusters {
             Clusters::Fixed(client) => Some(client.clone()),

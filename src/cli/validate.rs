@@ -8,7 +8,7 @@
 use std::fmt::Write as _;
 use std::path::{Path, PathBuf};
 
-use crate::cluster::admit;
+use crate::artifact::admit;
 use crate::config::{self, Cluster, Config};
 use crate::manifest::{self, DiskFs, Reorder};
 

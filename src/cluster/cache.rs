@@ -24,6 +24,7 @@ use tokio::sync::broadcast;
 use super::apply::ApiTable;
 use super::labels::{MANAGED_BY, MANAGED_BY_VALUE, NEVER_INVENTORIED, TRACKING_ID};
 use super::{ClusterError, LiveObject, ObjectId};
+use crate::core::AppEnv;
 
 /// How long a new kind's first LIST may take before a sync gives up waiting for it.
 const READY_TIMEOUT: Duration = Duration::from_mins(1);
@@ -34,19 +35,19 @@ pub struct Change {
     pub id: ObjectId,
     pub deleted: bool,
     /// The app and environment of its tracking annotation, when it has one.
-    pub owner: Option<(String, String)>,
+    pub owner: Option<AppEnv>,
 }
 
 /// Ids of the cached objects by the (app, environment) their tracking annotation names, and
 /// back. An id whose object a relist dropped may linger; lookups skip what the store lacks.
 #[derive(Default)]
 struct Index {
-    by_owner: HashMap<(String, String), HashSet<ObjectId>>,
-    owner: HashMap<ObjectId, (String, String)>,
+    by_owner: HashMap<AppEnv, HashSet<ObjectId>>,
+    owner: HashMap<ObjectId, AppEnv>,
 }
 
 impl Index {
-    fn set(&mut self, id: &ObjectId, owner: Option<&(String, String)>) {
+    fn set(&mut self, id: &ObjectId, owner: Option<&AppEnv>) {
         if let Some(old) = self.owner.remove(id)
             && let Some(ids) = self.by_owner.get_mut(&old)
         {
@@ -194,7 +195,7 @@ impl ClusterCache {
             .lock()
             .expect("cache index lock poisoned")
             .by_owner
-            .get(&(app.to_owned(), env.to_owned()))
+            .get(&AppEnv::new(app, env))
             .map(|ids| ids.iter().cloned().collect())
             .unwrap_or_default();
         let mut out = HashMap::new();
@@ -267,10 +268,10 @@ fn slim(object: &mut DynamicObject) {
 }
 
 /// (app, environment) of the object's tracking annotation (`app:env:…`).
-fn owner_of(object: &DynamicObject) -> Option<(String, String)> {
+fn owner_of(object: &DynamicObject) -> Option<AppEnv> {
     let tracking = object.metadata.annotations.as_ref()?.get(TRACKING_ID)?;
     let mut parts = tracking.splitn(3, ':');
-    Some((parts.next()?.to_owned(), parts.next()?.to_owned()))
+    Some(AppEnv::new(parts.next()?, parts.next()?))
 }
 
 fn id_of(group: &str, kind: &str, namespaced: bool, object: &DynamicObject) -> ObjectId {

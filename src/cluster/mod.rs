@@ -5,7 +5,6 @@
 //! the prune set, both prune guards checked) and per-object and per-app [`Health`]. This part is
 //! pure; the part that talks to the API server performs a plan and reads health back.
 
-pub mod admit;
 pub mod apply;
 pub mod cache;
 mod client;
@@ -15,8 +14,12 @@ pub mod drift;
 pub mod heal;
 mod health;
 mod object;
+pub mod outcome;
 mod plan;
+pub mod preview;
+pub mod reconcile;
 pub mod sync;
+pub mod target;
 pub mod watch;
 pub mod window;
 

@@ -1,108 +1,140 @@
-//! Watch-driven self-heal: react to changes of the objects gantry manages as they happen.
+//! Watch-driven self-heal (stage ⑥, between syncs): the changes a [`ClusterCache`]'s watches
+//! report are checked against what the last sync applied, and drift is taken back at once.
 //!
-//! Input: the applier, the [`Intent`]s of one app × environment, a cancellation token.
-//! Output: [`HealReport`]s on a channel. One watch per kind (label selector of the app/env);
-//! every add, change or delete of an intended object runs the drift check for that object
-//! (its own backoff applies), and the initial list of each (re)started watch checks them all,
-//! so drift that happened while nothing watched is caught too.
+//! Input: a batch of cache [`Change`]s, the cluster target's intents (what each app ×
+//! environment's last sync applied) and which app × environments a sync or a closed window
+//! holds. Output: the objects re-applied or recreated ([`HealPass::corrected`], with
+//! `DriftCorrected` Events through the recorder) and the changes whose heal waits out a
+//! backoff ([`HealPass::later`]), to be checked again when it ends. Live health of an
+//! app × environment comes from the same cache ([`live_health`]).
 
-use futures::StreamExt as _;
-use kube::api::{Api, DynamicObject};
+use std::collections::HashMap;
+use std::sync::Arc;
+
 use kube::runtime::events::Recorder;
-use kube::runtime::watcher::{self, Event};
-use tokio::sync::mpsc;
-use tokio_util::sync::CancellationToken;
 
-use super::apply::Applier;
-use super::heal::{HealReport, Intent};
-use super::labels::{APP, ENV, MANAGED_BY, MANAGED_BY_VALUE};
-use super::{ClusterError, ObjectId};
+use super::apply::{ApiTable, Applier};
+use super::cache::{Change, ClusterCache};
+use super::target::{Busy, ClusterTarget, Intents};
+use super::{Health, HealthStatus};
 
-/// Runs until `cancel` fires. Watch errors are logged and the watch restarts with kube's
-/// default backoff; heal errors are logged and retried on the next event.
-pub async fn self_heal(
-    applier: Applier,
-    mut intents: Vec<Intent>,
-    app: String,
-    env: String,
-    recorder: Option<Recorder>,
-    reports: mpsc::Sender<HealReport>,
-    cancel: CancellationToken,
-) -> Result<(), ClusterError> {
-    let selector = format!("{MANAGED_BY}={MANAGED_BY_VALUE},{APP}={app},{ENV}={env}");
-    let mut kinds: Vec<(String, String)> = intents
-        .iter()
-        .map(|i| (i.id.group.clone(), i.id.kind.clone()))
-        .collect();
-    kinds.sort();
-    kinds.dedup();
-    let mut streams = Vec::new();
-    for (group, kind) in kinds {
-        let probe = intents
-            .iter()
-            .find(|i| i.id.group == group && i.id.kind == kind)
-            .map(|i| {
-                (
-                    i.id.clone(),
-                    i.desired()["apiVersion"]
-                        .as_str()
-                        .unwrap_or_default()
-                        .to_string(),
-                )
-            });
-        let Some((id, api_version)) = probe else {
-            continue;
-        };
-        let ar = applier.table.resource(&id, &api_version)?;
-        let api = Api::<DynamicObject>::all_with(applier.client.clone(), &ar);
-        let config = watcher::Config::default().labels(&selector);
-        let (g, k) = (group.clone(), kind.clone());
-        streams.push(
-            watcher::watcher(api, config)
-                .map(move |e| (g.clone(), k.clone(), e))
-                .boxed(),
-        );
-    }
-    let mut events = futures::stream::select_all(streams);
-    loop {
-        let next = tokio::select! {
-            () = cancel.cancelled() => return Ok(()),
-            next = events.next() => next,
-        };
-        let Some((group, kind, event)) = next else {
-            return Ok(());
-        };
-        let object = match event {
-            Ok(Event::Apply(o) | Event::Delete(o) | Event::InitApply(o)) => o,
-            Ok(Event::Init | Event::InitDone) => continue,
-            Err(e) => {
-                tracing::warn!(kind = %kind, error = %e, "watch failed; restarting with backoff");
-                continue;
-            }
-        };
-        let id = ObjectId {
-            group,
-            kind,
-            namespace: object.metadata.namespace.clone(),
-            name: object.metadata.name.clone().unwrap_or_default(),
-        };
-        let Some(intent) = intents.iter_mut().find(|i| i.id == id) else {
-            continue;
-        };
-        match applier
-            .heal(std::slice::from_mut(intent), recorder.as_ref())
-            .await
-        {
-            Ok(healed) => {
-                for report in healed {
-                    if reports.send(report).await.is_err() {
-                        return Ok(());
-                    }
-                }
-            }
-            Err(e) => {
-                tracing::warn!(object = %id, error = %e, "self-heal failed; will retry on the next change");
-            }
+type Key = crate::core::AppEnv;
+
+/// What self-heal needs of a cluster target: not its cache, which a follower of the cache's
+/// changes must not keep alive.
+pub struct Healer {
+    client: kube::Client,
+    table: Arc<tokio::sync::Mutex<Option<ApiTable>>>,
+    intents: Intents,
+    busy: Busy,
+}
+
+/// What one batch of changes came to.
+#[derive(Default)]
+pub struct HealPass {
+    /// Objects taken back, per app × environment.
+    pub corrected: HashMap<Key, u64>,
+    /// Changes to check again at the given instant: healed moments ago, they wait out the
+    /// object's backoff (a controller may be fighting gantry).
+    pub later: Vec<(tokio::time::Instant, Change)>,
+}
+
+impl Healer {
+    #[must_use]
+    pub fn of(target: &ClusterTarget) -> Self {
+        Self {
+            client: target.client.clone(),
+            table: Arc::clone(&target.table),
+            intents: Arc::clone(&target.intents),
+            busy: Arc::clone(&target.busy),
         }
     }
+
+    /// Re-applies what drifted among the changed objects gantry applied. Skipped: app ×
+    /// environments that `held` says wait (a closed sync window holds self-heal too, as in
+    /// Argo CD), those being synced now (their sync takes any drift back, and its prune must
+    /// not be undone), and changes that are gantry's own apply (the watch event carries the
+    /// resourceVersion the apply returned). Only the leader may call this: it writes.
+    ///
+    /// # Panics
+    ///
+    /// When the intents or busy lock is poisoned (a sync panicked while holding it).
+    pub async fn heal(
+        &self,
+        cache: &ClusterCache,
+        batch: Vec<Change>,
+        held: impl Fn(&Key) -> bool,
+        recorder: Option<&Recorder>,
+    ) -> HealPass {
+        let mut pass = HealPass::default();
+        let Some(table) = self.table.lock().await.clone() else {
+            return pass;
+        };
+        let applier = Applier::new(self.client.clone(), table);
+        for change in batch {
+            let Some(key) = change.owner.clone() else {
+                continue;
+            };
+            if held(&key) || self.busy.lock().expect("busy set poisoned").contains(&key) {
+                continue;
+            }
+            let intent = self
+                .intents
+                .lock()
+                .expect("intents poisoned")
+                .get(&key)
+                .and_then(|m| m.get(&change.id))
+                .cloned();
+            let Some(mut intent) = intent else { continue };
+            let live_version = cache
+                .get(&change.id)
+                .and_then(|o| o["metadata"]["resourceVersion"].as_str().map(str::to_owned));
+            if !change.deleted && live_version.is_some() && live_version == intent.applied_version {
+                continue;
+            }
+            if let Some(at) = intent.retry_at() {
+                pass.later.push((at, change));
+                continue;
+            }
+            match applier
+                .heal(std::slice::from_mut(&mut intent), recorder)
+                .await
+            {
+                Ok(reports) if !reports.is_empty() => {
+                    *pass.corrected.entry(key.clone()).or_default() += reports.len() as u64;
+                }
+                Ok(_) => {}
+                Err(e) => {
+                    tracing::warn!(object = %change.id, error = %e, "self-heal failed; the drift pass retries");
+                }
+            }
+            // Owned fields and backoff move on, unless a sync replaced the intents meanwhile.
+            if let Some(applied) = self.intents.lock().expect("intents poisoned").get_mut(&key)
+                && applied.contains_key(&change.id)
+            {
+                applied.insert(change.id.clone(), intent);
+            }
+        }
+        pass
+    }
+}
+
+/// The health of each cached object gantry applied for `app` × `env`, by object id, with the
+/// aggregate; `None` when the cache holds none of them.
+#[must_use]
+pub fn live_health(
+    cache: &ClusterCache,
+    app: &str,
+    env: &str,
+) -> Option<(HealthStatus, Vec<(String, Health)>)> {
+    let live = cache.inventory(app, env);
+    if live.is_empty() {
+        return None;
+    }
+    let healths: Vec<(String, Health)> = live
+        .iter()
+        .map(|(id, (_, value))| (id.to_string(), super::health(Some(value))))
+        .collect();
+    let overall = super::aggregate(healths.iter().map(|(_, h)| h));
+    Some((overall, healths))
 }

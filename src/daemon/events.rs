@@ -4,7 +4,12 @@
 //!
 //! Input: what a task observed. Output: one tracing event and the matching counter.
 
-use super::state::{AppEnv, Metrics, Repository};
+use std::time::Duration;
+
+use super::state::{Labels, Metrics, Repository, SyncResult, health_value};
+use crate::cluster::outcome::{Done, Phase};
+use crate::cluster::reconcile::Failure;
+use crate::core::{AppEnv, Revision};
 
 /// An image was pushed to the registry (Harbor `PUSH_ARTIFACT`). Image updates will act on
 /// it; until then it is recorded, not dropped.
@@ -33,31 +38,83 @@ impl ImagePushed<'_> {
     }
 }
 
+/// A sync ran to its end: applied (or planned), or failed.
+pub struct SyncFinished<'a> {
+    pub key: &'a AppEnv,
+    pub revision: &'a Revision,
+    pub outcome: Result<&'a Done, &'a Failure>,
+    pub elapsed: Duration,
+}
+
+impl SyncFinished<'_> {
+    pub fn emit(&self, metrics: &Metrics) {
+        let labels = Labels::from(self.key);
+        let (app, env, revision) = (&self.key.app, &self.key.env, self.revision.short());
+        match self.outcome {
+            Ok(done) => {
+                tracing::info!(%app, %env, %revision, phase = %done.phase, health = ?done.health, "synced");
+                if done.phase != Phase::Planned {
+                    metrics
+                        .health
+                        .get_or_create(&labels)
+                        .set(health_value(done.health));
+                }
+                metrics.applied.get_or_create(&labels).inc_by(done.applied);
+                metrics.pruned.get_or_create(&labels).inc_by(done.pruned);
+                metrics
+                    .drift_corrections
+                    .get_or_create(&labels)
+                    .inc_by(done.corrected);
+            }
+            Err(failure) => {
+                tracing::warn!(%app, %env, %revision, reason = failure.reason, error = %failure.message, "sync failed");
+            }
+        }
+        metrics
+            .syncs
+            .get_or_create(&SyncResult {
+                app: labels.app.clone(),
+                env: labels.env.clone(),
+                result: if self.outcome.is_ok() {
+                    "success"
+                } else {
+                    "failure"
+                }
+                .into(),
+                reason: self.outcome.err().map(|f| f.reason.to_owned()),
+            })
+            .inc();
+        metrics
+            .sync_seconds
+            .get_or_create(&labels)
+            .observe(self.elapsed.as_secs_f64());
+    }
+}
+
 /// A sync failed and will be retried after `delay` (capped exponential backoff), without
 /// waiting for a new commit or the drift pass.
 pub struct SyncRetry<'a> {
-    pub app: &'a str,
-    pub env: &'a str,
+    pub key: &'a AppEnv,
     /// Failed syncs in a row.
     pub failures: u32,
-    pub delay: std::time::Duration,
+    pub delay: Duration,
+    /// The failure's metric label.
+    pub reason: &'static str,
 }
 
 impl SyncRetry<'_> {
     pub fn emit(&self, metrics: &Metrics) {
         tracing::warn!(
-            app = %self.app,
-            env = %self.env,
+            app = %self.key.app,
+            env = %self.key.env,
             failures = self.failures,
+            reason = self.reason,
             retry_in_ms = u64::try_from(self.delay.as_millis()).unwrap_or(u64::MAX),
             "sync failed; retrying with backoff"
         );
         metrics
             .sync_retries
-            .get_or_create(&AppEnv {
-                app: self.app.to_owned(),
-                env: self.env.to_owned(),
-            })
+            .get_or_create(&Labels::from(self.key))
             .inc();
     }
 }

@@ -5,6 +5,7 @@
 //! first pass over the config repo is done; `/metrics` in the Prometheus text format;
 //! `/api/v1/...` as JSON.
 
+use crate::core::AppEnv;
 use std::sync::Arc;
 use std::sync::atomic::Ordering;
 
@@ -99,7 +100,7 @@ async fn apps(Extract(api): Extract<Api>) -> Json<serde_json::Value> {
 
 async fn app_env(Extract(api): Extract<Api>, Path((app, env)): Path<(String, String)>) -> Response {
     let envs = api.state.envs.read().expect("status table lock poisoned");
-    match envs.get(&(app.clone(), env.clone())) {
+    match envs.get(&AppEnv::new(&app, &env)) {
         Some(row) => Json(row.clone()).into_response(),
         None => (
             StatusCode::NOT_FOUND,
@@ -137,7 +138,7 @@ async fn sync_now(
         .envs
         .read()
         .expect("status table lock poisoned")
-        .contains_key(&(app.clone(), env.clone()));
+        .contains_key(&AppEnv::new(&app, &env));
     if !known {
         return (
             StatusCode::NOT_FOUND,

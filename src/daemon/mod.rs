@@ -6,18 +6,15 @@
 //! is read from each commit's tree (no checkout): a commit whose config does not load changes
 //! nothing — the last good commit stays in force and the errors are reported at `/api/v1/apps`.
 
+mod controller;
 mod events;
 mod http;
-pub mod images;
 mod leader;
 mod live;
 mod pass;
-mod plan;
 mod serve;
 pub mod state;
 pub mod sync;
-mod target;
-mod workers;
 
 use std::net::SocketAddr;
 use std::path::PathBuf;
@@ -31,11 +28,12 @@ use tokio_util::task::TaskTracker;
 
 use crate::git::{Credentials, RepoCache};
 use crate::trigger::{self, TriggerEvent, WebhookConfig};
+use controller::Controller;
 use leader::Election;
 pub use leader::{LEADER_LABEL, Leader};
 pub use state::{Shared, State};
+use sync::SyncController;
 pub use sync::Target;
-use workers::Workers;
 
 /// Webhook and poll events waiting for the loop. Each event only says "look again", and the loop
 /// coalesces them into one fetch, so a small buffer loses nothing: when it is full, webhooks
@@ -91,11 +89,8 @@ pub struct Options {
     /// rebuilt by the first pass anyway: Git and the cluster hold what is needed to resume).
     pub store: Option<Arc<dyn crate::store::StateStore>>,
     /// Registry access and Secrets for signature verification.
-    pub images: images::ImageAccess,
+    pub images: crate::artifact::admission::ImageAccess,
 }
-
-/// How often syncs held by a sync window are queued again; cron windows open on the minute.
-const WINDOW_CHECK: Duration = Duration::from_secs(30);
 
 /// Runs until `shutdown` (drain) fires; `abort` stops running syncs too. Returns the bound
 /// address through `bound` as soon as the HTTP server listens.
@@ -150,18 +145,19 @@ pub async fn run(
         None
     };
 
-    let workers = Workers::new(
+    // One controller per stage; today the config sync.
+    let syncs = Controller::new(
+        SyncController {
+            state: Arc::clone(&state),
+        },
         options.parallel,
         tracker.clone(),
         (shutdown.clone(), abort),
-        Arc::clone(&state),
     );
-    let mut looper = pass::Loop::new(mirror, options, (state, shutdown.clone()), workers);
+    let mut looper = pass::Loop::new(mirror, options, (state, shutdown.clone()), syncs);
     looper.pass(false, true, &shutdown).await;
     let mut drift = tokio::time::interval(looper.options.drift_interval);
     drift.tick().await;
-    let mut windows = tokio::time::interval(WINDOW_CHECK);
-    windows.tick().await;
     loop {
         tokio::select! {
             () = shutdown.cancelled() => break,
@@ -179,7 +175,6 @@ pub async fn run(
                 }
             }
             _ = drift.tick() => looper.pass(true, true, &shutdown).await,
-            _ = windows.tick() => looper.reopen().await,
             changed = async { leadership.as_mut().expect("guarded").changed().await }, if leadership.is_some() => {
                 let leading = changed.as_ref().is_ok_and(|leads| *leads);
                 if let Err(e) = changed {
@@ -212,7 +207,7 @@ async fn restore(state: &State, store: &dyn crate::store::StateStore) {
             let mut envs = state.envs.write().expect("status table lock poisoned");
             for r in records {
                 let row = state::EnvStatus::restored(r);
-                envs.insert((row.app.clone(), row.env.clone()), row);
+                envs.insert(row.key(), row);
             }
             tracing::info!(records = envs.len(), "sync records restored");
         }

@@ -13,9 +13,10 @@ use std::time::Instant;
 
 use tokio_util::sync::CancellationToken;
 
+use super::controller::Controller;
+use super::sync::SyncController;
 use super::sync::{Job, Target};
-use super::workers::Workers;
-use super::{Clusters, Events, Options, Shared, images, leader};
+use super::{Clusters, Events, Options, Shared, leader};
 use crate::config::{self, Cluster, Config};
 use crate::git::{Mirror, TreeFs};
 use crate::trigger::TriggerEvent;
@@ -46,9 +47,9 @@ pub(super) struct Loop {
     mirror: Arc<Mirror>,
     pub(super) options: Options,
     pub(super) state: Shared,
-    workers: Workers,
+    syncs: Controller<SyncController>,
     targets: HashMap<String, Target>,
-    verifier: Arc<images::Verifier>,
+    verifier: Arc<crate::artifact::admission::Verifier>,
     /// The last commit whose config loaded, with its tree and config.
     good: Option<(String, Arc<TreeFs>, Arc<Config>)>,
     seen: Option<String>,
@@ -61,14 +62,16 @@ impl Loop {
         mirror: Arc<Mirror>,
         options: Options,
         (state, shutdown): (Shared, CancellationToken),
-        workers: Workers,
+        syncs: Controller<SyncController>,
     ) -> Self {
         Self {
-            verifier: Arc::new(images::Verifier::new(options.images.clone())),
+            verifier: Arc::new(crate::artifact::admission::Verifier::new(
+                options.images.clone(),
+            )),
             mirror,
             options,
             state,
-            workers,
+            syncs,
             targets: HashMap::new(),
             good: None,
             seen: None,
@@ -109,25 +112,6 @@ impl Loop {
                 Some((app, env, allow_large_prune)),
             )
             .await;
-        }
-    }
-
-    /// Queues again what waits for a sync window (checked every minute: cron windows start on
-    /// the minute).
-    pub(super) async fn reopen(&mut self) {
-        let waiting = self
-            .state
-            .envs
-            .read()
-            .expect("status table lock poisoned")
-            .values()
-            .any(|r| r.phase == super::state::Phase::Waiting);
-        if waiting
-            && self.state.leader.load(Ordering::Relaxed)
-            && let Some((revision, tree, config)) = self.good.clone()
-        {
-            self.dispatch((&revision, &tree, &config), false, None)
-                .await;
         }
     }
 
@@ -262,11 +246,11 @@ impl Loop {
                 };
                 let target = self.target(&env.cluster).await;
                 let job = Job {
-                    app: app.name.clone(),
-                    env: env.name.clone(),
+                    app: app.name.as_str().into(),
+                    env: env.name.as_str().into(),
                     namespace: env.namespace.clone(),
                     overlay: app.overlay_dir(&env.name),
-                    revision: revision.to_owned(),
+                    revision: revision.into(),
                     tree: Arc::clone(tree),
                     policies: Arc::clone(&policies),
                     registry: registry.clone(),
@@ -278,7 +262,7 @@ impl Loop {
                     events: self.options.events.as_ref().map(|e| e.recorder.clone()),
                 };
                 let job = match &request {
-                    Some(r) if r.0 == job.app && r.1 == job.env => Job {
+                    Some(r) if job.app == r.0 && job.env == r.1 => Job {
                         force: true,
                         manual: true,
                         allow_large_prune: job.allow_large_prune || r.2,
@@ -287,7 +271,7 @@ impl Loop {
                     Some(_) => continue,
                     None => job,
                 };
-                self.workers.submit(job, target);
+                self.syncs.submit((job, target));
             }
         }
     }
@@ -318,7 +302,7 @@ impl Loop {
             },
         };
         if let Target::Cluster(cluster) = &target {
-            self.workers.track(super::live::follow(
+            self.syncs.track(super::live::follow(
                 cluster.clone(),
                 Arc::clone(&self.state),
                 self.shutdown.clone(),

@@ -16,29 +16,18 @@ use prometheus_client::registry::Registry;
 use serde::Serialize;
 
 use crate::cluster::HealthStatus;
-
-/// One object's outcome in the last sync.
-#[derive(Debug, Clone, Serialize, PartialEq, Eq)]
-pub struct ObjectStatus {
-    pub object: String,
-    /// `created`, `configured`, `unchanged`, `pruned`, or `would apply` / `would prune` in plan mode.
-    pub action: String,
-    pub health: String,
-    /// Without a cluster, for `would configure`: the changed lines against the previous plan.
-    #[serde(skip_serializing_if = "Option::is_none")]
-    pub diff: Option<String>,
-}
+pub use crate::cluster::outcome::{ObjectStatus, Phase};
 
 /// The status of one app in one environment.
 #[derive(Debug, Clone, Serialize, Default)]
 pub struct EnvStatus {
-    pub app: String,
-    pub env: String,
+    pub app: crate::core::AppId,
+    pub env: crate::core::EnvId,
     /// Config repo commit of the last attempt: what should run.
-    pub desired: Option<String>,
+    pub desired: Option<crate::core::Revision>,
     /// Config repo commit last synced successfully (applied, or planned without a cluster):
     /// what runs. A failed attempt leaves it as it was.
-    pub revision: Option<String>,
+    pub revision: Option<crate::core::Revision>,
     /// `Healthy`, `Progressing`, `Missing`, `Degraded`, or `Unknown` before the first sync.
     pub health: String,
     /// RFC 3339 time of the last sync attempt.
@@ -76,10 +65,20 @@ pub struct RepoStatus {
     pub errors: Vec<String>,
 }
 
+/// The `app` and `env` labels of per-app metrics.
 #[derive(Debug, Clone, Hash, PartialEq, Eq, EncodeLabelSet)]
-pub struct AppEnv {
+pub struct Labels {
     pub app: String,
     pub env: String,
+}
+
+impl From<&crate::core::AppEnv> for Labels {
+    fn from(key: &crate::core::AppEnv) -> Self {
+        Self {
+            app: key.app.to_string(),
+            env: key.env.to_string(),
+        }
+    }
 }
 
 #[derive(Clone, Debug, Hash, PartialEq, Eq)]
@@ -114,12 +113,12 @@ impl prometheus_client::encoding::EncodeLabelSet for SyncResult {
 pub struct Metrics {
     pub registry: Registry,
     pub syncs: Family<SyncResult, Counter>,
-    pub sync_seconds: Family<AppEnv, Histogram>,
-    pub applied: Family<AppEnv, Counter>,
-    pub pruned: Family<AppEnv, Counter>,
-    pub drift_corrections: Family<AppEnv, Counter>,
+    pub sync_seconds: Family<Labels, Histogram>,
+    pub applied: Family<Labels, Counter>,
+    pub pruned: Family<Labels, Counter>,
+    pub drift_corrections: Family<Labels, Counter>,
     /// 0 healthy, 1 progressing, 2 missing, 3 degraded.
-    pub health: Family<AppEnv, Gauge>,
+    pub health: Family<Labels, Gauge>,
     pub fetch_seconds: Histogram,
     /// Every commit the daemon pushes (through [`Metrics::push_observer`]).
     pub push_seconds: Histogram,
@@ -131,7 +130,7 @@ pub struct Metrics {
     /// Registry pushes reported by webhook (Harbor `PUSH_ARTIFACT`), per repository.
     pub images_pushed: Family<Repository, Counter>,
     /// Failed syncs scheduled for a retry with backoff.
-    pub sync_retries: Family<AppEnv, Counter>,
+    pub sync_retries: Family<Labels, Counter>,
 }
 
 /// Label of `gantry_images_pushed_total`.
@@ -144,13 +143,13 @@ impl Default for Metrics {
     fn default() -> Self {
         let mut registry = Registry::with_prefix("gantry");
         let syncs = Family::<SyncResult, Counter>::default();
-        let sync_seconds = Family::<AppEnv, Histogram>::new_with_constructor(|| {
+        let sync_seconds = Family::<Labels, Histogram>::new_with_constructor(|| {
             Histogram::new([0.05, 0.1, 0.25, 0.5, 1.0, 2.5, 5.0, 10.0, 30.0, 60.0])
         });
-        let applied = Family::<AppEnv, Counter>::default();
-        let pruned = Family::<AppEnv, Counter>::default();
-        let drift_corrections = Family::<AppEnv, Counter>::default();
-        let health = Family::<AppEnv, Gauge>::default();
+        let applied = Family::<Labels, Counter>::default();
+        let pruned = Family::<Labels, Counter>::default();
+        let drift_corrections = Family::<Labels, Counter>::default();
+        let health = Family::<Labels, Gauge>::default();
         let fetch_seconds = Histogram::new([0.01, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5, 5.0, 10.0]);
         let push_seconds = Histogram::new([0.05, 0.1, 0.25, 0.5, 1.0, 2.5, 5.0, 10.0, 30.0]);
         let push_retries = Counter::default();
@@ -241,9 +240,9 @@ impl Default for Metrics {
 /// The counters of `daemon::events`.
 fn register_events(
     registry: &mut Registry,
-) -> (Family<Repository, Counter>, Family<AppEnv, Counter>) {
+) -> (Family<Repository, Counter>, Family<Labels, Counter>) {
     let images_pushed = Family::<Repository, Counter>::default();
-    let sync_retries = Family::<AppEnv, Counter>::default();
+    let sync_retries = Family::<Labels, Counter>::default();
     registry.register(
         "sync_retries",
         "Failed syncs retried with capped exponential backoff (1 s doubling to 5 min)",
@@ -298,7 +297,7 @@ impl Metrics {
 #[derive(Default)]
 pub struct State {
     pub repo: RwLock<RepoStatus>,
-    pub envs: RwLock<BTreeMap<(String, String), EnvStatus>>,
+    pub envs: RwLock<BTreeMap<crate::core::AppEnv, EnvStatus>>,
     pub metrics: Metrics,
     /// Set once the first pass over the config repo has finished (ready for `/readyz`).
     pub ready: std::sync::atomic::AtomicBool,
@@ -312,18 +311,26 @@ pub struct State {
 }
 
 impl EnvStatus {
+    #[must_use]
+    pub fn key(&self) -> crate::core::AppEnv {
+        crate::core::AppEnv {
+            app: self.app.clone(),
+            env: self.env.clone(),
+        }
+    }
+
     /// The durable part of this row.
     #[must_use]
     pub fn record(&self) -> crate::store::SyncRecord {
         crate::store::SyncRecord {
             spec: crate::store::AppSyncSpec {
-                app: self.app.clone(),
-                env: self.env.clone(),
+                app: self.app.to_string(),
+                env: self.env.to_string(),
             },
             status: crate::store::AppSyncStatus {
-                desired: self.desired.clone(),
+                desired: self.desired.as_ref().map(ToString::to_string),
                 note: self.note.clone(),
-                revision: self.revision.clone(),
+                revision: self.revision.as_ref().map(ToString::to_string),
                 health: self.health.clone(),
                 phase: self.phase.to_string(),
                 last_sync: self.last_sync.clone(),
@@ -338,67 +345,17 @@ impl EnvStatus {
     #[must_use]
     pub fn restored(r: crate::store::SyncRecord) -> Self {
         Self {
-            app: r.spec.app,
-            env: r.spec.env,
-            desired: r.status.desired,
+            app: r.spec.app.into(),
+            env: r.spec.env.into(),
+            desired: r.status.desired.map(Into::into),
             note: r.status.note,
-            revision: r.status.revision,
+            revision: r.status.revision.map(Into::into),
             health: r.status.health,
             last_sync: r.status.last_sync,
             phase: r.status.phase.parse().unwrap_or_default(),
             error: r.status.error,
             ..Self::default()
         }
-    }
-}
-
-/// Where an app × environment's last sync attempt ended. Serialised in lowercase (the API,
-/// `gantry status`, the `AppSync` status).
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Default, serde::Serialize)]
-#[serde(rename_all = "lowercase")]
-pub enum Phase {
-    /// No attempt yet (the daemon just started and has no stored record).
-    #[default]
-    Pending,
-    /// Applied to the cluster.
-    Synced,
-    /// No cluster: the plan was computed, nothing applied.
-    Planned,
-    Failed,
-    /// Held by a sync window; runs when it opens.
-    Waiting,
-}
-
-impl Phase {
-    #[must_use]
-    pub fn as_str(self) -> &'static str {
-        match self {
-            Self::Pending => "pending",
-            Self::Synced => "synced",
-            Self::Planned => "planned",
-            Self::Failed => "failed",
-            Self::Waiting => "waiting",
-        }
-    }
-}
-
-impl std::fmt::Display for Phase {
-    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        f.write_str(self.as_str())
-    }
-}
-
-impl std::str::FromStr for Phase {
-    type Err = String;
-    fn from_str(s: &str) -> Result<Self, Self::Err> {
-        Ok(match s {
-            "" | "pending" => Self::Pending,
-            "synced" => Self::Synced,
-            "planned" => Self::Planned,
-            "failed" => Self::Failed,
-            "waiting" => Self::Waiting,
-            other => return Err(format!("unknown phase {other:?}")),
-        })
     }
 }
 

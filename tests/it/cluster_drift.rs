@@ -15,6 +15,7 @@ fn edited_configmap() -> Value {
     json!({
         "apiVersion": "v1", "kind": "ConfigMap",
         "metadata": {"name": "web-config", "namespace": "shop-dev", "uid": "5d1b", "resourceVersion": "88",
+            "annotations": {"gantry.dev/tracking-id": "web:dev:/ConfigMap:shop-dev/web-config"},
             "managedFields": [
                 {"manager": "gantry", "operation": "Apply", "apiVersion": "v1", "time": "2026-11-23T05:00:00Z", "fieldsType": "FieldsV1",
                  "fieldsV1": {"f:data": {"f:B": {}}, "f:metadata": {"f:labels": {"f:app.kubernetes.io/managed-by": {}}}}},
@@ -246,7 +247,8 @@ fn watch_server() -> kube::Client {
                         continue;
                     }
                     let deleted = json!({"type": "DELETED", "object": {"apiVersion": "v1", "kind": "ConfigMap",
-                        "metadata": {"name": "deleted", "namespace": "shop-dev", "resourceVersion": "11"}}});
+                        "metadata": {"name": "deleted", "namespace": "shop-dev", "resourceVersion": "11",
+                            "annotations": {"gantry.dev/tracking-id": "web:dev:/ConfigMap:shop-dev/deleted"}}}});
                     http::Response::builder()
                         .status(200)
                         .body(kube::client::Body::from(
@@ -283,51 +285,50 @@ fn watch_server() -> kube::Client {
     kube::Client::new(service, "default")
 }
 
-/// The watch loop: the initial list finds the hand-edited ConfigMap, a DELETED event on the
-/// watch stream finds the deleted one; both are healed and reported.
+/// The watch path: the cache's initial list finds the hand-edited ConfigMap, a DELETED event
+/// on its watch stream the deleted one; both changes reach the healer, which re-applies the
+/// first and recreates the second.
 #[tokio::test]
 async fn the_watch_heals_what_the_list_and_the_event_stream_show() {
     let client = watch_server();
-    let table = configmap_table();
+    let target = gantry::cluster::target::ClusterTarget::new(client);
+    *target.table.lock().await = Some(configmap_table());
     let after_apply = json!({"metadata": {"managedFields": [{"manager": "gantry", "operation": "Apply", "fieldsV1": {"f:data": {"f:A": {}, "f:B": {}}}}]}});
-    let intents = vec![
+    let intents = [
         Intent::new(cm("web-config"), &desired("web-config"), &after_apply),
         Intent::new(cm("deleted"), &desired("deleted"), &after_apply),
     ];
-    let (tx, mut rx) = tokio::sync::mpsc::channel(8);
-    let cancel = tokio_util::sync::CancellationToken::new();
-    let task = tokio::spawn(gantry::cluster::watch::self_heal(
-        Applier::new(client, table),
-        intents,
-        "web".into(),
-        "dev".into(),
-        None,
-        tx,
-        cancel.clone(),
-    ));
-    let mut seen = Vec::new();
-    for _ in 0..2 {
-        let report = tokio::time::timeout(std::time::Duration::from_secs(10), rx.recv())
-            .await
-            .expect("a heal report")
-            .expect("report");
-        seen.push((
-            report.id.name.clone(),
-            matches!(report.healed, Healed::Recreated),
-        ));
-    }
-    seen.sort();
-    assert_eq!(
-        seen,
-        [
-            ("deleted".to_string(), true),
-            ("web-config".to_string(), false)
-        ]
+    target.intents.lock().expect("intents").insert(
+        gantry::core::AppEnv::new("web", "dev"),
+        intents.into_iter().map(|i| (i.id.clone(), i)).collect(),
     );
-    cancel.cancel();
-    tokio::time::timeout(std::time::Duration::from_secs(5), task)
+    let mut changes = target.cache.subscribe();
+    target
+        .cache
+        .ensure(&configmap_table())
         .await
-        .expect("stops on cancel")
-        .expect("task")
-        .expect("no error");
+        .expect("the initial list");
+    let mut batch = Vec::new();
+    while batch.len() < 2 {
+        let change = tokio::time::timeout(std::time::Duration::from_secs(10), changes.recv())
+            .await
+            .expect("a change within 10 s")
+            .expect("change");
+        batch.push(change);
+    }
+    assert!(
+        batch.iter().any(|c| c.deleted && c.id.name == "deleted"),
+        "{batch:?}"
+    );
+    let healer = gantry::cluster::watch::Healer::of(&target);
+    let held = healer
+        .heal(&target.cache, batch.clone(), |_| true, None)
+        .await;
+    assert!(held.corrected.is_empty(), "a closed window holds the heal");
+    let pass = healer.heal(&target.cache, batch, |_| false, None).await;
+    assert_eq!(
+        pass.corrected.get(&gantry::core::AppEnv::new("web", "dev")),
+        Some(&2)
+    );
+    assert!(pass.later.is_empty());
 }

@@ -115,7 +115,7 @@ pub(crate) fn options_for(url: &str, data: &std::path::Path, client: kube::Clien
     let store =
         gantry::store::local::LocalStore::open(&data.join("state.redb")).expect("state store");
     Options {
-        images: gantry::daemon::images::ImageAccess::default(),
+        images: gantry::artifact::admission::ImageAccess::default(),
         store: Some(Arc::new(Arc::new(store))),
         leader: None,
         events: None,

@@ -5,7 +5,7 @@
 use std::path::Path;
 
 use clap::Parser as _;
-use gantry::cluster::admit::admit;
+use gantry::artifact::admit::admit;
 use gantry::config::policy::{Policy, PolicySpec, WorkloadPolicy};
 use gantry::manifest::{DiskFs, Reorder, render};
 use serde_json::Value;

@@ -13,7 +13,7 @@ use std::sync::Mutex;
 
 use serde_json::Value;
 
-use crate::cluster::admit::{self, ImageUse, Violation, workload_images};
+use crate::artifact::admit::{self, ImageUse, Violation, workload_images};
 use crate::config::policy::{Mode, Policy, PolicySpec};
 use crate::git::TreeFs;
 

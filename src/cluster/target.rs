@@ -1,5 +1,5 @@
-//! Where an app × environment's objects go (wiring): a cluster, with what the daemon keeps per
-//! cluster across syncs — discovery, the namespaces known to exist, the watch cache, and what
+//! Where an app × environment's objects go (stage ⑥): a cluster, with what a long-running
+//! process (the daemon) keeps per cluster across syncs — discovery, the namespaces known to exist, the watch cache, and what
 //! each sync applied (its heal intents) — or a plan-only target.
 //!
 //! Input: the rendered objects and [`SyncContext`] of one sync. Output: [`Done`] (rows,
@@ -10,14 +10,13 @@ use std::sync::Arc;
 
 use tokio::sync::Mutex;
 
-use super::state::ObjectStatus;
-use super::sync::Done;
-use crate::cluster::apply::{Action, ApiTable, Applier, Row};
-use crate::cluster::cache::ClusterCache;
-use crate::cluster::heal::Intent;
-use crate::cluster::{self, HealthStatus, ObjectId, SyncContext};
+use super::apply::{Action, ApiTable, Applier, Row};
+use super::cache::ClusterCache;
+use super::heal::Intent;
+use super::outcome::{Done, ObjectStatus, Phase};
+use super::{ClusterError, HealthStatus, ObjectId, SyncContext};
 
-type Key = (String, String);
+type Key = crate::core::AppEnv;
 
 /// What the last successful sync of each app × environment applied, by object.
 pub type Intents = Arc<std::sync::Mutex<HashMap<Key, HashMap<ObjectId, Intent>>>>;
@@ -38,14 +37,7 @@ pub enum Target {
 impl Target {
     #[must_use]
     pub fn cluster(client: kube::Client) -> Self {
-        Self::Cluster(ClusterTarget {
-            cache: ClusterCache::new(client.clone()),
-            client,
-            table: Arc::new(Mutex::new(None)),
-            namespaces: Arc::default(),
-            intents: Arc::default(),
-            busy: Arc::default(),
-        })
+        Self::Cluster(ClusterTarget::new(client))
     }
 }
 
@@ -67,16 +59,37 @@ pub struct ClusterTarget {
 }
 
 impl ClusterTarget {
+    /// A target that has discovered and watched nothing yet.
+    #[must_use]
+    pub fn new(client: kube::Client) -> Self {
+        Self {
+            cache: ClusterCache::new(client.clone()),
+            client,
+            table: Arc::new(Mutex::new(None)),
+            namespaces: Arc::default(),
+            intents: Arc::default(),
+            busy: Arc::default(),
+        }
+    }
+
     /// One sync: discovery (cached), namespace, kinds, inventory from the cache, plan, apply,
     /// prune, health; records the intents of what was applied.
-    pub(super) async fn sync(
+    ///
+    /// # Errors
+    ///
+    /// The [`ClusterError`] of discovery, the namespace, the watches, or the apply.
+    ///
+    /// # Panics
+    ///
+    /// When the busy set or the intents lock is poisoned (a sync panicked holding it).
+    pub async fn sync(
         &self,
         rendered: Vec<(serde_json::Value, String)>,
         ctx: &SyncContext,
         digest: String,
         warning: Option<String>,
-    ) -> Result<Done, cluster::ClusterError> {
-        let key = (ctx.app.clone(), ctx.env.clone());
+    ) -> Result<Done, ClusterError> {
+        let key = crate::core::AppEnv::new(&ctx.app, &ctx.env);
         self.busy
             .lock()
             .expect("busy set poisoned")
@@ -106,7 +119,7 @@ impl ClusterTarget {
         &self,
         rendered: Vec<(serde_json::Value, String)>,
         ctx: &SyncContext,
-    ) -> Result<Applied, cluster::ClusterError> {
+    ) -> Result<Applied, ClusterError> {
         let table = {
             let mut cached = self.table.lock().await;
             if let Some(t) = cached.as_ref() {
@@ -130,7 +143,7 @@ impl ClusterTarget {
         applier: &mut Applier,
         rendered: Vec<(serde_json::Value, String)>,
         ctx: &SyncContext,
-    ) -> Result<Applied, cluster::ClusterError> {
+    ) -> Result<Applied, ClusterError> {
         let known = |ns: &str| {
             self.namespaces
                 .lock()
@@ -160,7 +173,7 @@ impl ClusterTarget {
         applier: &mut Applier,
         rendered: Vec<(serde_json::Value, String)>,
         ctx: &SyncContext,
-    ) -> Result<Applied, cluster::ClusterError> {
+    ) -> Result<Applied, ClusterError> {
         let objects: Vec<&serde_json::Value> = rendered.iter().map(|(o, _)| o).collect();
         applier
             .table
@@ -169,7 +182,7 @@ impl ClusterTarget {
         // The shared watches: a kind is listed once per daemon, not once per sync.
         self.cache.ensure(&applier.table).await?;
         let live = self.cache.inventory(&ctx.app, &ctx.env);
-        let report = cluster::sync::perform(applier, rendered, &live, ctx).await?;
+        let report = super::sync::perform(applier, rendered, &live, ctx).await?;
         Ok(Applied {
             rows: report.rows,
             health: report.health,
@@ -197,7 +210,7 @@ fn done(rows: &[Row], health: HealthStatus, digest: String, warning: Option<Stri
             action: r.action.to_string(),
             health: r.live.as_ref().map_or_else(
                 || "-".into(),
-                |l| format!("{:?}", cluster::health(Some(l)).status),
+                |l| format!("{:?}", super::health(Some(l)).status),
             ),
             diff: None,
         })
@@ -205,15 +218,13 @@ fn done(rows: &[Row], health: HealthStatus, digest: String, warning: Option<Stri
     let changed = rows
         .iter()
         .filter(|r| matches!(r.action, Action::Created | Action::Configured))
-        .map(|r| {
-            cluster::heal::reference(&r.id, r.live.as_ref().unwrap_or(&serde_json::Value::Null))
-        })
+        .map(|r| super::heal::reference(&r.id, r.live.as_ref().unwrap_or(&serde_json::Value::Null)))
         .collect();
     Done {
         corrected: 0,
         changed,
         planned: HashMap::new(),
-        phase: super::state::Phase::Synced,
+        phase: Phase::Synced,
         health,
         objects,
         digest,

@@ -1,4 +1,4 @@
-//! The plan-only sync (stage ⑥ without a cluster, pure): what a sync would apply and prune,
+//! The plan-only preview of a sync (stage ⑥ without a cluster, pure): what a sync would apply and prune,
 //! shown against the previous plan, since no live state is known.
 //!
 //! Input: the rendered objects, the sync context and the previous plan (object → pretty JSON).
@@ -7,22 +7,21 @@
 
 use std::collections::HashMap;
 
-use super::state::ObjectStatus;
-use super::sync::Done;
-use crate::cluster::{self, HealthStatus, SyncContext};
+use super::outcome::{Done, ObjectStatus, Phase};
+use super::{ClusterError, HealthStatus, SyncContext};
 
 /// Without a cluster, the previous plan stands in for the live state: what it applied and the
 /// new render drops is what a sync would prune.
-pub(super) fn plan_only(
+pub fn preview<S: std::hash::BuildHasher>(
     rendered: Vec<(serde_json::Value, String)>,
     ctx: &SyncContext,
-    previous: &HashMap<String, String>,
+    previous: &HashMap<String, String, S>,
     reason: &str,
     digest: String,
     warning: Option<String>,
-) -> Result<Done, String> {
-    let scopes = crate::cluster::Scopes::builtin();
-    let plan = cluster::plan(rendered, &[], &scopes, ctx).map_err(|e| e.to_string())?;
+) -> Result<Done, ClusterError> {
+    let scopes = super::Scopes::builtin();
+    let plan = super::plan(rendered, &[], &scopes, ctx)?;
     let mut planned = HashMap::new();
     let mut objects: Vec<ObjectStatus> = plan
         .objects()
@@ -58,7 +57,7 @@ pub(super) fn plan_only(
         corrected: 0,
         changed: Vec::new(),
         planned,
-        phase: super::state::Phase::Planned,
+        phase: Phase::Planned,
         health: HealthStatus::Missing,
         applied: 0,
         pruned: 0,
