@@ -191,70 +191,17 @@ mod signed {
                 )),
             }
         }
-        // Made on the first image not remembered as verified: a drift pass over verified
-        // digests reads no credentials Secret and asks no registry.
-        let mut connected: Option<(Registry, Option<String>)> = None;
-        let ctx = KeyContext {
-            base: std::path::Path::new(""),
-            tree: Some(a.tree),
-            namespace: &verifier.access.namespace,
-            kube: verifier.access.kube.as_ref(),
+        let mut session = Session {
+            verifier,
+            admission: a,
+            references: parsed.iter().map(|(_, r)| r.clone()).collect(),
+            connected: None,
+            keys: HashMap::new(),
         };
-        let mut keys: HashMap<usize, Result<(Vec<TrustedKey>, String), String>> = HashMap::new();
         let mut verdicts: HashMap<&str, Option<String>> = HashMap::new();
         for (i, r) in &parsed {
             if !verdicts.contains_key(i.image.as_str()) {
-                let rule = match verify::rule_for(policy, r) {
-                    Ok(rule) => rule,
-                    Err(refusal) => {
-                        verdicts.insert(&i.image, Some(refusal.to_string()));
-                        continue;
-                    }
-                };
-                let index = policy
-                    .rules
-                    .iter()
-                    .position(|x| std::ptr::eq(x, rule))
-                    .expect("the rule comes from this policy");
-                if let Entry::Vacant(slot) = keys.entry(index) {
-                    let loaded = verify::trusted_keys(rule, ctx).await.map(|k| {
-                        let mut ids: Vec<&str> = k.iter().map(|k| k.id.as_str()).collect();
-                        ids.sort_unstable();
-                        let fingerprint = ids.join(",");
-                        (k, fingerprint)
-                    });
-                    slot.insert(loaded.map_err(|e| e.to_string()));
-                }
-                let verdict = match &keys[&index] {
-                    Err(e) => Some(format!("{}: {e}", i.image)),
-                    Ok((trusted, fingerprint)) => {
-                        // Only a digest names content for good; a tag is checked every time.
-                        let memo = r.digest().map(|_| format!("{}|{fingerprint}", r.whole()));
-                        if memo.as_ref().is_some_and(|m| verifier.remembers(m)) {
-                            None
-                        } else {
-                            if connected.is_none() {
-                                let (options, credentials_error) = registry_options(
-                                    verifier,
-                                    a.registry,
-                                    parsed.iter().map(|(_, r)| r),
-                                )
-                                .await;
-                                let registry =
-                                    Registry::new(options, parsed.iter().map(|(_, r)| r));
-                                connected = Some((registry, credentials_error));
-                            }
-                            let (registry, credentials_error) =
-                                connected.as_ref().expect("connected above");
-                            one(verifier, registry, r, trusted, memo).await.map(|m| {
-                                match (credentials_error, m.contains("cannot verify")) {
-                                    (Some(c), true) => format!("{m} ({c})"),
-                                    _ => m,
-                                }
-                            })
-                        }
-                    }
-                };
+                let verdict = session.verdict(policy, r).await;
                 verdicts.insert(&i.image, verdict);
             }
             if let Some(Some(message)) = verdicts.get(i.image.as_str()) {
@@ -262,6 +209,82 @@ mod signed {
             }
         }
         out
+    }
+
+    /// One admission's verification: the registry connection and each rule's keys, made on
+    /// first use, so a drift pass over verified digests reads no credentials Secret and asks
+    /// no registry.
+    struct Session<'v, 'a> {
+        verifier: &'v Verifier,
+        admission: &'v Admission<'a>,
+        references: Vec<Reference>,
+        /// The registry, and why its credentials could not be loaded.
+        connected: Option<(Registry, Option<String>)>,
+        /// By rule index: the trusted keys and their sorted ids, or why they cannot load.
+        keys: HashMap<usize, Result<(Vec<TrustedKey>, String), String>>,
+    }
+
+    impl Session<'_, '_> {
+        /// `None` when `r` may run; else why not.
+        async fn verdict(&mut self, policy: &SignaturePolicy, r: &Reference) -> Option<String> {
+            let rule = match verify::rule_for(policy, r) {
+                Ok(rule) => rule,
+                Err(refusal) => return Some(refusal.to_string()),
+            };
+            let index = policy
+                .rules
+                .iter()
+                .position(|x| std::ptr::eq(x, rule))
+                .expect("the rule comes from this policy");
+            if let Entry::Vacant(slot) = self.keys.entry(index) {
+                let ctx = KeyContext {
+                    base: std::path::Path::new(""),
+                    tree: Some(self.admission.tree),
+                    namespace: &self.verifier.access.namespace,
+                    kube: self.verifier.access.kube.as_ref(),
+                };
+                let loaded = verify::trusted_keys(rule, ctx).await.map(|k| {
+                    let mut ids: Vec<&str> = k.iter().map(|k| k.id.as_str()).collect();
+                    ids.sort_unstable();
+                    let fingerprint = ids.join(",");
+                    (k, fingerprint)
+                });
+                slot.insert(loaded.map_err(|e| e.to_string()));
+            }
+            let fingerprint = match &self.keys[&index] {
+                Err(e) => return Some(format!("{}: {e}", r.whole())),
+                Ok((_, fingerprint)) => fingerprint.clone(),
+            };
+            // Only a digest names content for good; a tag is checked every time.
+            let memo = r.digest().map(|_| format!("{}|{fingerprint}", r.whole()));
+            if memo.as_ref().is_some_and(|m| self.verifier.remembers(m)) {
+                return None;
+            }
+            self.connect().await;
+            let (registry, credentials_error) = self.connected.as_ref().expect("connected above");
+            let Ok((trusted, _)) = &self.keys[&index] else {
+                return Some(format!("{}: its keys did not load", r.whole()));
+            };
+            one(self.verifier, registry, r, trusted, memo)
+                .await
+                .map(|m| match (credentials_error, m.contains("cannot verify")) {
+                    (Some(c), true) => format!("{m} ({c})"),
+                    _ => m,
+                })
+        }
+
+        async fn connect(&mut self) {
+            if self.connected.is_none() {
+                let (options, credentials_error) = registry_options(
+                    self.verifier,
+                    self.admission.registry,
+                    self.references.iter(),
+                )
+                .await;
+                let registry = Registry::new(options, self.references.iter());
+                self.connected = Some((registry, credentials_error));
+            }
+        }
     }
 
     /// `None` when `image` is signed by one of `trusted`; else why not. A verified image with a

@@ -127,49 +127,8 @@ pub fn run_daemon(args: &DaemonArgs) -> anyhow::Result<()> {
         } else {
             Clusters::Kubeconfig
         };
-        let leader = if args.leader_elect {
-            let cluster = match &args.context {
-                Some(c) => Cluster::Context(c.clone()),
-                None => Cluster::InCluster,
-            };
-            Some(daemon::Leader {
-                client: crate::cluster::connect(&cluster).await?,
-                namespace: own_namespace(args.namespace.as_deref()),
-                lease: "gantry".into(),
-                identity: identity(),
-                duration: args.lease_duration,
-                grace: (args.lease_duration / 3).max(1),
-                // In a pod (downward API), the leader labels it for the Service.
-                pod: std::env::var("POD_NAME").ok(),
-            })
-        } else {
-            None
-        };
-        // In a pod (POD_NAME, POD_NAMESPACE from the downward API), config errors also become
-        // Events regarding the pod, next to the leader election's client.
-        let events = match (
-            &leader,
-            std::env::var("POD_NAME"),
-            std::env::var("POD_NAMESPACE"),
-        ) {
-            (Some(l), Ok(pod), Ok(namespace)) => Some(daemon::Events {
-                recorder: kube::runtime::events::Recorder::new(
-                    l.client.clone(),
-                    kube::runtime::events::Reporter {
-                        controller: "gantry".into(),
-                        instance: Some(pod.clone()),
-                    },
-                ),
-                regarding: k8s_openapi::api::core::v1::ObjectReference {
-                    api_version: Some("v1".into()),
-                    kind: Some("Pod".into()),
-                    name: Some(pod),
-                    namespace: Some(namespace),
-                    ..Default::default()
-                },
-            }),
-            _ => None,
-        };
+        let leader = leader(args).await?;
+        let events = pod_events(leader.as_ref());
         // In a cluster the records live in AppSync resources next to the Lease; otherwise in
         // a redb file under the data dir.
         let store: Arc<dyn crate::store::StateStore> = match &leader {
@@ -219,6 +178,55 @@ pub fn run_daemon(args: &DaemonArgs) -> anyhow::Result<()> {
         tokio::spawn(signals(tokens.0.clone(), tokens.1.clone()));
         daemon::run(options, Arc::new(State::default()), tokens, None).await?;
         anyhow::Ok(())
+    })
+}
+
+/// The Lease settings with `--leader-elect`.
+async fn leader(args: &DaemonArgs) -> anyhow::Result<Option<daemon::Leader>> {
+    if !args.leader_elect {
+        return Ok(None);
+    }
+    let cluster = match &args.context {
+        Some(c) => Cluster::Context(c.clone()),
+        None => Cluster::InCluster,
+    };
+    Ok(Some(daemon::Leader {
+        client: crate::cluster::connect(&cluster).await?,
+        namespace: own_namespace(args.namespace.as_deref()),
+        lease: "gantry".into(),
+        identity: identity(),
+        duration: args.lease_duration,
+        grace: (args.lease_duration / 3).max(1),
+        // In a pod (downward API), the leader labels it for the Service.
+        pod: std::env::var("POD_NAME").ok(),
+    }))
+}
+
+/// In a pod (`POD_NAME`, `POD_NAMESPACE` from the downward API), config errors also become
+/// Events regarding the pod, next to the leader election's client.
+fn pod_events(leader: Option<&daemon::Leader>) -> Option<daemon::Events> {
+    let (Some(l), Ok(pod), Ok(namespace)) = (
+        leader,
+        std::env::var("POD_NAME"),
+        std::env::var("POD_NAMESPACE"),
+    ) else {
+        return None;
+    };
+    Some(daemon::Events {
+        recorder: kube::runtime::events::Recorder::new(
+            l.client.clone(),
+            kube::runtime::events::Reporter {
+                controller: "gantry".into(),
+                instance: Some(pod.clone()),
+            },
+        ),
+        regarding: k8s_openapi::api::core::v1::ObjectReference {
+            api_version: Some("v1".into()),
+            kind: Some("Pod".into()),
+            name: Some(pod),
+            namespace: Some(namespace),
+            ..Default::default()
+        },
     })
 }
 

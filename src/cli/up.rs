@@ -92,7 +92,9 @@ pub fn run(args: &UpArgs) -> anyhow::Result<()> {
     result
 }
 
-fn up(args: &UpArgs, example: &Path, root: &Path, pairs: usize) -> anyhow::Result<()> {
+/// The example as a config repo: a bare remote under `root` and a working clone of it.
+/// Returns the remote's URL and the clone's path.
+fn config_repo(example: &Path, root: &Path) -> anyhow::Result<(String, std::path::PathBuf)> {
     let remote = root.join("config.git");
     let work = root.join("work");
     std::fs::create_dir_all(&remote)?;
@@ -116,7 +118,11 @@ fn up(args: &UpArgs, example: &Path, root: &Path, pairs: usize) -> anyhow::Resul
     let url = format!("file://{}", remote.display());
     git(&work, &["push", "--quiet", &url, "HEAD:main"])?;
     println!("== config repo {url} (working clone {})", work.display());
+    Ok((url, work))
+}
 
+fn up(args: &UpArgs, example: &Path, root: &Path, pairs: usize) -> anyhow::Result<()> {
+    let (url, work) = config_repo(example, root)?;
     let runtime = tokio::runtime::Runtime::new().context("cannot start the async runtime")?;
     runtime.block_on(async {
         let clusters = match &args.context {

@@ -114,6 +114,52 @@ fn canary_step(sink: &mut Sink, raw: &S<RawStep>, path: &str) -> Option<CanarySt
     ok.then_some(CanaryStep::Analysis(names))
 }
 
+/// The environments `apps[i]` lists: each known and listed once, and its overlay there when
+/// the app's name is usable (`overlays`). Returns them, and whether all were.
+fn app_environments(
+    sink: &mut Sink,
+    fs: &dyn Fs,
+    (a, i): (&RawApp, usize),
+    envs: &Names<'_>,
+    overlays: Option<&String>,
+) -> (Vec<String>, bool) {
+    let mut ok = true;
+    let mut environments: Vec<String> = Vec::new();
+    if a.environments.value.is_empty() {
+        sink.error(
+            a.environments.referenced,
+            format!("apps[{i}].environments"),
+            "list at least one environment the app runs in",
+        );
+        ok = false;
+    }
+    for (j, env) in a.environments.value.iter().enumerate() {
+        let ep = format!("apps[{i}].environments[{j}]");
+        if !envs.contains(&env.value) {
+            sink.error(
+                env.referenced,
+                ep,
+                format!("unknown environment \"{}\" ({})", env.value, envs.known()),
+            );
+            ok = false;
+        } else if environments.contains(&env.value) {
+            sink.error(
+                env.referenced,
+                ep,
+                format!("environment \"{}\" is listed twice", env.value),
+            );
+            ok = false;
+        } else {
+            // An unusable name makes every overlay path wrong; one error says enough.
+            if let Some(pattern) = overlays {
+                ok &= overlay_exists(sink, fs, pattern, &a.name.value, env, &ep);
+            }
+            environments.push(env.value.clone());
+        }
+    }
+    (environments, ok)
+}
+
 pub(super) fn apps(
     sink: &mut Sink,
     fs: &dyn Fs,
@@ -157,39 +203,9 @@ pub(super) fn apps(
             );
             ok = false;
         }
-        let mut environments: Vec<String> = Vec::new();
-        if a.environments.value.is_empty() {
-            sink.error(
-                a.environments.referenced,
-                p("environments"),
-                "list at least one environment the app runs in",
-            );
-            ok = false;
-        }
-        for (j, env) in a.environments.value.iter().enumerate() {
-            let ep = format!("apps[{i}].environments[{j}]");
-            if !envs.contains(&env.value) {
-                sink.error(
-                    env.referenced,
-                    ep,
-                    format!("unknown environment \"{}\" ({})", env.value, envs.known()),
-                );
-                ok = false;
-            } else if environments.contains(&env.value) {
-                sink.error(
-                    env.referenced,
-                    ep,
-                    format!("environment \"{}\" is listed twice", env.value),
-                );
-                ok = false;
-            } else {
-                // An unusable name makes every overlay path wrong; one error says enough.
-                if let (true, Some(pattern)) = (name_ok, &pattern) {
-                    ok &= overlay_exists(sink, fs, pattern, &a.name.value, env, &ep);
-                }
-                environments.push(env.value.clone());
-            }
-        }
+        let overlays = if name_ok { pattern.as_ref() } else { None };
+        let (environments, envs_ok) = app_environments(sink, fs, (a, i), envs, overlays);
+        ok &= envs_ok;
         if let (true, Some(overlay_pattern)) = (ok, pattern) {
             out.push(App {
                 name: a.name.value.clone(),

@@ -5,6 +5,7 @@
 //! `file:line:col` with its field path. Only reads files; no other I/O.
 
 mod apps;
+mod environments;
 pub use crate::core::diag;
 pub mod model;
 pub mod policy;
@@ -91,7 +92,7 @@ pub fn load_from(fs: &dyn Fs, root: &Path) -> Result<Config, ConfigError> {
         None => CommitAuthor::default(),
     };
     let mut env_names = Names::new("environment");
-    let environments = validate::environments(&mut sink, &raw.environments, &mut env_names);
+    let environments = environments::environments(&mut sink, &raw.environments, &mut env_names);
     let mut rollout_names = Names::new("rollout");
     let rollouts = apps::rollouts(&mut sink, &raw.rollouts, &mut rollout_names);
     let apps = apps::apps(&mut sink, fs, &raw.apps, &env_names, &rollout_names);

@@ -27,7 +27,7 @@ use tokio_util::sync::CancellationToken;
 use tokio_util::task::TaskTracker;
 
 use crate::git::{Credentials, RepoCache};
-use crate::trigger::{self, TriggerEvent, WebhookConfig};
+use crate::trigger::{self, WebhookConfig};
 use controller::Controller;
 use leader::Election;
 pub use leader::{LEADER_LABEL, Leader};
@@ -105,19 +105,7 @@ pub async fn run(
     bound: Option<tokio::sync::oneshot::Sender<SocketAddr>>,
 ) -> Result<(), DaemonError> {
     let tracker = TaskTracker::new();
-    let cache = RepoCache::new(&options.data_dir.join("git"), options.git_timeout);
-    let mirror = cache.mirror(&options.config_repo, options.credentials.clone())?;
-    // Stages that commit (image updates, reverts) push through this mirror.
-    mirror.observe_pushes(state.metrics.push_observer());
-    {
-        let mut repo = state.repo.write().expect("repo status lock poisoned");
-        repo.url = crate::git::redact_url(&options.config_repo);
-        repo.branch.clone_from(&options.branch);
-    }
-    if let Some(store) = &options.store {
-        restore(&state, store.as_ref()).await;
-        let _ = state.store.set(Arc::clone(store));
-    }
+    let mirror = prepare(&options, &state).await?;
     let (tx, mut rx) = mpsc::channel(EVENT_QUEUE);
     let app = http::router(
         Arc::clone(&state),
@@ -163,16 +151,7 @@ pub async fn run(
             () = shutdown.cancelled() => break,
             event = rx.recv() => {
                 let Some(event) = event else { break };
-                if let TriggerEvent::SyncRequested { app, env, allow_large_prune } = event {
-                    looper.sync_requested(app, env, allow_large_prune).await;
-                } else if let TriggerEvent::ImagePushed { repository, resource_url, digest, tag } = &event {
-                    events::ImagePushed { repository, resource_url, digest, tag: tag.as_deref() }
-                        .emit(&looper.state.metrics);
-                } else if looper.is_about(&event) {
-                    // The poller fetched before it reported; a webhook arrives before any fetch.
-                    let fetched = matches!(event, TriggerEvent::RepoChanged { from: trigger::Forge::Poll, .. });
-                    looper.pass(false, !fetched, &shutdown).await;
-                }
+                looper.handle(event, &shutdown).await;
             }
             _ = drift.tick() => looper.pass(true, true, &shutdown).await,
             changed = async { leadership.as_mut().expect("guarded").changed().await }, if leadership.is_some() => {
@@ -198,6 +177,24 @@ pub async fn run(
     tracker.close();
     tracker.wait().await;
     Ok(())
+}
+
+/// The config repo's mirror, and the state as far as it is known before the first pass.
+async fn prepare(options: &Options, state: &State) -> Result<Arc<crate::git::Mirror>, DaemonError> {
+    let cache = RepoCache::new(&options.data_dir.join("git"), options.git_timeout);
+    let mirror = cache.mirror(&options.config_repo, options.credentials.clone())?;
+    // Stages that commit (image updates, reverts) push through this mirror.
+    mirror.observe_pushes(state.metrics.push_observer());
+    {
+        let mut repo = state.repo.write().expect("repo status lock poisoned");
+        repo.url = crate::git::redact_url(&options.config_repo);
+        repo.branch.clone_from(&options.branch);
+    }
+    if let Some(store) = &options.store {
+        restore(state, store.as_ref()).await;
+        let _ = state.store.set(Arc::clone(store));
+    }
+    Ok(mirror)
 }
 
 /// Shows the stored records at `/api` until the first pass replaces them.

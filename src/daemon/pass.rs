@@ -115,7 +115,43 @@ impl Loop {
         }
     }
 
-    pub(super) fn is_about(&self, event: &TriggerEvent) -> bool {
+    /// Acts on one trigger event.
+    pub(super) async fn handle(&mut self, event: TriggerEvent, cancel: &CancellationToken) {
+        if let TriggerEvent::SyncRequested {
+            app,
+            env,
+            allow_large_prune,
+        } = event
+        {
+            self.sync_requested(app, env, allow_large_prune).await;
+        } else if let TriggerEvent::ImagePushed {
+            repository,
+            resource_url,
+            digest,
+            tag,
+        } = &event
+        {
+            super::events::ImagePushed {
+                repository,
+                resource_url,
+                digest,
+                tag: tag.as_deref(),
+            }
+            .emit(&self.state.metrics);
+        } else if self.is_about(&event) {
+            // The poller fetched before it reported; a webhook arrives before any fetch.
+            let fetched = matches!(
+                event,
+                TriggerEvent::RepoChanged {
+                    from: crate::trigger::Forge::Poll,
+                    ..
+                }
+            );
+            self.pass(false, !fetched, cancel).await;
+        }
+    }
+
+    fn is_about(&self, event: &TriggerEvent) -> bool {
         match event {
             TriggerEvent::RepoChanged { git_ref, .. } => {
                 event.is_about(self.mirror.url())

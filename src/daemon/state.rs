@@ -141,119 +141,110 @@ pub struct Repository {
 
 impl Default for Metrics {
     fn default() -> Self {
-        let mut registry = Registry::with_prefix("gantry");
-        let syncs = Family::<SyncResult, Counter>::default();
-        let sync_seconds = Family::<Labels, Histogram>::new_with_constructor(|| {
-            Histogram::new([0.05, 0.1, 0.25, 0.5, 1.0, 2.5, 5.0, 10.0, 30.0, 60.0])
-        });
-        let applied = Family::<Labels, Counter>::default();
-        let pruned = Family::<Labels, Counter>::default();
-        let drift_corrections = Family::<Labels, Counter>::default();
-        let health = Family::<Labels, Gauge>::default();
-        let fetch_seconds = Histogram::new([0.01, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5, 5.0, 10.0]);
-        let push_seconds = Histogram::new([0.05, 0.1, 0.25, 0.5, 1.0, 2.5, 5.0, 10.0, 30.0]);
-        let push_retries = Counter::default();
-        let pushes = Family::<PushResult, Counter>::default();
-        let queue_depth = Gauge::default();
-        let leader = Gauge::default();
-        let config_errors = Gauge::default();
-        let (images_pushed, sync_retries) = register_events(&mut registry);
-        registry.register(
-            "syncs",
-            "Syncs per app, environment and result",
-            syncs.clone(),
-        );
-        registry.register(
-            "sync_duration_seconds",
-            "Duration of one sync (render, plan, apply, prune, health)",
-            sync_seconds.clone(),
-        );
-        registry.register("objects_applied", "Objects applied", applied.clone());
-        registry.register("objects_pruned", "Objects pruned", pruned.clone());
-        registry.register(
-            "drift_corrections",
-            "Objects a drift pass changed back although their render had not changed",
-            drift_corrections.clone(),
-        );
-        registry.register(
-            "app_health",
-            "Health per app and environment: 0 healthy, 1 progressing, 2 missing, 3 degraded",
-            health.clone(),
-        );
-        registry.register(
-            "git_fetch_duration_seconds",
-            "Duration of config repo fetches",
-            fetch_seconds.clone(),
-        );
-        registry.register(
-            "git_push_duration_seconds",
-            "Duration of commits pushed to Git, from the first fetch to the accepted push, \
-             non-fast-forward retries included",
-            push_seconds.clone(),
-        );
-        registry.register(
-            "git_push_retries",
-            "Non-fast-forward rejections after which a commit was redone on a newer tip",
-            push_retries.clone(),
-        );
-        registry.register(
-            "git_pushes",
-            "Commits to Git by result: pushed, unchanged, contended (gave up), failed",
-            pushes.clone(),
-        );
-        registry.register(
-            "queue_depth",
-            "Syncs waiting for a worker",
-            queue_depth.clone(),
-        );
-        registry.register(
-            "leader",
-            "1 when this replica is the leader and writes",
-            leader.clone(),
-        );
-        registry.register(
-            "config_errors",
-            "Errors in the newest config repo commit (0 when it loaded)",
-            config_errors.clone(),
-        );
-        Self {
-            registry,
-            syncs,
-            sync_seconds,
-            applied,
-            pruned,
-            drift_corrections,
-            health,
-            fetch_seconds,
-            push_seconds,
-            push_retries,
-            pushes,
-            queue_depth,
-            leader,
-            config_errors,
-            images_pushed,
-            sync_retries,
-        }
+        let mut metrics = Self {
+            registry: Registry::with_prefix("gantry"),
+            syncs: Family::default(),
+            sync_seconds: Family::new_with_constructor(|| {
+                Histogram::new([0.05, 0.1, 0.25, 0.5, 1.0, 2.5, 5.0, 10.0, 30.0, 60.0])
+            }),
+            applied: Family::default(),
+            pruned: Family::default(),
+            drift_corrections: Family::default(),
+            health: Family::default(),
+            fetch_seconds: Histogram::new([0.01, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5, 5.0, 10.0]),
+            push_seconds: Histogram::new([0.05, 0.1, 0.25, 0.5, 1.0, 2.5, 5.0, 10.0, 30.0]),
+            push_retries: Counter::default(),
+            pushes: Family::default(),
+            queue_depth: Gauge::default(),
+            leader: Gauge::default(),
+            config_errors: Gauge::default(),
+            images_pushed: Family::default(),
+            sync_retries: Family::default(),
+        };
+        metrics.register_syncs();
+        metrics.register_others();
+        metrics
     }
 }
 
-/// The counters of `daemon::events`.
-fn register_events(
-    registry: &mut Registry,
-) -> (Family<Repository, Counter>, Family<Labels, Counter>) {
-    let images_pushed = Family::<Repository, Counter>::default();
-    let sync_retries = Family::<Labels, Counter>::default();
-    registry.register(
-        "sync_retries",
-        "Failed syncs retried with capped exponential backoff (1 s doubling to 5 min)",
-        sync_retries.clone(),
-    );
-    registry.register(
-        "images_pushed",
-        "Image pushes the registry reported by webhook (Harbor PUSH_ARTIFACT), per repository",
-        images_pushed.clone(),
-    );
-    (images_pushed, sync_retries)
+impl Metrics {
+    /// The per app × environment metrics of syncs and self-heal.
+    fn register_syncs(&mut self) {
+        self.registry.register(
+            "syncs",
+            "Syncs per app, environment and result",
+            self.syncs.clone(),
+        );
+        self.registry.register(
+            "sync_duration_seconds",
+            "Duration of one sync (render, plan, apply, prune, health)",
+            self.sync_seconds.clone(),
+        );
+        self.registry
+            .register("objects_applied", "Objects applied", self.applied.clone());
+        self.registry
+            .register("objects_pruned", "Objects pruned", self.pruned.clone());
+        self.registry.register(
+            "drift_corrections",
+            "Objects changed outside Git that gantry changed back (watch or drift pass)",
+            self.drift_corrections.clone(),
+        );
+        self.registry.register(
+            "app_health",
+            "Health per app and environment: 0 healthy, 1 progressing, 2 missing, 3 degraded",
+            self.health.clone(),
+        );
+        self.registry.register(
+            "queue_depth",
+            "Syncs waiting for a worker",
+            self.queue_depth.clone(),
+        );
+        self.registry.register(
+            "images_pushed",
+            "Image pushes the registry reported by webhook (Harbor PUSH_ARTIFACT), per repository",
+            self.images_pushed.clone(),
+        );
+        self.registry.register(
+            "sync_retries",
+            "Failed syncs retried with capped exponential backoff (1 s doubling to 5 min)",
+            self.sync_retries.clone(),
+        );
+    }
+
+    /// Git, the queue, leadership, config errors and registry events.
+    fn register_others(&mut self) {
+        self.registry.register(
+            "git_fetch_duration_seconds",
+            "Duration of config repo fetches",
+            self.fetch_seconds.clone(),
+        );
+        self.registry.register(
+            "git_push_duration_seconds",
+            "Duration of commits pushed to Git, from the first fetch to the accepted push, \
+                 non-fast-forward retries included",
+            self.push_seconds.clone(),
+        );
+        self.registry.register(
+            "git_push_retries",
+            "Non-fast-forward rejections after which a commit was redone on a newer tip",
+            self.push_retries.clone(),
+        );
+        self.registry.register(
+            "git_pushes",
+            "Commits to Git by result: pushed, unchanged, contended (gave up), failed",
+            self.pushes.clone(),
+        );
+        self.registry.register(
+            "leader",
+            "1 when this replica is the leader and writes",
+            self.leader.clone(),
+        );
+        self.registry.register(
+            "config_errors",
+            "Errors in the newest config repo commit (0 when it loaded)",
+            self.config_errors.clone(),
+        );
+    }
 }
 
 /// Label of `gantry_git_pushes_total`.

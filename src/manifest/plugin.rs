@@ -318,6 +318,64 @@ fn strings(m: BTreeMap<String, Value>) -> BTreeMap<String, String> {
         .collect()
 }
 
+/// The three patch transformers, as the `patches`, `patchesJson6902` and
+/// `patchesStrategicMerge` fields apply them.
+fn transform_patch(
+    here: &Here<'_>,
+    kind: &str,
+    c: Config,
+    ra: &mut Vec<Resource>,
+    cfg: &tconfig::Config,
+) -> Result<(), ManifestError> {
+    match kind {
+        "PatchJson6902Transformer" => {
+            let target = c
+                .target
+                .ok_or_else(|| here.err("PatchJson6902Transformer: no target"))?;
+            let mut k = Kustomization::default();
+            k.patches_json6902.push(here.spanned(Json6902 {
+                target,
+                path: c.path,
+                patch: c.json_op,
+            }));
+            patch::json6902(here.fs, here.dir, here.kfile, &k, ra)?;
+        }
+        "PatchStrategicMergeTransformer" => {
+            let mut k = Kustomization {
+                patches_strategic_merge: c.paths.into_iter().map(|p| here.spanned(p)).collect(),
+                ..Kustomization::default()
+            };
+            if let Some(inline) = c.patches {
+                k.patches_strategic_merge.push(here.spanned(inline));
+            }
+            patch::strategic_merge_files(
+                here.fs,
+                here.dir,
+                here.kfile,
+                &k,
+                ra,
+                cfg.schema.as_deref(),
+            )?;
+        }
+        _ => {
+            let options = c
+                .options
+                .map(serde_json::from_value::<PatchOptions>)
+                .transpose()
+                .map_err(|e| here.err(format!("{kind} options: {e}")))?;
+            let mut k = Kustomization::default();
+            k.patches.push(here.spanned(Patch {
+                path: c.path,
+                patch: c.patch,
+                target: c.target,
+                options,
+            }));
+            patch::patches(here.fs, here.dir, here.kfile, &k, ra, cfg.schema.as_deref())?;
+        }
+    }
+    Ok(())
+}
+
 fn transform_one(
     here: &Here<'_>,
     kind: &str,
@@ -355,49 +413,8 @@ fn transform_one(
             transform::replicas(&[replica], &specs, ra)
                 .map_err(|e| here.err(format!("ReplicaCountTransformer: {e}")))?;
         }
-        "PatchTransformer" => {
-            let options = c
-                .options
-                .map(serde_json::from_value::<PatchOptions>)
-                .transpose()
-                .map_err(|e| here.err(format!("{kind} options: {e}")))?;
-            let mut k = Kustomization::default();
-            k.patches.push(here.spanned(Patch {
-                path: c.path,
-                patch: c.patch,
-                target: c.target,
-                options,
-            }));
-            patch::patches(here.fs, here.dir, here.kfile, &k, ra, cfg.schema.as_deref())?;
-        }
-        "PatchJson6902Transformer" => {
-            let target = c
-                .target
-                .ok_or_else(|| here.err("PatchJson6902Transformer: no target"))?;
-            let mut k = Kustomization::default();
-            k.patches_json6902.push(here.spanned(Json6902 {
-                target,
-                path: c.path,
-                patch: c.json_op,
-            }));
-            patch::json6902(here.fs, here.dir, here.kfile, &k, ra)?;
-        }
-        "PatchStrategicMergeTransformer" => {
-            let mut k = Kustomization {
-                patches_strategic_merge: c.paths.into_iter().map(|p| here.spanned(p)).collect(),
-                ..Kustomization::default()
-            };
-            if let Some(inline) = c.patches {
-                k.patches_strategic_merge.push(here.spanned(inline));
-            }
-            patch::strategic_merge_files(
-                here.fs,
-                here.dir,
-                here.kfile,
-                &k,
-                ra,
-                cfg.schema.as_deref(),
-            )?;
+        "PatchTransformer" | "PatchJson6902Transformer" | "PatchStrategicMergeTransformer" => {
+            transform_patch(here, kind, c, ra, cfg)?;
         }
         "ReplacementTransformer" => {
             let entries: Vec<S<replace::Entry>> = c

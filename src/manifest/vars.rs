@@ -204,6 +204,53 @@ fn default_specs() -> Vec<FieldSpec> {
     out
 }
 
+/// The value of var `d`: the field its `fieldref` names (default `metadata.name`) in the one
+/// resource its `objref` names.
+fn value_of(ra: &[Resource], d: &Declared) -> Result<Value, ManifestError> {
+    let name = d.var.name.as_str();
+    let source = ra
+        .iter()
+        .find(|r| r.ref_vars.iter().any(|v| v == name))
+        .ok_or_else(|| {
+            let o = &d.var.objref;
+            let (g, v) = o.group_version();
+            let api = if g.is_empty() {
+                v.to_owned()
+            } else {
+                format!("{g}/{v}")
+            };
+            ManifestError::file(
+                d.file.clone(),
+                format!(
+                    "var '{name}' cannot be mapped to a field in the set of known resources: \
+                     no {} \"{}\" of apiVersion \"{api}\" (objref's kind, apiVersion and \
+                     name must match a resource exactly)",
+                    o.kind, o.name
+                ),
+            )
+        })?;
+    let path = d
+        .var
+        .fieldref
+        .as_ref()
+        .map_or("metadata.name", |f| f.fieldpath.as_str());
+    let path = if path.is_empty() {
+        "metadata.name"
+    } else {
+        path
+    };
+    let value = fieldpath::get(&source.obj, &steps(path)).ok_or_else(|| {
+        ManifestError::file(
+            d.file.clone(),
+            format!(
+                "field {path} of var '{name}' not found in {}",
+                source.cur_id()
+            ),
+        )
+    })?;
+    Ok(value.clone())
+}
+
 /// Replaces `$(NAME)` for every declared var (kustomize's `ResolveVars`), at the end of the
 /// build.
 pub fn resolve(
@@ -224,48 +271,7 @@ pub fn resolve(
     }
     let mut values: HashMap<&str, Value> = HashMap::new();
     for d in declared {
-        let name = d.var.name.as_str();
-        let source = ra
-            .iter()
-            .find(|r| r.ref_vars.iter().any(|v| v == name))
-            .ok_or_else(|| {
-                let o = &d.var.objref;
-                let (g, v) = o.group_version();
-                let api = if g.is_empty() {
-                    v.to_owned()
-                } else {
-                    format!("{g}/{v}")
-                };
-                ManifestError::file(
-                    d.file.clone(),
-                    format!(
-                        "var '{name}' cannot be mapped to a field in the set of known resources: \
-                         no {} \"{}\" of apiVersion \"{api}\" (objref's kind, apiVersion and \
-                         name must match a resource exactly)",
-                        o.kind, o.name
-                    ),
-                )
-            })?;
-        let path = d
-            .var
-            .fieldref
-            .as_ref()
-            .map_or("metadata.name", |f| f.fieldpath.as_str());
-        let path = if path.is_empty() {
-            "metadata.name"
-        } else {
-            path
-        };
-        let value = fieldpath::get(&source.obj, &steps(path)).ok_or_else(|| {
-            ManifestError::file(
-                d.file.clone(),
-                format!(
-                    "field {path} of var '{name}' not found in {}",
-                    source.cur_id()
-                ),
-            )
-        })?;
-        values.insert(name, value.clone());
+        values.insert(d.var.name.as_str(), value_of(ra, d)?);
     }
     let mut specs = default_specs();
     specs.extend(extra.iter().cloned());

@@ -145,32 +145,14 @@ pub async fn verify(
     image: &Reference,
     keys: &[TrustedKey],
 ) -> Result<Verdict, SignError> {
-    let whole = image.whole();
-    let digest = if let Some(pinned) = image.digest() {
-        if let Some(tag) = image.tag() {
-            let by_tag = Reference::with_tag(
-                image.registry().to_owned(),
-                image.repository().to_owned(),
-                tag.to_owned(),
-            );
-            let now = registry.resolve(&by_tag).await?;
-            if now != pinned {
-                return Ok(Verdict::Refused(Refusal::TagMoved {
-                    image: whole,
-                    tag: tag.to_owned(),
-                    pinned: pinned.to_owned(),
-                    now,
-                }));
-            }
-        }
-        pinned.to_owned()
-    } else {
-        registry.resolve(image).await?
+    let digest = match digest_of(registry, image).await? {
+        Ok(digest) => digest,
+        Err(moved) => return Ok(Verdict::Refused(moved)),
     };
     let sig_ref = super::signature_ref(image, &digest);
     let Some(manifest) = registry.manifest_if_exists(&sig_ref).await? else {
         return Ok(Verdict::Refused(Refusal::Unsigned {
-            image: whole,
+            image: image.whole(),
             signature_ref: sig_ref.whole(),
         }));
     };
@@ -180,7 +162,47 @@ pub async fn verify(
         .and_then(Value::as_array)
         .cloned()
         .unwrap_or_default();
+    check_layers(registry, (image, &sig_ref), &digest, &layers, keys).await
+}
 
+/// The digest to verify: the pinned one, refused when the image's tag has moved away from it,
+/// or the tag's current digest.
+async fn digest_of(
+    registry: &Registry,
+    image: &Reference,
+) -> Result<Result<String, Refusal>, SignError> {
+    let Some(pinned) = image.digest() else {
+        return Ok(Ok(registry.resolve(image).await?));
+    };
+    if let Some(tag) = image.tag() {
+        let by_tag = Reference::with_tag(
+            image.registry().to_owned(),
+            image.repository().to_owned(),
+            tag.to_owned(),
+        );
+        let now = registry.resolve(&by_tag).await?;
+        if now != pinned {
+            return Ok(Err(Refusal::TagMoved {
+                image: image.whole(),
+                tag: tag.to_owned(),
+                pinned: pinned.to_owned(),
+                now,
+            }));
+        }
+    }
+    Ok(Ok(pinned.to_owned()))
+}
+
+/// Verified when one simple-signing layer is signed by a trusted key over `digest`; else the
+/// most telling refusal (a signature over another digest, a tampered payload, untrusted keys).
+async fn check_layers(
+    registry: &Registry,
+    (image, sig_ref): (&Reference, &Reference),
+    digest: &str,
+    layers: &[Value],
+    keys: &[TrustedKey],
+) -> Result<Verdict, SignError> {
+    let whole = image.whole();
     let mut refusal = None;
     let mut signers = Vec::new();
     let mut count = 0;
@@ -197,14 +219,14 @@ pub async fn verify(
         };
         let claimed = layer["annotations"][KEY_ID_ANNOTATION].as_str();
         signers.push(claimed.map_or_else(|| "an unnamed key".to_owned(), short_id));
-        let payload = registry.blob(&sig_ref, layer_digest).await?;
+        let payload = registry.blob(sig_ref, layer_digest).await?;
         if let Some(key) = keys.iter().find(|k| k.verifies(&signature, &payload)) {
             let signed = serde_json::from_slice::<SimpleSigning>(&payload)
                 .map(|p| p.critical.image.docker_manifest_digest)
                 .unwrap_or_default();
             if signed == digest {
                 return Ok(Verdict::Verified {
-                    digest,
+                    digest: digest.to_owned(),
                     key: key.name.clone(),
                 });
             }
@@ -212,7 +234,7 @@ pub async fn verify(
                 image: whole.clone(),
                 key: key.name.clone(),
                 signed,
-                actual: digest.clone(),
+                actual: digest.to_owned(),
             });
         } else if let Some(key) = keys.iter().find(|k| Some(k.id.as_str()) == claimed) {
             refusal = refusal.or(Some(Refusal::Tampered {

@@ -203,6 +203,24 @@ struct Analysis {
     block_allowed: bool,
 }
 
+/// What a scan of a scalar found, as libyaml's analysis records it.
+#[expect(
+    clippy::struct_excessive_bools,
+    reason = "libyaml's analysis flags: one per property of the scalar"
+)]
+#[derive(Default)]
+struct Flags {
+    block_indicators: bool,
+    special: bool,
+    line_breaks: bool,
+    leading_space: bool,
+    leading_break: bool,
+    trailing_space: bool,
+    trailing_break: bool,
+    break_space: bool,
+    space_break: bool,
+}
+
 /// Port of libyaml's `yaml_emitter_analyze_scalar` for block context (no allocation: it runs
 /// for every scalar of every rendered document).
 fn analyze(s: &str) -> Analysis {
@@ -213,11 +231,36 @@ fn analyze(s: &str) -> Analysis {
             block_allowed: false,
         };
     }
-    let mut block_indicators = s.starts_with("---") || s.starts_with("...");
-    let (mut special, mut line_breaks) = (false, false);
-    let (mut leading_space, mut leading_break, mut trailing_space, mut trailing_break) =
-        (false, false, false, false);
-    let (mut break_space, mut space_break) = (false, false);
+    let f = scan(s);
+    let mut a = Analysis {
+        block_plain_allowed: true,
+        single_quoted_allowed: true,
+        block_allowed: true,
+    };
+    if f.leading_space || f.leading_break || f.trailing_space || f.trailing_break {
+        a.block_plain_allowed = false;
+    }
+    if f.trailing_space {
+        a.block_allowed = false;
+    }
+    if f.break_space {
+        a.block_plain_allowed = false;
+        a.single_quoted_allowed = false;
+    }
+    if f.space_break || f.special {
+        a = Analysis::default();
+    }
+    if f.line_breaks || f.block_indicators {
+        a.block_plain_allowed = false;
+    }
+    a
+}
+
+fn scan(s: &str) -> Flags {
+    let mut f = Flags {
+        block_indicators: s.starts_with("---") || s.starts_with("..."),
+        ..Flags::default()
+    };
     let (mut previous_space, mut previous_break) = (false, false);
     let mut preceded_by_ws = true;
     let blank = |c: char| {
@@ -235,27 +278,27 @@ fn analyze(s: &str) -> Analysis {
         let last = next.is_none();
         if first {
             if "#,[]{}&*!|>'\"%@`".contains(c) || (matches!(c, '?' | ':' | '-') && followed_by_ws) {
-                block_indicators = true;
+                f.block_indicators = true;
             }
         } else if (c == ':' && followed_by_ws) || (c == '#' && preceded_by_ws) {
-            block_indicators = true;
+            f.block_indicators = true;
         }
         if !is_printable(c) {
-            special = true;
+            f.special = true;
         }
         if is_break(c) {
-            line_breaks = true;
+            f.line_breaks = true;
         }
         if c == ' ' {
-            leading_space |= first;
-            trailing_space |= last;
-            break_space |= previous_break;
+            f.leading_space |= first;
+            f.trailing_space |= last;
+            f.break_space |= previous_break;
             previous_space = true;
             previous_break = false;
         } else if is_break(c) {
-            leading_break |= first;
-            trailing_break |= last;
-            space_break |= previous_space;
+            f.leading_break |= first;
+            f.trailing_break |= last;
+            f.space_break |= previous_space;
             previous_break = true;
             previous_space = false;
         } else {
@@ -265,28 +308,7 @@ fn analyze(s: &str) -> Analysis {
         preceded_by_ws = blank(c);
         first = false;
     }
-    let mut a = Analysis {
-        block_plain_allowed: true,
-        single_quoted_allowed: true,
-        block_allowed: true,
-    };
-    if leading_space || leading_break || trailing_space || trailing_break {
-        a.block_plain_allowed = false;
-    }
-    if trailing_space {
-        a.block_allowed = false;
-    }
-    if break_space {
-        a.block_plain_allowed = false;
-        a.single_quoted_allowed = false;
-    }
-    if space_break || special {
-        a = Analysis::default();
-    }
-    if line_breaks || block_indicators {
-        a.block_plain_allowed = false;
-    }
-    a
+    f
 }
 
 /// go-yaml v2's `resolve` (YAML 1.1 tags) returns `!!str` for `s`, and `s` is no base-60 float.

@@ -43,57 +43,27 @@ pub fn stream(cluster: &Cluster, req: &Seen) -> Option<axum::body::Body> {
     let cluster = cluster.clone();
     tokio::spawn(async move {
         let started = Instant::now();
-        // What the client knows, by resourceVersion: every matching object at or before
-        // `since`. Only objects whose version moved are cloned on a tick.
-        let mut known: HashMap<(String, String), (String, Value)> = HashMap::new();
-        let mut first = true;
+        let mut known = Known {
+            objects: HashMap::new(),
+            first: true,
+            since,
+        };
         while started.elapsed() < timeout {
-            if !first {
+            if !known.first {
                 tokio::time::sleep(TICK).await;
                 let rv = cluster.rv.fetch_add(1, std::sync::atomic::Ordering::SeqCst) + 101;
                 super::controllers::reconcile(&cluster, &rv.to_string());
             }
-            let mut events = Vec::new();
-            let mut seen = std::collections::HashSet::new();
-            for (key, o) in store.lock().expect("store").iter() {
-                let matches = (namespace.is_empty() || key.0 == namespace)
-                    && wanted
-                        .iter()
-                        .all(|(k, v)| o["metadata"]["labels"][k] == v.as_str());
-                if !matches {
-                    continue;
-                }
-                seen.insert(key.clone());
-                let version = o["metadata"]["resourceVersion"]
-                    .as_str()
-                    .unwrap_or_default();
-                match known.get(key) {
-                    Some((v, _)) if v == version => {}
-                    None if first && rv_of(o) <= since => {
-                        known.insert(key.clone(), (version.to_owned(), o.clone()));
-                    }
-                    before => {
-                        let kind_of_event = if before.is_some() {
-                            "MODIFIED"
-                        } else {
-                            "ADDED"
-                        };
-                        known.insert(key.clone(), (version.to_owned(), o.clone()));
-                        events.push((kind_of_event, o.clone()));
-                    }
-                }
-            }
-            first = false;
-            let gone: Vec<(String, String)> = known
-                .keys()
-                .filter(|k| !seen.contains(*k))
-                .cloned()
-                .collect();
-            for key in gone {
-                if let Some((_, o)) = known.remove(&key) {
-                    events.push(("DELETED", o));
-                }
-            }
+            let events = {
+                let objects = store.lock().expect("store");
+                let matching = objects.iter().filter(|(key, o)| {
+                    (namespace.is_empty() || key.0 == namespace)
+                        && wanted
+                            .iter()
+                            .all(|(k, v)| o["metadata"]["labels"][k] == v.as_str())
+                });
+                known.tick(matching)
+            };
             for (kind_of_event, mut object) in events {
                 object["apiVersion"] = json!(gv);
                 object["kind"] = json!(kind);
@@ -118,4 +88,59 @@ fn rv_of(o: &Value) -> u64 {
         .as_str()
         .and_then(|v| v.parse().ok())
         .unwrap_or(0)
+}
+
+/// What a watch's client knows, by resourceVersion: every matching object at or before
+/// `since`, then what was sent. Only objects whose version moved are cloned on a tick.
+struct Known {
+    objects: HashMap<(String, String), (String, Value)>,
+    first: bool,
+    since: u64,
+}
+
+impl Known {
+    /// The events that bring the client from what it knows to `matching`.
+    fn tick<'a>(
+        &mut self,
+        matching: impl Iterator<Item = (&'a (String, String), &'a Value)>,
+    ) -> Vec<(&'static str, Value)> {
+        let mut events = Vec::new();
+        let mut seen = std::collections::HashSet::new();
+        for (key, o) in matching {
+            seen.insert(key.clone());
+            let version = o["metadata"]["resourceVersion"]
+                .as_str()
+                .unwrap_or_default();
+            match self.objects.get(key) {
+                Some((v, _)) if v == version => {}
+                None if self.first && rv_of(o) <= self.since => {
+                    self.objects
+                        .insert(key.clone(), (version.to_owned(), o.clone()));
+                }
+                before => {
+                    let kind_of_event = if before.is_some() {
+                        "MODIFIED"
+                    } else {
+                        "ADDED"
+                    };
+                    self.objects
+                        .insert(key.clone(), (version.to_owned(), o.clone()));
+                    events.push((kind_of_event, o.clone()));
+                }
+            }
+        }
+        self.first = false;
+        let gone: Vec<(String, String)> = self
+            .objects
+            .keys()
+            .filter(|k| !seen.contains(*k))
+            .cloned()
+            .collect();
+        for key in gone {
+            if let Some((_, o)) = self.objects.remove(&key) {
+                events.push(("DELETED", o));
+            }
+        }
+        events
+    }
 }
