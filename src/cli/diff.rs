@@ -30,8 +30,9 @@ pub fn run(args: &Args) -> anyhow::Result<()> {
     let diffs = runtime.block_on(async {
         let Prepared {
             applier,
-            plan,
+            rendered,
             live,
+            ctx,
             ..
         } = prepare(&args.target, |ctx| {
             ctx.prune = args.prune;
@@ -39,7 +40,7 @@ pub fn run(args: &Args) -> anyhow::Result<()> {
             ctx.allow_large_prune = true;
         })
         .await?;
-        anyhow::Ok(applier.diff(&plan, &live).await?)
+        anyhow::Ok(crate::cluster::sync::diff(&applier, rendered, &live, &ctx).await?)
     })?;
     let color = args.color || std::io::stdout().is_terminal();
     let text: String = diffs.iter().filter_map(|d| d.unified(color)).collect();

@@ -16,7 +16,7 @@ pub struct ObjectStatus {
     pub object: String,
     /// `created`, `configured`, `unchanged`, `pruned`, or `would apply` / `would prune` in plan mode.
     pub action: String,
-    pub health: String,
+    pub health: RowHealth,
     /// Without a cluster, for `would configure`: the changed lines against the previous plan.
     #[serde(skip_serializing_if = "Option::is_none")]
     pub diff: Option<String>,
@@ -91,4 +91,63 @@ pub struct Done {
     /// (an approval in gantry.yaml does not change it).
     pub prune_held: bool,
     pub warning: Option<String>,
+}
+
+/// An app's or object's health as a status row shows it: what its objects report, or why
+/// nothing is known. Serialised as the word (`Healthy`, …, `Unknown`, `-`).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+pub enum RowHealth {
+    /// Not synced yet (the daemon just started and has no stored record).
+    #[default]
+    Unknown,
+    /// Planned without a cluster, or pruned: there is nothing live to judge.
+    NotApplied,
+    Is(HealthStatus),
+}
+
+impl RowHealth {
+    #[must_use]
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Self::Unknown => "Unknown",
+            Self::NotApplied => "-",
+            Self::Is(HealthStatus::Healthy) => "Healthy",
+            Self::Is(HealthStatus::Progressing) => "Progressing",
+            Self::Is(HealthStatus::Missing) => "Missing",
+            Self::Is(HealthStatus::Degraded) => "Degraded",
+        }
+    }
+}
+
+impl std::fmt::Display for RowHealth {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str(self.as_str())
+    }
+}
+
+impl std::str::FromStr for RowHealth {
+    type Err = String;
+    fn from_str(s: &str) -> Result<Self, Self::Err> {
+        Ok(match s {
+            "" | "Unknown" => Self::Unknown,
+            "-" => Self::NotApplied,
+            "Healthy" => Self::Is(HealthStatus::Healthy),
+            "Progressing" => Self::Is(HealthStatus::Progressing),
+            "Missing" => Self::Is(HealthStatus::Missing),
+            "Degraded" => Self::Is(HealthStatus::Degraded),
+            other => return Err(format!("unknown health {other:?}")),
+        })
+    }
+}
+
+impl Serialize for RowHealth {
+    fn serialize<S: serde::Serializer>(&self, s: S) -> Result<S::Ok, S::Error> {
+        s.serialize_str(self.as_str())
+    }
+}
+
+impl From<HealthStatus> for RowHealth {
+    fn from(h: HealthStatus) -> Self {
+        Self::Is(h)
+    }
 }

@@ -7,7 +7,7 @@
 
 use std::collections::HashMap;
 
-use super::outcome::{Done, ObjectStatus, Phase};
+use super::outcome::{Done, ObjectStatus, Phase, RowHealth};
 use super::{ClusterError, HealthStatus, SyncContext};
 
 /// Without a cluster, the previous plan stands in for the live state: what it applied and the
@@ -37,7 +37,7 @@ pub fn preview<S: std::hash::BuildHasher>(
             ObjectStatus {
                 object: id,
                 action: action.into(),
-                health: "-".into(),
+                health: RowHealth::NotApplied,
                 diff,
             }
         })
@@ -50,7 +50,7 @@ pub fn preview<S: std::hash::BuildHasher>(
     objects.extend(gone.into_iter().map(|p| ObjectStatus {
         object: p.clone(),
         action: "would prune".into(),
-        health: "-".into(),
+        health: RowHealth::NotApplied,
         diff: None,
     }));
     Ok(Done {

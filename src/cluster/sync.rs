@@ -4,7 +4,8 @@
 //! the app × environment (from the daemon's watch cache or a LIST), and the [`SyncContext`].
 //! Output: a [`SyncReport`]: what each object became, the aggregate health, the intents a
 //! later self-heal holds the objects to, and — when the prune guard held the prune — why,
-//! with how to approve it. `gantry apply` and the daemon both sync through [`perform`].
+//! with how to approve it. `gantry apply` and the daemon both sync through [`perform`];
+//! `gantry diff` previews one through [`diff`].
 
 use std::collections::HashMap;
 
@@ -64,6 +65,26 @@ pub async fn perform(
         intents,
         prune_held,
     })
+}
+
+/// What a sync of `rendered` against `live` would change, object by object, as the API
+/// server's dry-run apply says (`gantry diff`). A preview never refuses: the prune guard is
+/// the real sync's.
+///
+/// # Errors
+///
+/// A [`ClusterError`] when the plan or a dry-run request fails.
+pub async fn diff(
+    applier: &Applier,
+    rendered: Vec<(Value, String)>,
+    live: &Live,
+    ctx: &SyncContext,
+) -> Result<Vec<super::diff::ObjectDiff>, ClusterError> {
+    let inventory: Vec<_> = live.values().map(|(l, _)| l.clone()).collect();
+    let mut preview = ctx.clone();
+    preview.allow_large_prune = true;
+    let plan = super::plan(rendered, &inventory, &applier.table.scopes(), &preview)?;
+    applier.diff(&plan, live).await
 }
 
 fn held_note(e: &ClusterError, ctx: &SyncContext) -> String {

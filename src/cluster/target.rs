@@ -13,7 +13,7 @@ use tokio::sync::Mutex;
 use super::apply::{Action, ApiTable, Applier, Row};
 use super::cache::ClusterCache;
 use super::heal::Intent;
-use super::outcome::{Done, ObjectStatus, Phase};
+use super::outcome::{Done, ObjectStatus, Phase, RowHealth};
 use super::{ClusterError, HealthStatus, ObjectId, SyncContext};
 
 type Key = crate::core::AppEnv;
@@ -208,10 +208,9 @@ fn done(rows: &[Row], health: HealthStatus, digest: String, warning: Option<Stri
         .map(|r| ObjectStatus {
             object: r.id.to_string(),
             action: r.action.to_string(),
-            health: r.live.as_ref().map_or_else(
-                || "-".into(),
-                |l| format!("{:?}", super::health(Some(l)).status),
-            ),
+            health: r.live.as_ref().map_or(RowHealth::NotApplied, |l| {
+                super::health(Some(l)).status.into()
+            }),
             diff: None,
         })
         .collect();

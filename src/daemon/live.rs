@@ -151,11 +151,11 @@ pub(super) fn refresh(cache: &ClusterCache, state: &Shared, key: &AppEnv) {
         } else {
             overall
         };
-        let before = row.health.clone();
-        row.health = format!("{overall:?}");
+        let before = row.health;
+        row.health = overall.into();
         for object in &mut row.objects {
             if let Some((_, h)) = healths.iter().find(|(id, _)| *id == object.object) {
-                object.health = format!("{:?}", h.status);
+                object.health = h.status.into();
             }
         }
         if before != row.health {

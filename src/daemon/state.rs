@@ -16,7 +16,7 @@ use prometheus_client::registry::Registry;
 use serde::Serialize;
 
 use crate::cluster::HealthStatus;
-pub use crate::cluster::outcome::{ObjectStatus, Phase};
+pub use crate::cluster::outcome::{ObjectStatus, Phase, RowHealth};
 
 /// The status of one app in one environment.
 #[derive(Debug, Clone, Serialize, Default)]
@@ -29,7 +29,7 @@ pub struct EnvStatus {
     /// what runs. A failed attempt leaves it as it was.
     pub revision: Option<crate::core::Revision>,
     /// `Healthy`, `Progressing`, `Missing`, `Degraded`, or `Unknown` before the first sync.
-    pub health: String,
+    pub health: RowHealth,
     /// RFC 3339 time of the last sync attempt.
     pub last_sync: Option<String>,
     /// Attempts since the daemon started (syncs run, and syncs a window held): `gantry sync`
@@ -322,7 +322,7 @@ impl EnvStatus {
                 desired: self.desired.as_ref().map(ToString::to_string),
                 note: self.note.clone(),
                 revision: self.revision.as_ref().map(ToString::to_string),
-                health: self.health.clone(),
+                health: self.health.to_string(),
                 phase: self.phase.to_string(),
                 last_sync: self.last_sync.clone(),
                 error: self.error.clone(),
@@ -341,7 +341,7 @@ impl EnvStatus {
             desired: r.status.desired.map(Into::into),
             note: r.status.note,
             revision: r.status.revision.map(Into::into),
-            health: r.status.health,
+            health: r.status.health.parse().unwrap_or_default(),
             last_sync: r.status.last_sync,
             phase: r.status.phase.parse().unwrap_or_default(),
             error: r.status.error,

@@ -12,7 +12,7 @@ use std::time::{Duration, Instant};
 use tracing::Instrument as _;
 
 use super::controller::{Action, Reconcile};
-use super::state::{EnvStatus, Phase, Shared};
+use super::state::{EnvStatus, Phase, RowHealth, Shared};
 use crate::cluster::outcome::Done;
 use crate::cluster::reconcile::{self, Attempt, Last};
 pub use crate::cluster::reconcile::{Failure, Job};
@@ -164,7 +164,6 @@ fn row_of<'a>(
     envs.entry(job.key()).or_insert_with(|| EnvStatus {
         app: job.app.clone(),
         env: job.env.clone(),
-        health: "Unknown".into(),
         ..EnvStatus::default()
     })
 }
@@ -214,9 +213,9 @@ fn record(job: &Job, state: &Shared, outcome: Result<Done, String>) {
             row.phase = done.phase;
             // Without a cluster nothing live is known.
             row.health = if done.phase == Phase::Planned {
-                "-".into()
+                RowHealth::NotApplied
             } else {
-                format!("{:?}", done.health)
+                done.health.into()
             };
             row.planned = done.planned;
             row.objects = done.objects;

@@ -13,6 +13,7 @@
 mod auth;
 mod cache;
 mod push;
+mod remote;
 mod tree;
 pub mod write;
 

@@ -26,6 +26,7 @@ mod plugin;
 mod read;
 mod replace;
 pub mod resource;
+mod scope;
 mod selector;
 mod smp;
 mod tconfig;
