@@ -47,6 +47,45 @@ pub struct Job {
 }
 
 impl Job {
+    /// A job for every app × environment of `config` at `revision`, with the environment's
+    /// cluster: an ordinary sync (not forced, not manual).
+    #[must_use]
+    pub fn all(
+        config: &crate::config::Config,
+        (revision, tree): (&str, &Arc<TreeFs>),
+        verifier: &Arc<Verifier>,
+        events: Option<&kube::runtime::events::Recorder>,
+    ) -> Vec<(Self, crate::config::Cluster)> {
+        let policies = Arc::new(config.policies.clone());
+        let registry = config.registry.clone().map(Arc::new);
+        let mut out = Vec::new();
+        for app in &config.apps {
+            for env_name in &app.environments {
+                let Some(env) = config.environments.iter().find(|e| &e.name == env_name) else {
+                    continue;
+                };
+                let job = Self {
+                    app: app.name.as_str().into(),
+                    env: env.name.as_str().into(),
+                    namespace: env.namespace.clone(),
+                    overlay: app.overlay_dir(&env.name),
+                    revision: revision.into(),
+                    tree: Arc::clone(tree),
+                    policies: Arc::clone(&policies),
+                    registry: registry.clone(),
+                    verifier: Arc::clone(verifier),
+                    force: false,
+                    windows: Arc::new(env.sync_windows.clone()),
+                    manual: false,
+                    allow_large_prune: app.allow_large_prune,
+                    events: events.cloned(),
+                };
+                out.push((job, env.cluster.clone()));
+            }
+        }
+        out
+    }
+
     #[must_use]
     pub fn key(&self) -> AppEnv {
         AppEnv {

@@ -273,42 +273,24 @@ impl Loop {
         drift: bool,
         request: Option<(String, String, bool)>,
     ) {
-        let policies = Arc::new(config.policies.clone());
-        let registry = config.registry.clone().map(Arc::new);
-        for app in &config.apps {
-            for env_name in &app.environments {
-                let Some(env) = config.environments.iter().find(|e| &e.name == env_name) else {
-                    continue;
-                };
-                let target = self.target(&env.cluster).await;
-                let job = Job {
-                    app: app.name.as_str().into(),
-                    env: env.name.as_str().into(),
-                    namespace: env.namespace.clone(),
-                    overlay: app.overlay_dir(&env.name),
-                    revision: revision.into(),
-                    tree: Arc::clone(tree),
-                    policies: Arc::clone(&policies),
-                    registry: registry.clone(),
-                    verifier: Arc::clone(&self.verifier),
+        let recorder = self.options.events.as_ref().map(|e| &e.recorder);
+        let jobs = Job::all(config, (revision, tree), &self.verifier, recorder);
+        for (job, cluster) in jobs {
+            let job = match &request {
+                Some(r) if job.app == r.0 && job.env == r.1 => Job {
+                    force: true,
+                    manual: true,
+                    allow_large_prune: job.allow_large_prune || r.2,
+                    ..job
+                },
+                Some(_) => continue,
+                None => Job {
                     force: drift,
-                    windows: Arc::new(env.sync_windows.clone()),
-                    manual: false,
-                    allow_large_prune: app.allow_large_prune,
-                    events: self.options.events.as_ref().map(|e| e.recorder.clone()),
-                };
-                let job = match &request {
-                    Some(r) if job.app == r.0 && job.env == r.1 => Job {
-                        force: true,
-                        manual: true,
-                        allow_large_prune: job.allow_large_prune || r.2,
-                        ..job
-                    },
-                    Some(_) => continue,
-                    None => job,
-                };
-                self.syncs.submit((job, target));
-            }
+                    ..job
+                },
+            };
+            let target = self.target(&cluster).await;
+            self.syncs.submit((job, target));
         }
     }
 
