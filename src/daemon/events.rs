@@ -91,6 +91,23 @@ impl SyncFinished<'_> {
     }
 }
 
+/// The watch saw objects of an app × environment changed outside Git, and self-heal took
+/// them back (each object also gets a `DriftCorrected` Kubernetes Event from the healer).
+pub struct DriftCorrected<'a> {
+    pub key: &'a AppEnv,
+    pub objects: u64,
+}
+
+impl DriftCorrected<'_> {
+    pub fn emit(&self, metrics: &Metrics) {
+        tracing::info!(app = %self.key.app, env = %self.key.env, objects = self.objects, "drift taken back from the watch");
+        metrics
+            .drift_corrections
+            .get_or_create(&Labels::from(self.key))
+            .inc_by(self.objects);
+    }
+}
+
 /// A sync failed and will be retried after `delay` (capped exponential backoff), without
 /// waiting for a new commit or the drift pass.
 pub struct SyncRetry<'a> {

@@ -117,12 +117,12 @@ async fn heal(
             .is_some_and(|w| window::gate(w, chrono::Utc::now(), false) != window::Gate::Open)
     };
     let pass = healer.heal(cache, batch, held, recorder).await;
-    for (key, corrected) in pass.corrected {
-        state
-            .metrics
-            .drift_corrections
-            .get_or_create(&Labels::from(&key))
-            .inc_by(corrected);
+    for (key, objects) in &pass.corrected {
+        super::events::DriftCorrected {
+            key,
+            objects: *objects,
+        }
+        .emit(&state.metrics);
     }
     pass.later
 }
