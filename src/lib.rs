@@ -13,5 +13,6 @@ pub mod daemon;
 pub mod deploy;
 pub mod git;
 pub mod manifest;
+pub mod rollout;
 pub mod store;
 pub mod trigger;
