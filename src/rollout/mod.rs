@@ -6,4 +6,6 @@
 //! Output: conditions evaluated ([`expr`]), measurements assessed and metric and run phases
 //! ([`analysis`]). Everything here is pure except the Prometheus client.
 
+pub mod analysis;
 pub mod expr;
+pub mod run;
