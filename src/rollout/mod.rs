@@ -8,4 +8,5 @@
 
 pub mod analysis;
 pub mod expr;
+pub mod prometheus;
 pub mod run;

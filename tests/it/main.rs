@@ -43,6 +43,7 @@ mod registry;
 mod registry_auth;
 mod render;
 mod render_fields;
+mod rollout_analysis;
 mod scan_gate;
 #[cfg(feature = "sign")]
 mod sign;
