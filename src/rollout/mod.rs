@@ -8,5 +8,6 @@
 
 pub mod analysis;
 pub mod expr;
+pub mod machine;
 pub mod prometheus;
 pub mod run;
