@@ -3,11 +3,13 @@
 //! next action.
 //!
 //! Input: a rollout strategy and analysis templates from gantry.yaml, Prometheus query results.
-//! Output: conditions evaluated ([`expr`]), measurements assessed and metric and run phases
-//! ([`analysis`]). Everything here is pure except the Prometheus client.
+//! Output: measurements taken ([`prometheus`]) and assessed, metric phases ([`analysis`]), run
+//! phases ([`run`]), and the next action of a canary ([`machine`]). Conditions are
+//! `core::expr`'s. Everything here is pure except the Prometheus client.
 
 pub mod analysis;
-pub mod expr;
 pub mod machine;
 pub mod prometheus;
 pub mod run;
+
+pub use crate::core::expr;

@@ -1,5 +1,6 @@
-//! Analysis conditions (stage ⑦): the subset of the expr language Argo Rollouts evaluates
-//! `successCondition` and `failureCondition` in, over one measurement's `result`.
+//! Analysis conditions (no stage: `config` parses them, `rollout` evaluates them): the subset
+//! of the expr language Argo Rollouts evaluates `successCondition` and `failureCondition` in,
+//! over one measurement's `result`.
 //!
 //! Input: a condition such as `result[0] >= 0.99 && !isNaN(result[0])` and the result (a
 //! Prometheus scalar is a number, a vector a list of numbers). Output: `true`/`false`, or an
