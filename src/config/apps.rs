@@ -1,118 +1,16 @@
-//! Validation of `apps` and `rollouts` in `gantry.yaml` (stage: config).
+//! Validation of `apps` in `gantry.yaml` (stage: config).
 //!
-//! Input: raw apps and rollouts, the names of valid environments, the config repo's files.
-//! Output: [`App`]s and [`RolloutStrategy`]s; problems go to the [`Sink`].
+//! Input: raw apps, the names of valid environments and rollouts, the config repo's files.
+//! Output: [`App`]s; problems go to the [`Sink`].
 
 use crate::core::fs::Fs;
 
 use super::diag::Sink;
-use super::model::{
-    App, BUILTIN_ANALYSIS_TEMPLATES, CanaryStep, DEFAULT_BRANCH, DEFAULT_OVERLAY_PATTERN,
-    RolloutStrategy, Source, overlay_dir,
-};
-use super::raw::{RawApp, RawRollout, RawSource, RawStep, S};
-use super::validate::{Names, duration, existing_file, repo_path};
+use super::model::{App, DEFAULT_BRANCH, DEFAULT_OVERLAY_PATTERN, Source, overlay_dir};
+use super::raw::{RawApp, RawSource, S};
+use super::validate::{Names, existing_file, repo_path};
 
 pub use crate::core::fs::KUSTOMIZATION_FILES;
-
-pub(super) fn rollouts(
-    sink: &mut Sink,
-    raw: &[S<RawRollout>],
-    names: &mut Names<'_>,
-) -> Vec<RolloutStrategy> {
-    let mut out = Vec::new();
-    for (i, r) in raw.iter().enumerate() {
-        let mut ok = names.check(sink, &r.value.name, &format!("rollouts[{i}].name"));
-        let mut steps = Vec::new();
-        for (j, step) in r.value.canary.value.steps.iter().enumerate() {
-            match canary_step(sink, step, &format!("rollouts[{i}].canary.steps[{j}]")) {
-                Some(s) => steps.push(s),
-                None => ok = false,
-            }
-        }
-        if ok {
-            out.push(RolloutStrategy {
-                name: r.value.name.value.clone(),
-                steps,
-            });
-        }
-    }
-    out
-}
-
-fn canary_step(sink: &mut Sink, raw: &S<RawStep>, path: &str) -> Option<CanaryStep> {
-    let s = &raw.value;
-    let count = usize::from(s.set_weight.is_some())
-        + usize::from(s.pause.is_some())
-        + usize::from(s.analysis.is_some());
-    if count != 1 {
-        sink.error(
-            raw.referenced,
-            path,
-            format!(
-                "a canary step sets exactly one of setWeight, pause or analysis (found {count})"
-            ),
-        );
-        return None;
-    }
-    if let Some(w) = &s.set_weight {
-        if w.value > 100 {
-            sink.error(
-                w.referenced,
-                format!("{path}.setWeight"),
-                format!("weight {} is not a percentage (0 to 100)", w.value),
-            );
-            return None;
-        }
-        return Some(CanaryStep::SetWeight(w.value));
-    }
-    if let Some(p) = &s.pause {
-        return match &p.value.duration {
-            // Argo Rollouts reads a bare number as seconds.
-            Some(d)
-                if d.value.trim().chars().all(|c| c.is_ascii_digit())
-                    && !d.value.trim().is_empty() =>
-            {
-                let secs: u64 = d.value.trim().parse().ok()?;
-                Some(CanaryStep::Pause(Some(std::time::Duration::from_secs(
-                    secs,
-                ))))
-            }
-            Some(d) => duration(sink, d, &format!("{path}.pause.duration"))
-                .map(|d| CanaryStep::Pause(Some(d))),
-            None => Some(CanaryStep::Pause(None)),
-        };
-    }
-    let analysis = s.analysis.as_ref()?;
-    let mut names = Vec::new();
-    let mut ok = true;
-    if analysis.value.templates.is_empty() {
-        sink.error(
-            analysis.referenced,
-            format!("{path}.analysis.templates"),
-            "list at least one analysis template",
-        );
-        return None;
-    }
-    for (k, t) in analysis.value.templates.iter().enumerate() {
-        let name = &t.value.template_name;
-        if BUILTIN_ANALYSIS_TEMPLATES.contains(&name.value.as_str()) {
-            names.push(name.value.clone());
-        } else {
-            sink.error(
-                name.referenced,
-                format!("{path}.analysis.templates[{k}].templateName"),
-                format!(
-                    "unknown analysis template \"{}\" (known: {})",
-                    name.value,
-                    BUILTIN_ANALYSIS_TEMPLATES.join(", ")
-                ),
-            );
-            ok = false;
-        }
-    }
-    ok.then_some(CanaryStep::Analysis(names))
-}
 
 /// The environments `apps[i]` lists: each known and listed once, and its overlay there when
 /// the app's name is usable (`overlays`). Returns them, and whether all were.

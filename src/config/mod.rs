@@ -10,6 +10,10 @@ pub use crate::core::diag;
 pub mod model;
 pub mod policy;
 mod raw;
+mod raw_rollout;
+mod rollout_model;
+mod rollouts;
+mod templates;
 mod validate;
 
 use std::fmt;
@@ -94,7 +98,13 @@ pub fn load_from(fs: &dyn Fs, root: &Path) -> Result<Config, ConfigError> {
     let mut env_names = Names::new("environment");
     let environments = environments::environments(&mut sink, &raw.environments, &mut env_names);
     let mut rollout_names = Names::new("rollout");
-    let rollouts = apps::rollouts(&mut sink, &raw.rollouts, &mut rollout_names);
+    let analysis_templates =
+        templates::templates(&mut sink, &raw.analysis_templates, raw.prometheus.as_ref());
+    let known = rollouts::Templates {
+        all: &analysis_templates,
+        raw: &raw.analysis_templates,
+    };
+    let rollouts = rollouts::rollouts(&mut sink, &raw.rollouts, &mut rollout_names, &known);
     let apps = apps::apps(&mut sink, fs, &raw.apps, &env_names, &rollout_names);
 
     let known_envs: Vec<String> = raw
@@ -139,6 +149,7 @@ pub fn load_from(fs: &dyn Fs, root: &Path) -> Result<Config, ConfigError> {
         environments,
         apps,
         rollouts,
+        analysis_templates,
         policies,
         commit_author,
     })

@@ -24,6 +24,8 @@ pub struct Config {
     pub environments: Vec<Environment>,
     pub apps: Vec<App>,
     pub rollouts: Vec<RolloutStrategy>,
+    /// The user's analysis templates, then the built-in ones.
+    pub analysis_templates: Vec<AnalysisTemplate>,
     pub policies: Vec<Policy>,
     /// Author and committer of gantry's commits.
     pub commit_author: CommitAuthor,
@@ -153,19 +155,4 @@ pub struct Source {
     pub branch: String,
 }
 
-#[derive(Debug, Clone)]
-pub struct RolloutStrategy {
-    pub name: String,
-    pub steps: Vec<CanaryStep>,
-}
-
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub enum CanaryStep {
-    SetWeight(u32),
-    /// `None` pauses until a human resumes, as in Argo Rollouts.
-    Pause(Option<Duration>),
-    Analysis(Vec<String>),
-}
-
-/// Analysis templates gantry ships (Flagger's built-in names).
-pub const BUILTIN_ANALYSIS_TEMPLATES: &[&str] = &["request-success-rate", "request-duration"];
+pub use super::rollout_model::*;

@@ -23,6 +23,11 @@ pub struct RawConfig {
     #[serde(default)]
     pub rollouts: Vec<S<RawRollout>>,
     #[serde(default)]
+    pub analysis_templates: Vec<S<RawTemplate>>,
+    /// Where analysis templates without an address query.
+    #[serde(default)]
+    pub prometheus: Option<S<RawPrometheusDefault>>,
+    #[serde(default)]
     pub policies: Vec<S<String>>,
     #[serde(default)]
     pub commit_author: Option<S<RawCommitAuthor>>,
@@ -127,46 +132,4 @@ pub struct RawSource {
     pub branch: Option<S<String>>,
 }
 
-#[derive(Debug, Deserialize)]
-#[serde(deny_unknown_fields, rename_all = "camelCase")]
-pub struct RawRollout {
-    pub name: S<String>,
-    pub canary: S<RawCanary>,
-}
-
-#[derive(Debug, Deserialize)]
-#[serde(deny_unknown_fields, rename_all = "camelCase")]
-pub struct RawCanary {
-    pub steps: Vec<S<RawStep>>,
-}
-
-/// One Argo Rollouts canary step; exactly one field must be set.
-#[derive(Debug, Deserialize)]
-#[serde(deny_unknown_fields, rename_all = "camelCase")]
-pub struct RawStep {
-    #[serde(default)]
-    pub set_weight: Option<S<u32>>,
-    #[serde(default)]
-    pub pause: Option<S<RawPause>>,
-    #[serde(default)]
-    pub analysis: Option<S<RawAnalysis>>,
-}
-
-#[derive(Debug, Deserialize)]
-#[serde(deny_unknown_fields, rename_all = "camelCase")]
-pub struct RawPause {
-    #[serde(default)]
-    pub duration: Option<S<String>>,
-}
-
-#[derive(Debug, Deserialize)]
-#[serde(deny_unknown_fields, rename_all = "camelCase")]
-pub struct RawAnalysis {
-    pub templates: Vec<S<RawTemplateRef>>,
-}
-
-#[derive(Debug, Deserialize)]
-#[serde(deny_unknown_fields, rename_all = "camelCase")]
-pub struct RawTemplateRef {
-    pub template_name: S<String>,
-}
+pub use super::raw_rollout::*;

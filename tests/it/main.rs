@@ -49,4 +49,5 @@ mod scan_gate;
 mod sign;
 mod store;
 mod validate;
+mod validate_rollouts;
 mod webhook;

@@ -66,7 +66,7 @@ impl Repo {
 }
 
 #[track_caller]
-fn assert_errors(repo: &Repo, expected: &[&str]) {
+pub fn assert_errors(repo: &Repo, expected: &[&str]) {
     assert_eq!(repo.errors(), expected);
 }
 
@@ -281,7 +281,7 @@ fn missing_policy_file() {
     repo.remove("policies/workloads.yaml");
     assert_errors(
         &repo,
-        &["gantry.yaml:70:5: policies[3]: policy file \"policies/workloads.yaml\" does not exist"],
+        &["gantry.yaml:71:5: policies[3]: policy file \"policies/workloads.yaml\" does not exist"],
     );
 }
 
@@ -449,7 +449,7 @@ fn every_error_is_reported_in_one_run() {
             "gantry.yaml:21:15: environments[1].soakTime: invalid duration \"soon\": expected number at 0",
             "gantry.yaml:40:14: apps[0].rollout: unknown rollout \"blue-green\" (known: canary)",
             "gantry.yaml:51:9: apps[1].environments[2]: unknown environment \"prd\" (known: dev, staging, prod)",
-            "gantry.yaml:67:5: policies[0]: policy file \"policies/signatures.yaml\" does not exist",
+            "gantry.yaml:68:5: policies[0]: policy file \"policies/signatures.yaml\" does not exist",
             "policies/promotion.yaml:16:20: spec.rules[1].environment: unknown environment \"prd\" (known: dev, staging, prod)",
         ],
     );
@@ -510,8 +510,8 @@ fn commit_author_defaults_and_is_checked() {
     assert_eq!(
         errors,
         [
-            "gantry.yaml:67:9: commitAuthor.name: must be non-empty, without '<', '>' or line breaks",
-            "gantry.yaml:68:10: commitAuthor.email: invalid email \"deploy bot\": expected user@host",
+            "gantry.yaml:68:9: commitAuthor.name: must be non-empty, without '<', '>' or line breaks",
+            "gantry.yaml:69:10: commitAuthor.email: invalid email \"deploy bot\": expected user@host",
         ]
     );
 }

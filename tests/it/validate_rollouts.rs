@@ -1,0 +1,155 @@
+//! Issue 18: `rollouts:` and `analysisTemplates:` in gantry.yaml — Argo Rollouts' shapes, every
+//! mistake located at its file, line and field.
+
+use gantry::config::model::{AnalysisRef, CanaryScale, CanaryStep, OnFailure, Traffic};
+
+use crate::validate::{Repo, assert_errors};
+
+/// A template of the user's with an argument, referenced from a step and in the background.
+const TEMPLATES: &str = r#"
+analysisTemplates:
+  - name: error-rate
+    args:
+      - name: service
+      - name: ceiling
+        value: "0.01"
+    metrics:
+      - name: errors
+        interval: 30s
+        count: 4
+        failureLimit: 1
+        successCondition: result[0] <= {{args.ceiling}}
+        minSamples: {query: 'sum(increase(http_requests_total{svc="{{args.service}}"}[1m]))', min: 20}
+        provider:
+          prometheus:
+            address: http://prom:9090
+            query: 'sum(rate(http_requests_total{svc="{{args.service}}",status="500"}[1m])) / sum(rate(http_requests_total{svc="{{args.service}}"}[1m]))'
+"#;
+
+fn with_templates(repo: &Repo) -> &Repo {
+    repo.replace(
+        "gantry.yaml",
+        "\npolicies:\n",
+        &format!("{TEMPLATES}\npolicies:\n"),
+    )
+}
+
+#[test]
+fn regression_issue_18_a_full_canary_strategy_loads() {
+    let repo = Repo::quickstart();
+    with_templates(&repo).replace("gantry.yaml", 
+        "        - setWeight: 50\n",
+        "        - setCanaryScale: {replicas: 2}\n        - setWeight: 50\n        - analysis:\n            templates: [{templateName: error-rate}]\n            args: [{name: service, value: web}]\n",
+    );
+    repo.replace("gantry.yaml", 
+        "      steps:\n        - setWeight: 20",
+        "      onFailure: pause\n      trafficRouting: {gatewayAPI: {httpRoute: web}}\n      analysis:\n        templates: [{templateName: error-rate}]\n        args: [{name: service, value: web}]\n        startingStep: 1\n      steps:\n        - setWeight: 20",
+    );
+    let config = gantry::config::load(repo.path()).expect("the strategy validates");
+    let canary = &config.rollouts[0];
+    assert_eq!(canary.on_failure, OnFailure::Pause);
+    assert_eq!(
+        canary.traffic,
+        Traffic::GatewayApi {
+            http_route: "web".into()
+        }
+    );
+    assert_eq!(canary.background_from, 1);
+    assert_eq!(
+        canary.background,
+        Some(AnalysisRef {
+            templates: vec!["error-rate".into()],
+            args: vec![("service".into(), "web".into())],
+        })
+    );
+    assert_eq!(
+        canary.steps[3],
+        CanaryStep::SetCanaryScale(CanaryScale::Replicas(2))
+    );
+    assert!(matches!(&canary.steps[5], CanaryStep::Analysis(a) if a.templates == ["error-rate"]));
+    let template = config
+        .analysis_templates
+        .iter()
+        .find(|t| t.name == "error-rate")
+        .expect("the user's template");
+    let m = &template.metrics[0];
+    assert_eq!(
+        (m.failure_limit, m.count, m.consecutive_error_limit),
+        (1, Some(4), 4)
+    );
+    assert_eq!(m.interval, Some(std::time::Duration::from_secs(30)));
+    assert_eq!(m.min_samples.as_ref().map(|(_, n)| *n), Some(20.0));
+    let builtin: Vec<&str> = config
+        .analysis_templates
+        .iter()
+        .filter(|t| t.builtin)
+        .map(|t| t.name.as_str())
+        .collect();
+    assert_eq!(builtin, ["request-success-rate", "request-duration"]);
+}
+
+#[test]
+fn regression_issue_18_analysis_references_are_checked_with_their_arguments() {
+    let repo = Repo::quickstart();
+    with_templates(&repo).replace("gantry.yaml", 
+        "            args: [{name: selector, value: 'job=\"shop\"'}]\n",
+        "            args: [{name: selector, value: 'job=\"shop\"'}]\n        - analysis:\n            templates: [{templateName: error-rate}]\n        - analysis:\n            templates: [{templateName: error-rate}]\n            args: [{name: service, value: web}, {name: ceiling, value: 'high'}]\n        - analysis:\n            templates: [{templateName: nope}]\n",
+    );
+    assert_errors(
+        &repo,
+        &[
+            "gantry.yaml:65:40: rollouts[0].canary.steps[3].analysis.templates[0].templateName: template \"error-rate\" needs argument \"service\": pass it in args",
+            "gantry.yaml:70:40: rollouts[0].canary.steps[5].analysis.templates[0].templateName: unknown analysis template \"nope\" (known: error-rate, request-success-rate, request-duration)",
+            "gantry.yaml:85:27: analysisTemplates[0].metrics[0].successCondition: \"result[0] <= high\": unknown name high (column 14)",
+        ],
+    );
+}
+
+#[test]
+fn regression_issue_18_rollout_and_template_mistakes_are_located() {
+    let repo = Repo::quickstart();
+    with_templates(&repo)
+        .replace("gantry.yaml", "        - setWeight: 50\n", "        - setCanaryScale: {replicas: 1, weight: 5}\n        - setWeight: 50\n")
+        .replace("gantry.yaml", 
+            "      steps:\n        - setWeight: 20",
+            "      trafficRouting: {gatewayAPI: {httpRoute: a}, nginx: {stableIngress: b}}\n      analysis: {templates: [{templateName: request-duration}], args: [{name: selector, value: x}], startingStep: 9}\n      steps:\n        - setWeight: 20",
+        )
+        .replace("gantry.yaml", "        failureLimit: 1\n", "        failureLimit: -2\n")
+        .replace("gantry.yaml", "            address: http://prom:9090\n", "");
+    let errors = repo.errors();
+    let expect = [
+        "rollouts[0].canary.analysis.startingStep: startingStep 9 is past the last of 6 steps",
+        "rollouts[0].canary.trafficRouting: set one of gatewayAPI or nginx, not both",
+        "rollouts[0].canary.steps[3].setCanaryScale: set exactly one of replicas, weight or matchTrafficWeight: true",
+        "analysisTemplates[0].metrics[0].failureLimit: failureLimit -2 is below -1 (-1 disables the limit)",
+    ];
+    for e in expect {
+        assert!(
+            errors.iter().any(|x| x.contains(e)),
+            "missing {e:?} in {errors:#?}"
+        );
+    }
+    // The template's metric has no address, but gantry.yaml's default serves it.
+    assert!(
+        !errors.iter().any(|x| x.contains("no Prometheus address")),
+        "{errors:#?}"
+    );
+    assert!(
+        errors.iter().all(|x| x.starts_with("gantry.yaml:")),
+        "{errors:#?}"
+    );
+}
+
+#[test]
+fn regression_issue_18_builtin_templates_need_a_prometheus_address() {
+    let repo = Repo::quickstart();
+    repo.replace("gantry.yaml", 
+        "\n# Where analysis templates without their own address query.\nprometheus:\n  address: http://prometheus.monitoring.svc:9090\n",
+        "\n",
+    );
+    let errors = repo.errors();
+    assert!(
+        errors.iter().any(|e| e.contains("templates[0].templateName: the built-in template \"request-success-rate\" needs gantry.yaml's prometheus.address")),
+        "{errors:#?}"
+    );
+}
