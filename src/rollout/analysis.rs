@@ -71,6 +71,8 @@ pub struct MinSamples {
 #[derive(Debug, Clone)]
 pub struct Metric {
     pub name: String,
+    /// The Prometheus asked.
+    pub address: String,
     pub query: String,
     pub success: Option<Condition>,
     pub failure: Option<Condition>,

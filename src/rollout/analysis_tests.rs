@@ -13,6 +13,7 @@ fn cond(s: &str) -> Condition {
 fn metric(success: &str, failure: &str) -> Metric {
     Metric {
         name: "success-rate".into(),
+        address: "http://127.0.0.1:9090".into(),
         query: "q".into(),
         success: (!success.is_empty()).then(|| cond(success)),
         failure: (!failure.is_empty()).then(|| cond(failure)),

@@ -23,18 +23,11 @@ pub enum Step {
     /// `None`: until `gantry rollout promote`.
     Pause(Option<Duration>),
     Analysis(Vec<Metric>),
+    /// Canary replicas decoupled from the traffic weight (traffic routing only).
+    SetCanaryScale(CanaryScale),
 }
 
-/// What a failed (or errored) analysis does.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Default, Serialize, Deserialize)]
-#[serde(rename_all = "lowercase")]
-pub enum OnFailure {
-    /// Traffic back to stable, canary removed, the previous digest committed back.
-    #[default]
-    Abort,
-    /// Hold the canary where it is until a human promotes or aborts.
-    Pause,
-}
+pub use crate::config::model::{CanaryScale, OnFailure};
 
 #[derive(Debug, Clone, Default)]
 pub struct Strategy {
@@ -70,6 +63,9 @@ pub struct State {
     pub step_started: Millis,
     /// Share of traffic (percent) the canary should get now.
     pub weight: u32,
+    /// Canary replicas apart from the weight (`setCanaryScale`); `None` follows the weight.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub scale: Option<Scale>,
     pub phase: RolloutPhase,
     /// Why it is paused or aborted.
     #[serde(default, skip_serializing_if = "Option::is_none")]
@@ -81,6 +77,13 @@ pub struct State {
     pub step_run: Option<Run>,
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub background: Option<Run>,
+}
+
+/// `setCanaryScale` as stored: a replica count or a percentage of the spec's replicas.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+pub enum Scale {
+    Replicas(u32),
+    Weight(u32),
 }
 
 /// What the controller does next.
@@ -204,6 +207,14 @@ pub fn next(strategy: &Strategy, state: &mut State, now: Millis) -> Action {
         match step {
             Step::SetWeight(w) => {
                 state.weight = (*w).min(100);
+                state.advance(now);
+            }
+            Step::SetCanaryScale(scale) => {
+                state.scale = match scale {
+                    CanaryScale::Replicas(n) => Some(Scale::Replicas(*n)),
+                    CanaryScale::Weight(w) => Some(Scale::Weight((*w).min(100))),
+                    CanaryScale::MatchTrafficWeight => None,
+                };
                 state.advance(now);
             }
             Step::Pause(_) if state.resume => state.advance(now),

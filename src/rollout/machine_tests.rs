@@ -9,6 +9,7 @@ use crate::rollout::expr::Condition;
 fn metric(name: &str) -> Metric {
     Metric {
         name: name.into(),
+        address: "http://127.0.0.1:9090".into(),
         query: format!("{name}_query"),
         success: Some(Condition::parse("result[0] >= 0.99").expect("condition")),
         failure: None,
@@ -287,4 +288,24 @@ fn promote_during_a_timed_pause_skips_the_rest_of_it() {
         Action::Measure(RunKind::Step, vec![0])
     );
     assert_eq!(state.step, 2);
+}
+
+#[test]
+fn set_canary_scale_is_kept_apart_from_the_weight() {
+    let strategy = Strategy {
+        steps: vec![
+            Step::SetCanaryScale(CanaryScale::Replicas(3)),
+            Step::SetWeight(10),
+            Step::SetCanaryScale(CanaryScale::Weight(150)),
+            Step::Pause(None),
+            Step::SetCanaryScale(CanaryScale::MatchTrafficWeight),
+        ],
+        ..Strategy::default()
+    };
+    let mut state = State::start(0);
+    assert!(matches!(next(&strategy, &mut state, 0), Action::WaitForHuman(_)));
+    assert_eq!((state.weight, state.scale), (10, Some(Scale::Weight(100))));
+    state.promote();
+    assert_eq!(next(&strategy, &mut state, 0), Action::Promote);
+    assert_eq!(state.scale, None, "matchTrafficWeight follows the weight again");
 }

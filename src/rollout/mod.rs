@@ -11,5 +11,6 @@ pub mod analysis;
 pub mod machine;
 pub mod prometheus;
 pub mod run;
+pub mod spec;
 
 pub use crate::core::expr;

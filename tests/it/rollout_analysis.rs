@@ -31,6 +31,7 @@ fn now() -> u64 {
 fn metric(query: &str, success: &str) -> Metric {
     Metric {
         name: "success-rate".into(),
+        address: "http://127.0.0.1:9090".into(),
         query: query.into(),
         success: Some(Condition::parse(success).expect("condition")),
         failure: None,

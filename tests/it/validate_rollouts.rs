@@ -153,3 +153,40 @@ fn regression_issue_18_builtin_templates_need_a_prometheus_address() {
         "{errors:#?}"
     );
 }
+
+/// The quickstart's strategy as the state machine runs it: the built-in templates' arguments
+/// substituted into queries, thresholds and the traffic floor.
+#[test]
+fn regression_issue_18_the_quickstart_strategy_resolves_into_metrics() {
+    use gantry::core::expr::Value;
+    use gantry::rollout::machine::Step;
+
+    let config = gantry::config::load(&crate::validate::quickstart_dir()).expect("quickstart");
+    let strategy = gantry::rollout::spec::strategy(&config, &config.rollouts[0]).expect("resolves");
+    assert!(matches!(strategy.steps[0], Step::SetWeight(20)));
+    assert!(matches!(strategy.steps[1], Step::Pause(Some(d)) if d.as_secs() == 120));
+    let Step::Analysis(metrics) = &strategy.steps[2] else {
+        panic!("step 3 is the analysis: {:?}", strategy.steps[2]);
+    };
+    let names: Vec<&str> = metrics.iter().map(|m| m.name.as_str()).collect();
+    assert_eq!(names, ["request-success-rate", "request-duration"]);
+    let rate = &metrics[0];
+    assert_eq!(
+        rate.query,
+        r#"100 * sum(rate(http_requests_total{ job="shop", status!~"5.." }[1m])) / sum(rate(http_requests_total{ job="shop" }[1m]))"#
+    );
+    assert_eq!(rate.address, "http://prometheus.monitoring.svc:9090");
+    let success = rate.success.as_ref().expect("a success condition");
+    assert_eq!(success.source(), "result[0] >= 99");
+    assert_eq!(
+        success.eval(&Value::List(vec![Value::Float(99.5)])),
+        Ok(true)
+    );
+    let floor = rate.min_samples.as_ref().expect("a traffic floor");
+    assert_eq!(
+        floor.query,
+        r#"sum(increase(http_requests_total{ job="shop" }[1m]))"#
+    );
+    let duration = metrics[1].success.as_ref().expect("p99 condition");
+    assert_eq!(duration.source(), "result[0] <= 500");
+}
