@@ -93,6 +93,30 @@ pub fn pod_specs(v: &Value) -> Vec<&Value> {
     out
 }
 
+/// Calls `f` on every pod spec in `v`, as [`pod_specs`] finds them, to change it (the rollout
+/// stage sets the canary's and the stable's images this way).
+pub fn each_pod_spec_mut(v: &mut Value, f: &mut impl FnMut(&mut serde_json::Map<String, Value>)) {
+    match v {
+        Value::Object(m) => {
+            let is_pod = ["containers", "initContainers", "ephemeralContainers"]
+                .iter()
+                .any(|k| m.get(*k).is_some_and(Value::is_array));
+            if is_pod {
+                f(m);
+            }
+            for child in m.values_mut() {
+                each_pod_spec_mut(child, f);
+            }
+        }
+        Value::Array(items) => {
+            for item in items {
+                each_pod_spec_mut(item, f);
+            }
+        }
+        _ => {}
+    }
+}
+
 fn collect_pod_specs<'a>(v: &'a Value, out: &mut Vec<&'a Value>) {
     match v {
         Value::Object(m) => {

@@ -303,9 +303,15 @@ fn set_canary_scale_is_kept_apart_from_the_weight() {
         ..Strategy::default()
     };
     let mut state = State::start(0);
-    assert!(matches!(next(&strategy, &mut state, 0), Action::WaitForHuman(_)));
+    assert!(matches!(
+        next(&strategy, &mut state, 0),
+        Action::WaitForHuman(_)
+    ));
     assert_eq!((state.weight, state.scale), (10, Some(Scale::Weight(100))));
     state.promote();
     assert_eq!(next(&strategy, &mut state, 0), Action::Promote);
-    assert_eq!(state.scale, None, "matchTrafficWeight follows the weight again");
+    assert_eq!(
+        state.scale, None,
+        "matchTrafficWeight follows the weight again"
+    );
 }

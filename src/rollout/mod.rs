@@ -12,5 +12,6 @@ pub mod machine;
 pub mod prometheus;
 pub mod run;
 pub mod spec;
+pub mod traffic;
 
 pub use crate::core::expr;
