@@ -227,6 +227,9 @@ fn deploy_into_many_apps(n: usize) {
             source: None,
             run: None,
             evidence: Vec::new(),
+            rejects: None,
+            force: false,
+            body: None,
         };
         let outcome = runtime
             .block_on(gantry::deploy::deploy(

@@ -40,6 +40,35 @@ pub struct Entry {
     pub trailers: Trailers,
 }
 
+/// The rollback that rejected `image` (`registry/repo@sha256:…`) for `app` in `env`, unless a
+/// newer gantry commit of the pair deployed that image again (a forced deploy, a retry). The
+/// newest commit naming the image decides.
+///
+/// # Errors
+///
+/// When the history cannot be read.
+pub fn rejection(
+    repo: &gix::Repository,
+    rev: &str,
+    (app, env): (&str, &str),
+    image: &str,
+) -> Result<Option<Entry>, AuditError> {
+    let filter = Filter {
+        app: Some(app.to_owned()),
+        env: Some(env.to_owned()),
+        ..Filter::default()
+    };
+    for entry in history(repo, rev, &filter)? {
+        if entry.trailers.rejected.as_deref() == Some(image) {
+            return Ok(Some(entry));
+        }
+        if entry.trailers.image.as_deref() == Some(image) {
+            return Ok(None);
+        }
+    }
+    Ok(None)
+}
+
 /// Gantry's commits reachable from `rev`, newest first (by committer time).
 pub fn history(
     repo: &gix::Repository,

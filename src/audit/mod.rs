@@ -6,7 +6,7 @@
 
 mod history;
 
-pub use history::{Entry, Filter, history};
+pub use history::{Entry, Filter, history, rejection};
 
 use std::fmt;
 use std::str::FromStr;
@@ -68,6 +68,13 @@ pub struct Trailers {
     /// Why it was safe (or not): `success-rate=0.997 p99=212ms scan=0C/0H signed=yes`.
     #[serde(skip_serializing_if = "Option::is_none")]
     pub evidence: Option<String>,
+    /// A rollback's failed image (`registry/repo@sha256:…`): refused in this environment from
+    /// now on, unless a deploy is forced.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub rejected: Option<String>,
+    /// What a forced deploy overrode (`rejected`).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub forced: Option<String>,
 }
 
 pub const ACTION: &str = "Gantry-Action";
@@ -77,6 +84,8 @@ pub const IMAGE: &str = "Gantry-Image";
 pub const SOURCE: &str = "Gantry-Source";
 pub const RUN: &str = "Gantry-Run";
 pub const EVIDENCE: &str = "Gantry-Evidence";
+pub const REJECTED: &str = "Gantry-Rejected";
+pub const FORCED: &str = "Gantry-Forced";
 
 impl Trailers {
     /// `(key, value)` pairs in the documented order, ready for `git::CommitRequest`.
@@ -92,6 +101,8 @@ impl Trailers {
             (SOURCE, &self.source),
             (RUN, &self.run),
             (EVIDENCE, &self.evidence),
+            (REJECTED, &self.rejected),
+            (FORCED, &self.forced),
         ] {
             if let Some(v) = value {
                 out.push((key.to_string(), v.clone()));
@@ -108,6 +119,7 @@ impl Trailers {
         let body = message.body()?;
         let (mut action, mut app, mut env) = (None, None, None);
         let mut out = (None, None, None, None);
+        let (mut rejected, mut forced) = (None, None);
         for t in body.trailers() {
             let value = Some(t.value.to_string());
             match t.token.to_string().as_str() {
@@ -118,6 +130,8 @@ impl Trailers {
                 SOURCE => out.1 = value,
                 RUN => out.2 = value,
                 EVIDENCE => out.3 = value,
+                REJECTED => rejected = value,
+                FORCED => forced = value,
                 _ => {}
             }
         }
@@ -129,6 +143,8 @@ impl Trailers {
             source: out.1,
             run: out.2,
             evidence: out.3,
+            rejected,
+            forced,
         })
     }
 }
@@ -161,6 +177,8 @@ mod tests {
             source: Some("https://git.example.com/shop/web@1234".into()),
             run: None,
             evidence: Some("success-rate=0.997 p99=212ms".into()),
+            rejected: Some("registry.example.com/shop/web@sha256:def".into()),
+            forced: None,
         };
         let mut message = "promote web to prod\n\nsoaked 2h in staging\n\n".to_string();
         for (k, v) in t.to_pairs() {

@@ -31,6 +31,9 @@ pub struct Args {
     /// Print the diff and push nothing.
     #[arg(long)]
     pub dry_run: bool,
+    /// Deploy even an image a rollback rejected in ENV (the commit says so in `Gantry-Forced`).
+    #[arg(long)]
+    pub force: bool,
     /// `KEY=VALUE` for the `Gantry-Evidence` trailer. Repeatable.
     #[arg(long, value_name = "KEY=VALUE")]
     pub evidence: Vec<String>,
@@ -122,6 +125,9 @@ pub fn run(args: &Args) -> anyhow::Result<()> {
             source: args.source.clone(),
             run: args.run.clone(),
             evidence,
+            rejects: None,
+            force: args.force,
+            body: None,
         };
         let outcome =
             crate::deploy::deploy(&mirror, &target, &request, args.dry_run, &cancel).await?;

@@ -232,6 +232,9 @@ async fn deploy_new_digest(url: &str, data: &Path) -> anyhow::Result<String> {
         source: None,
         run: None,
         evidence: Vec::new(),
+        rejects: None,
+        force: false,
+        body: None,
     };
     match crate::deploy::deploy(&mirror, &target, &request, false, &CancellationToken::new())
         .await?

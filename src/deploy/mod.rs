@@ -37,6 +37,12 @@ pub struct DeployRequest {
     pub run: Option<String>,
     /// `key=value` pairs, written space-separated in `Gantry-Evidence`.
     pub evidence: Vec<(String, String)>,
+    /// A rollback's failed image, written as `Gantry-Rejected`: refused here from now on.
+    pub rejects: Option<ImageRef>,
+    /// Deploy even an image a rollback rejected in this environment (said in `Gantry-Forced`).
+    pub force: bool,
+    /// Paragraphs after the subject (a rollback's measurements).
+    pub body: Option<String>,
 }
 
 /// Where the request lands: read from gantry.yaml by the caller.
@@ -69,8 +75,20 @@ pub enum DeployError {
     Overlay(String),
     #[error("the edited overlay does not render, nothing was pushed: {0}")]
     Render(String),
+    #[error(
+        "{image} was rejected in {env} by rollback {commit} ({subject}){evidence}; deploy it anyway with --force"
+    )]
+    Rejected {
+        image: String,
+        env: String,
+        commit: String,
+        subject: String,
+        evidence: String,
+    },
     #[error(transparent)]
     Git(#[from] GitError),
+    #[error(transparent)]
+    History(#[from] crate::audit::AuditError),
 }
 
 impl DeployError {
@@ -81,7 +99,9 @@ impl DeployError {
             Self::NoDigest { .. } => "no_digest",
             Self::Overlay(_) => "overlay",
             Self::Render(_) => "render",
+            Self::Rejected { .. } => "rejected",
             Self::Git(_) => "git",
+            Self::History(_) => "history",
         }
     }
 }
@@ -104,6 +124,8 @@ impl DeployRequest {
             source: self.source.clone(),
             run: self.run.clone(),
             evidence: (!evidence.is_empty()).then_some(evidence),
+            rejected: self.rejects.as_ref().map(ToString::to_string),
+            forced: None,
         }
     }
 
@@ -114,7 +136,11 @@ impl DeployRequest {
             .map(ToString::to_string)
             .unwrap_or_default();
         let short = digest.get(..19).unwrap_or(&digest);
-        format!("{}: {} {short} to {}", self.app, self.action, self.env)
+        let subject = format!("{}: {} {short} to {}", self.app, self.action, self.env);
+        match &self.body {
+            Some(body) => format!("{subject}\n\n{}", body.trim_end()),
+            None => subject,
+        }
     }
 }
 
@@ -153,6 +179,48 @@ fn apply_edit(
     Ok(Some((shown.clone(), diff(&shown, &before, &after))))
 }
 
+/// Refuses an image a rollback rejected for the app in this environment, unless the request
+/// forces it; then says what was overridden (`Gantry-Forced`).
+fn check_rejection(
+    mirror: &Mirror,
+    target: &Target,
+    request: &DeployRequest,
+) -> Result<Option<String>, DeployError> {
+    let Some(tip) = mirror.tip(&target.branch)? else {
+        return Ok(None);
+    };
+    let image = request.image.to_string();
+    let repo = mirror.repository();
+    let found = crate::audit::rejection(
+        &repo,
+        &tip.to_string(),
+        (&request.app, &request.env),
+        &image,
+    )?;
+    let Some(rollback) = found else {
+        return Ok(None);
+    };
+    let short = rollback
+        .commit
+        .get(..12)
+        .unwrap_or(&rollback.commit)
+        .to_owned();
+    if request.force {
+        return Ok(Some(format!("rejected by rollback {short}")));
+    }
+    Err(DeployError::Rejected {
+        image,
+        env: request.env.clone(),
+        commit: short,
+        subject: rollback.subject,
+        evidence: rollback
+            .trailers
+            .evidence
+            .map(|e| format!(": {e}"))
+            .unwrap_or_default(),
+    })
+}
+
 /// Deploys `request` to `target` through `mirror` (`dry_run`: plan on the current tip only).
 ///
 /// # Panics
@@ -171,8 +239,9 @@ pub async fn deploy(
         });
     }
     let spec = image_spec(&target.image_name, &request.image);
+    mirror.fetch(cancel).await?;
+    let forced = check_rejection(mirror, target, request)?;
     if dry_run {
-        mirror.fetch(cancel).await?;
         let tip = mirror.tip(&target.branch)?.ok_or_else(|| {
             DeployError::Overlay(format!("branch {} does not exist", target.branch))
         })?;
@@ -207,7 +276,11 @@ pub async fn deploy(
     let commit = CommitRequest {
         branch: target.branch.clone(),
         message: request.subject(),
-        trailers: request.trailers().to_pairs(),
+        trailers: {
+            let mut trailers = request.trailers();
+            trailers.forced = forced;
+            trailers.to_pairs()
+        },
         identity: target.identity.clone(),
     };
     let result = mirror.commit(commit, edit_fn, cancel).await;

@@ -10,6 +10,7 @@
 pub mod analysis;
 pub mod machine;
 pub mod prometheus;
+pub mod rollback;
 pub mod run;
 pub mod spec;
 pub mod traffic;

@@ -220,6 +220,9 @@ async fn regression_issue_17_fifty_concurrent_deploys_make_fifty_commits() {
                 source: None,
                 run: None,
                 evidence: Vec::new(),
+                rejects: None,
+                force: false,
+                body: None,
             };
             let cancel = tokio_util::sync::CancellationToken::new();
             gantry::deploy::deploy(&mirror, &target, &request, false, &cancel).await
