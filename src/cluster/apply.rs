@@ -307,7 +307,7 @@ impl Applier {
 
     /// Deletes with foreground propagation. The version comes from the live object when it
     /// names one, else from discovery's preferred version (LIST items have none).
-    async fn delete(&self, id: &ObjectId, live: Option<&Value>) -> Result<(), ClusterError> {
+    pub async fn delete(&self, id: &ObjectId, live: Option<&Value>) -> Result<(), ClusterError> {
         let api_version = live
             .and_then(|v| v["apiVersion"].as_str())
             .unwrap_or_default();

@@ -107,7 +107,7 @@ pub enum Action {
 }
 
 /// One failing metric, as the rollback commit's `Gantry-Evidence` states it.
-#[derive(Debug, Clone, PartialEq, Eq)]
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub struct Evidence {
     pub metric: String,
     pub query: String,

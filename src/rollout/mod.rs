@@ -8,6 +8,7 @@
 //! `core::expr`'s. Everything here is pure except the Prometheus client.
 
 pub mod analysis;
+pub mod drive;
 pub mod machine;
 pub mod prometheus;
 pub mod rollback;

@@ -110,6 +110,11 @@ pub fn canary_deployment(
             meta.remove(volatile);
         }
     }
+    // Not the sync's object: without the tracking annotation it is never inventoried, so never
+    // pruned by the sync; the rollout owns it.
+    if let Some(annotations) = canary["metadata"]["annotations"].as_object_mut() {
+        annotations.remove(crate::cluster::labels::TRACKING_ID);
+    }
     canary["metadata"]["labels"][TRACK] = json!("canary");
     canary["spec"]["selector"]["matchLabels"][TRACK] = json!("canary");
     canary["spec"]["template"]["metadata"]["labels"][TRACK] = json!("canary");

@@ -44,6 +44,7 @@ mod registry_auth;
 mod render;
 mod render_fields;
 mod rollout_analysis;
+mod rollout_drive;
 mod rollout_rollback;
 mod scan_gate;
 #[cfg(feature = "sign")]

@@ -87,9 +87,16 @@ async fn regression_issue_18_the_rollback_is_committed_and_the_canary_digest_ref
         Some("rollout-web-dev-1".into()),
     );
     let cancel = tokio_util::sync::CancellationToken::new();
+    let pushing = std::time::Instant::now();
     let outcome = gantry::deploy::deploy(&Arc::clone(&mirror), &target, &request, false, &cancel)
         .await
         .expect("the rollback commits");
+    let pushed = pushing.elapsed();
+    println!(
+        "rollback commit pushed to the bare remote in {} ms",
+        pushed.as_millis()
+    );
+    assert!(pushed < Duration::from_secs(2), "{pushed:?}");
     assert!(
         matches!(outcome, gantry::deploy::Outcome::Committed { .. }),
         "{outcome:?}"
