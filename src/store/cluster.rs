@@ -2,10 +2,12 @@
 //! gantry's namespace, written with server-side apply (spec, then the status subresource).
 
 use futures::future::BoxFuture;
-use kube::api::{Api, ListParams, Patch, PatchParams};
+use kube::api::{Api, DeleteParams, ListParams, Patch, PatchParams};
 
-use super::{AppSync, StateStore, StoreError, SyncRecord};
+use super::{AppSync, Rollout, RolloutStatus, StateStore, StoreError, SyncRecord};
 use crate::cluster::apply::describe;
+use crate::core::AppEnv;
+use crate::rollout::drive::Canary;
 
 const FIELD_MANAGER: &str = "gantry";
 
@@ -49,16 +51,35 @@ impl ClusterStore {
                 describe(&e)
             )),
         }
-        let probe: Api<AppSync> = Api::all(client.clone());
-        match probe.list(&ListParams::default().limit(1)).await {
-            Ok(_) => {}
-            Err(kube::Error::Api(s)) if s.code == 404 => missing.push(
-                "  the AppSync CRD (appsyncs.gantry.dev) is not installed: `gantry crds | kubectl apply -f -` (manifests/crds/ holds the same)".to_owned(),
+        let probes = [
+            (
+                "AppSync",
+                "appsyncs.gantry.dev",
+                Api::<AppSync>::all(client.clone())
+                    .list(&ListParams::default().limit(1))
+                    .await
+                    .map(|_| ()),
             ),
-            Err(e) => missing.push(format!(
-                "  cannot list AppSync resources: {}",
-                describe(&e)
-            )),
+            (
+                "Rollout",
+                "rollouts.gantry.dev",
+                Api::<Rollout>::all(client.clone())
+                    .list(&ListParams::default().limit(1))
+                    .await
+                    .map(|_| ()),
+            ),
+        ];
+        for (kind, crd, probe) in probes {
+            match probe {
+                Ok(()) => {}
+                Err(kube::Error::Api(s)) if s.code == 404 => missing.push(format!(
+                    "  the {kind} CRD ({crd}) is not installed: `gantry crds | kubectl apply -f -` (manifests/crds/ holds the same)"
+                )),
+                Err(e) => missing.push(format!(
+                    "  cannot list {kind} resources: {}",
+                    describe(&e)
+                )),
+            }
         }
         if missing.is_empty() {
             Ok(())
@@ -93,6 +114,74 @@ impl StateStore for ClusterStore {
                 .await
                 .map_err(|e| self.fail(&name, &e))?;
             Ok(())
+        })
+    }
+
+    fn save_rollout<'a>(
+        &'a self,
+        key: &'a AppEnv,
+        canary: Option<&'a Canary>,
+    ) -> BoxFuture<'a, Result<(), StoreError>> {
+        Box::pin(async move {
+            let name = format!("{}-{}", key.app, key.env);
+            let api: Api<Rollout> =
+                Api::namespaced(self.api.clone().into_client(), &self.namespace);
+            let Some(c) = canary else {
+                return match api.delete(&name, &DeleteParams::default()).await {
+                    Ok(_) => Ok(()),
+                    Err(kube::Error::Api(s)) if s.code == 404 => Ok(()),
+                    Err(e) => Err(self.fail(&name, &e)),
+                };
+            };
+            let params = PatchParams::apply(FIELD_MANAGER).force();
+            let object = serde_json::json!({
+                "apiVersion": "gantry.dev/v1alpha1",
+                "kind": "Rollout",
+                "metadata": {"name": name, "labels": {"gantry.dev/app": key.app.as_str(), "gantry.dev/env": key.env.as_str()}},
+                "spec": {"app": key.app.as_str(), "env": key.env.as_str()},
+            });
+            api.patch(&name, &params, &Patch::Apply(&object))
+                .await
+                .map_err(|e| self.fail(&name, &e))?;
+            let status = RolloutStatus {
+                phase: format!("{:?}", c.state.phase),
+                step: u32::try_from(c.state.step).unwrap_or(u32::MAX),
+                weight: c.state.weight,
+                canary: c.canary_image.clone(),
+                stable: c.stable_image.clone(),
+                state: serde_json::to_string(c).unwrap_or_default(),
+            };
+            let status = serde_json::json!({
+                "apiVersion": "gantry.dev/v1alpha1",
+                "kind": "Rollout",
+                "status": status,
+            });
+            api.patch_status(&name, &params, &Patch::Apply(&status))
+                .await
+                .map_err(|e| self.fail(&name, &e))?;
+            Ok(())
+        })
+    }
+
+    fn load_rollouts(&self) -> BoxFuture<'_, Result<Vec<Canary>, StoreError>> {
+        Box::pin(async move {
+            let api: Api<Rollout> =
+                Api::namespaced(self.api.clone().into_client(), &self.namespace);
+            let list = api
+                .list(&ListParams::default())
+                .await
+                .map_err(|e| self.fail("(list)", &e))?;
+            let mut out = Vec::new();
+            for r in list.items {
+                let state = r.status.map(|s| s.state).unwrap_or_default();
+                match serde_json::from_str(&state) {
+                    Ok(c) => out.push(c),
+                    Err(e) => {
+                        tracing::warn!(rollout = ?r.metadata.name, error = %e, "cannot read a stored rollout; skipped")
+                    }
+                }
+            }
+            Ok(out)
         })
     }
 

@@ -8,8 +8,11 @@ use futures::future::BoxFuture;
 use redb::{Database, ReadableDatabase as _, ReadableTable as _, TableDefinition};
 
 use super::{StateStore, StoreError, SyncRecord};
+use crate::core::AppEnv;
+use crate::rollout::drive::Canary;
 
 const SYNCS: TableDefinition<&str, &[u8]> = TableDefinition::new("app_syncs");
+const ROLLOUTS: TableDefinition<&str, &[u8]> = TableDefinition::new("rollouts");
 
 pub struct LocalStore {
     db: Arc<Database>,
@@ -40,34 +43,73 @@ impl LocalStore {
         }
     }
 
-    fn save_blocking(&self, record: &SyncRecord) -> Result<(), StoreError> {
-        let json = serde_json::to_vec(record).map_err(|e| self.fail(&e))?;
+    /// Writes `value` under `key` in `table` (`None` removes it), in one transaction.
+    fn put(
+        &self,
+        table: TableDefinition<&str, &[u8]>,
+        key: &str,
+        value: Option<&[u8]>,
+    ) -> Result<(), StoreError> {
         let txn = self.db.begin_write().map_err(|e| self.fail(&e))?;
         {
-            let mut table = txn.open_table(SYNCS).map_err(|e| self.fail(&e))?;
-            table
-                .insert(record.name().as_str(), json.as_slice())
-                .map_err(|e| self.fail(&e))?;
+            let mut t = txn.open_table(table).map_err(|e| self.fail(&e))?;
+            match value {
+                Some(v) => {
+                    t.insert(key, v).map_err(|e| self.fail(&e))?;
+                }
+                None => {
+                    t.remove(key).map_err(|e| self.fail(&e))?;
+                }
+            }
         }
         txn.commit().map_err(|e| self.fail(&e))
     }
 
-    fn load_blocking(&self) -> Result<Vec<SyncRecord>, StoreError> {
+    /// Every value of `table`, parsed; a new store has no table until the first write.
+    fn all<T: serde::de::DeserializeOwned>(
+        &self,
+        table: TableDefinition<&str, &[u8]>,
+    ) -> Result<Vec<T>, StoreError> {
         let txn = self.db.begin_read().map_err(|e| self.fail(&e))?;
-        let table = match txn.open_table(SYNCS) {
+        let t = match txn.open_table(table) {
             Ok(t) => t,
-            // A new store has no table until the first save.
             Err(redb::TableError::TableDoesNotExist(_)) => return Ok(Vec::new()),
             Err(e) => return Err(self.fail(&e)),
         };
         let mut out = Vec::new();
-        for entry in table.iter().map_err(|e| self.fail(&e))? {
+        for entry in t.iter().map_err(|e| self.fail(&e))? {
             let (key, value) = entry.map_err(|e| self.fail(&e))?;
-            let record: SyncRecord = serde_json::from_slice(value.value())
-                .map_err(|e| self.fail(&format!("record {}: {e}", key.value())))?;
-            out.push(record);
+            out.push(
+                serde_json::from_slice(value.value())
+                    .map_err(|e| self.fail(&format!("record {}: {e}", key.value())))?,
+            );
         }
         Ok(out)
+    }
+
+    fn save_blocking(&self, record: &SyncRecord) -> Result<(), StoreError> {
+        let json = serde_json::to_vec(record).map_err(|e| self.fail(&e))?;
+        self.put(SYNCS, &record.name(), Some(&json))
+    }
+
+    fn load_blocking(&self) -> Result<Vec<SyncRecord>, StoreError> {
+        self.all(SYNCS)
+    }
+
+    fn save_rollout_blocking(
+        &self,
+        key: &AppEnv,
+        canary: Option<&Canary>,
+    ) -> Result<(), StoreError> {
+        let json = canary
+            .map(serde_json::to_vec)
+            .transpose()
+            .map_err(|e| self.fail(&e))?;
+        self.put(
+            ROLLOUTS,
+            &format!("{}-{}", key.app, key.env),
+            json.as_deref(),
+        )
     }
 }
 
@@ -86,6 +128,28 @@ impl StateStore for Arc<LocalStore> {
         let this = Arc::clone(self);
         Box::pin(async move {
             tokio::task::spawn_blocking(move || this.load_blocking())
+                .await
+                .map_err(|e| self.fail(&e))?
+        })
+    }
+
+    fn save_rollout<'a>(
+        &'a self,
+        key: &'a AppEnv,
+        canary: Option<&'a Canary>,
+    ) -> BoxFuture<'a, Result<(), StoreError>> {
+        let (this, key, canary) = (Arc::clone(self), key.clone(), canary.cloned());
+        Box::pin(async move {
+            tokio::task::spawn_blocking(move || this.save_rollout_blocking(&key, canary.as_ref()))
+                .await
+                .map_err(|e| self.fail(&e))?
+        })
+    }
+
+    fn load_rollouts(&self) -> BoxFuture<'_, Result<Vec<Canary>, StoreError>> {
+        let this = Arc::clone(self);
+        Box::pin(async move {
+            tokio::task::spawn_blocking(move || this.all(ROLLOUTS))
                 .await
                 .map_err(|e| self.fail(&e))?
         })

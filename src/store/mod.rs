@@ -82,6 +82,46 @@ pub struct AppSyncStatus {
     pub objects: u32,
 }
 
+/// A canary rollout of one app in one environment (`kubectl get rollouts.gantry.dev`).
+#[derive(
+    CustomResource, Serialize, Deserialize, Clone, Debug, Default, PartialEq, Eq, JsonSchema,
+)]
+#[kube(
+    group = "gantry.dev",
+    version = "v1alpha1",
+    kind = "Rollout",
+    namespaced,
+    status = "RolloutStatus",
+    printcolumn = r#"{"name":"App","type":"string","jsonPath":".spec.app"}"#,
+    printcolumn = r#"{"name":"Env","type":"string","jsonPath":".spec.env"}"#,
+    printcolumn = r#"{"name":"Phase","type":"string","jsonPath":".status.phase"}"#,
+    printcolumn = r#"{"name":"Step","type":"integer","jsonPath":".status.step"}"#,
+    printcolumn = r#"{"name":"Weight","type":"integer","jsonPath":".status.weight"}"#
+)]
+pub struct RolloutSpec {
+    pub app: String,
+    pub env: String,
+}
+
+#[derive(Serialize, Deserialize, Clone, Debug, Default, PartialEq, Eq, JsonSchema)]
+#[serde(rename_all = "camelCase")]
+pub struct RolloutStatus {
+    /// Progressing, Paused, Promoted or Aborted.
+    #[serde(default)]
+    pub phase: String,
+    #[serde(default)]
+    pub step: u32,
+    #[serde(default)]
+    pub weight: u32,
+    #[serde(default)]
+    pub canary: String,
+    #[serde(default)]
+    pub stable: String,
+    /// The whole state a restarted daemon resumes from (measurements included), as JSON.
+    #[serde(default)]
+    pub state: String,
+}
+
 /// A stored record: which app × environment, and its status.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub struct SyncRecord {
@@ -102,6 +142,15 @@ impl SyncRecord {
 pub trait StateStore: Send + Sync {
     fn save<'a>(&'a self, record: &'a SyncRecord) -> BoxFuture<'a, Result<(), StoreError>>;
     fn load(&self) -> BoxFuture<'_, Result<Vec<SyncRecord>, StoreError>>;
+    /// Stores a rollout's state (`None` removes it), after every step and measurement.
+    fn save_rollout<'a>(
+        &'a self,
+        key: &'a crate::core::AppEnv,
+        canary: Option<&'a crate::rollout::drive::Canary>,
+    ) -> BoxFuture<'a, Result<(), StoreError>>;
+    fn load_rollouts(
+        &self,
+    ) -> BoxFuture<'_, Result<Vec<crate::rollout::drive::Canary>, StoreError>>;
 }
 
 /// The CRDs of group `gantry.dev` as YAML, as checked in under `manifests/crds/`.
@@ -112,9 +161,15 @@ pub trait StateStore: Send + Sync {
 #[must_use]
 pub fn crds_yaml() -> String {
     use kube::CustomResourceExt as _;
-    let crd = serde_json::to_value(AppSync::crd()).expect("a CRD serialises to JSON");
+    let crds: Vec<crate::manifest::Resource> = [AppSync::crd(), Rollout::crd()]
+        .into_iter()
+        .map(|c| {
+            let json = serde_json::to_value(c).expect("a CRD serialises to JSON");
+            crate::manifest::Resource::new(json, "crd")
+        })
+        .collect();
     format!(
         "# Generated from src/store/mod.rs by `gantry crds`; a test fails when they differ.\n{}",
-        crate::manifest::to_yaml(&[crate::manifest::Resource::new(crd, "crd")])
+        crate::manifest::to_yaml(&crds)
     )
 }

@@ -36,6 +36,7 @@ fn manifests_render_and_pass_every_workload_rule() {
         [
             "Namespace",
             "CustomResourceDefinition",
+            "CustomResourceDefinition",
             "ServiceAccount",
             "Role",
             "ClusterRole",
@@ -203,13 +204,13 @@ fn the_role_reads_only_the_secrets_the_example_config_names() {
 }
 
 /// The checked-in CRDs are what the Rust types generate: regenerate with
-/// `cargo run -- crds > manifests/crds/appsync.yaml` when this fails.
+/// `cargo run -- crds > manifests/crds/gantry.yaml` when this fails.
 #[test]
 fn checked_in_crds_match_the_rust_types() {
-    let path = Path::new(env!("CARGO_MANIFEST_DIR")).join("manifests/crds/appsync.yaml");
-    let checked_in = std::fs::read_to_string(&path).expect("manifests/crds/appsync.yaml");
+    let path = Path::new(env!("CARGO_MANIFEST_DIR")).join("manifests/crds/gantry.yaml");
+    let checked_in = std::fs::read_to_string(&path).expect("manifests/crds/gantry.yaml");
     assert!(
         checked_in == gantry::store::crds_yaml(),
-        "manifests/crds/appsync.yaml drifted from src/store/mod.rs; run `cargo run -- crds > manifests/crds/appsync.yaml`"
+        "manifests/crds/gantry.yaml drifted from src/store/mod.rs; run `cargo run -- crds > manifests/crds/gantry.yaml`"
     );
 }

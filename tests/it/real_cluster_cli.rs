@@ -285,7 +285,7 @@ async fn regression_issue_14_the_quickstarts_second_commit_syncs_with_no_error()
     .await;
 }
 
-/// Installs what `--leader-elect` needs (namespace `gantry`, the `AppSync` CRD), as README
+/// Installs what `--leader-elect` needs (namespace `gantry`, gantry's CRDs), as README
 /// says to, through the API.
 async fn prepare_for_leader_election(client: &kube::Client) {
     use kube::api::{Api, DynamicObject, Patch, PatchParams};
@@ -295,8 +295,6 @@ async fn prepare_for_leader_election(client: &kube::Client) {
         .patch("gantry", &PatchParams::apply("test"), &Patch::Apply(&ns))
         .await
         .expect("namespace gantry");
-    let crd: serde_json::Value =
-        serde_saphyr::from_str(&gantry::store::crds_yaml()).expect("CRD YAML");
     let ar = kube::core::ApiResource {
         group: "apiextensions.k8s.io".into(),
         version: "v1".into(),
@@ -305,16 +303,21 @@ async fn prepare_for_leader_election(client: &kube::Client) {
         plural: "customresourcedefinitions".into(),
     };
     let crds: Api<DynamicObject> = Api::all_with(client.clone(), &ar);
-    // The fake serves AppSyncs without a CRD object; a real server needs it.
-    if crds
-        .patch(
-            "appsyncs.gantry.dev",
-            &PatchParams::apply("test"),
-            &Patch::Apply(&crd),
-        )
-        .await
-        .is_ok()
-    {
+    let yaml = gantry::store::crds_yaml();
+    let mut applied = false;
+    for doc in yaml.split("\n---\n") {
+        let crd: serde_json::Value = serde_saphyr::from_str(doc).expect("CRD YAML");
+        let name = crd["metadata"]["name"]
+            .as_str()
+            .expect("CRD name")
+            .to_owned();
+        // The fake serves AppSyncs without a CRD object; a real server needs it.
+        applied |= crds
+            .patch(&name, &PatchParams::apply("test"), &Patch::Apply(&crd))
+            .await
+            .is_ok();
+    }
+    if applied {
         tokio::time::sleep(std::time::Duration::from_secs(2)).await;
     }
 }

@@ -101,3 +101,78 @@ async fn the_cluster_store_applies_appsync_resources_and_their_status() {
     assert_eq!(seen[1].body["status"]["revision"], "aaa");
     assert_eq!(seen[1].body["status"]["lastSync"], "2026-11-23T08:00:00Z");
 }
+
+fn canary(step: usize) -> gantry::rollout::drive::Canary {
+    let mut state = gantry::rollout::machine::State::start(1_000);
+    state.step = step;
+    state.weight = 20;
+    gantry::rollout::drive::Canary {
+        app: "web".into(),
+        env: "prod".into(),
+        namespace: "shop".into(),
+        deployment: "web".into(),
+        repository: "harbor.example.com/shop/web".into(),
+        stable_image: "harbor.example.com/shop/web@sha256:aa".into(),
+        canary_image: "harbor.example.com/shop/web@sha256:bb".into(),
+        replicas: 10,
+        state,
+        rollback: None,
+    }
+}
+
+/// Issue 18: a rollout's state survives a reopen (a restarted daemon resumes at its step) and
+/// a finished rollout is removed.
+#[tokio::test]
+async fn regression_issue_18_the_local_store_keeps_rollouts_across_reopen() {
+    let dir = tempfile::tempdir().expect("dir");
+    let path = dir.path().join("state.redb");
+    let key = gantry::core::AppEnv::new("web", "prod");
+    let store = Arc::new(LocalStore::open(&path).expect("open"));
+    assert!(store.load_rollouts().await.expect("empty").is_empty());
+    store
+        .save_rollout(&key, Some(&canary(1)))
+        .await
+        .expect("save");
+    store
+        .save_rollout(&key, Some(&canary(3)))
+        .await
+        .expect("overwrite");
+    drop(store);
+    let store = Arc::new(LocalStore::open(&path).expect("reopen"));
+    assert_eq!(store.load_rollouts().await.expect("load"), [canary(3)]);
+    store.save_rollout(&key, None).await.expect("remove");
+    assert!(store.load_rollouts().await.expect("load").is_empty());
+}
+
+/// Issue 18: in a cluster a rollout is a `Rollout` resource of group gantry.dev, its state in
+/// the status subresource; a finished one is deleted.
+#[tokio::test]
+async fn regression_issue_18_the_cluster_store_keeps_rollouts_as_rollout_resources() {
+    let cluster = crate::fake_cluster::Cluster::default();
+    cluster.add_namespace("gantry");
+    let crds = cluster.objects("customresourcedefinitions");
+    crds.lock().expect("crds").insert(
+        (String::new(), "rollouts.gantry.dev".into()),
+        json!({"apiVersion": "apiextensions.k8s.io/v1", "kind": "CustomResourceDefinition", "metadata": {"name": "rollouts.gantry.dev"}}),
+    );
+    let store = ClusterStore::new(cluster.client(), "gantry");
+    let key = gantry::core::AppEnv::new("web", "prod");
+    store
+        .save_rollout(&key, Some(&canary(2)))
+        .await
+        .expect("save");
+    let stored = cluster.objects("rollouts");
+    let object = stored
+        .lock()
+        .expect("rollouts")
+        .get(&("gantry".to_owned(), "web-prod".to_owned()))
+        .cloned()
+        .expect("a Rollout resource");
+    assert_eq!(object["spec"], json!({"app": "web", "env": "prod"}));
+    assert_eq!(object["status"]["step"], 2);
+    assert_eq!(object["status"]["weight"], 20);
+    assert_eq!(object["status"]["phase"], "Progressing");
+    assert_eq!(store.load_rollouts().await.expect("load"), [canary(2)]);
+    store.save_rollout(&key, None).await.expect("delete");
+    assert!(store.load_rollouts().await.expect("load").is_empty());
+}

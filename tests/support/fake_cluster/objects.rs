@@ -29,8 +29,9 @@ pub const KINDS: &[(&str, &str, &str, bool)] = &[
         "CustomResourceDefinition",
         false,
     ),
-    // gantry's own kind: served once its CRD exists, as on a real server.
+    // gantry's own kinds: served once their CRD exists, as on a real server.
     ("gantry.dev/v1alpha1", "appsyncs", "AppSync", true),
+    ("gantry.dev/v1alpha1", "rollouts", "Rollout", true),
 ];
 
 /// The store of a known resource, and its kind.
@@ -40,12 +41,12 @@ pub(super) fn kind_of(
     resource: &str,
 ) -> Option<(Store, &'static str)> {
     let &(_, plural, kind, _) = KINDS.iter().find(|k| k.0 == gv && k.1 == resource)?;
-    if plural == "appsyncs"
+    if gv.starts_with("gantry.dev/")
         && !cluster
             .objects("customresourcedefinitions")
             .lock()
             .expect("crds")
-            .contains_key(&(String::new(), "appsyncs.gantry.dev".to_owned()))
+            .contains_key(&(String::new(), format!("{plural}.gantry.dev")))
     {
         return None;
     }
