@@ -177,7 +177,7 @@ impl StateStore for ClusterStore {
                 match serde_json::from_str(&state) {
                     Ok(c) => out.push(c),
                     Err(e) => {
-                        tracing::warn!(rollout = ?r.metadata.name, error = %e, "cannot read a stored rollout; skipped")
+                        tracing::warn!(rollout = ?r.metadata.name, error = %e, "cannot read a stored rollout; skipped");
                     }
                 }
             }
