@@ -10,6 +10,7 @@
 pub mod analysis;
 pub mod drive;
 pub mod machine;
+pub mod owner;
 pub mod prometheus;
 pub mod rollback;
 pub mod run;

@@ -1,0 +1,145 @@
+//! Who owns an app × environment's Deployment (stage ⑦, pure): the sync alone, or a rollout.
+//! A sync that would change the image of a running Deployment with a rollout strategy starts a
+//! canary instead; while the canary runs, the sync applies the stable Deployment as the
+//! rollout wants it ([`Canary::stable_view`]: the stable image, the replicas the canary
+//! leaves), so the reconciler and the rollout never fight over a field.
+//!
+//! Input: the rendered objects, the app's image repository, the live stable Deployment, the
+//! rollout in progress if any. Output: an [`Ownership`] decision, and the rendered objects
+//! adjusted to the stable view ([`apply_view`]).
+
+use serde_json::{Value, json};
+
+use super::analysis::Millis;
+use super::drive::Canary;
+use super::machine::{RolloutPhase, State};
+use crate::core::ImageRef;
+
+/// What the sync does with the app × environment's Deployment.
+#[derive(Debug, Clone, PartialEq)]
+pub enum Ownership {
+    /// No rollout: apply the render as it is.
+    Sync,
+    /// A new canary starts (or replaces a running one for a newer image).
+    Start(Box<Canary>),
+    /// The rollout in progress keeps the stable Deployment; apply its view.
+    Keep,
+    /// The rollout is over (promoted and rendered, rolled back and rendered, or reverted in
+    /// Git): forget it and apply the render.
+    Done,
+}
+
+/// The rendered Deployment that runs `repository`: its index, name, image and replicas.
+fn stable_of<'a>(
+    rendered: &'a [(Value, String)],
+    repository: &str,
+) -> Option<(usize, &'a str, String, u32)> {
+    let wanted = ImageRef::parse(repository).map_or_else(|_| repository.to_owned(), |r| r.name());
+    rendered.iter().enumerate().find_map(|(i, (o, _))| {
+        if o["kind"] != "Deployment" {
+            return None;
+        }
+        let image = o["spec"]["template"]["spec"]["containers"]
+            .as_array()?
+            .iter()
+            .filter_map(|c| c["image"].as_str())
+            .find(|i| ImageRef::parse(i).is_ok_and(|r| r.name() == wanted))?;
+        let replicas = o["spec"]["replicas"]
+            .as_u64()
+            .map_or(1, |r| u32::try_from(r).unwrap_or(u32::MAX));
+        Some((
+            i,
+            o["metadata"]["name"].as_str()?,
+            image.to_owned(),
+            replicas,
+        ))
+    })
+}
+
+/// The image the live Deployment runs for `repository`.
+#[must_use]
+pub fn live_image(live: &Value, repository: &str) -> Option<String> {
+    stable_of(&[(live.clone(), String::new())], repository).map(|(_, _, image, _)| image)
+}
+
+/// Decides who owns the Deployment running `repository` in this sync.
+#[must_use]
+pub fn decide(
+    rendered: &[(Value, String)],
+    (app, env, namespace): (&str, &str, &str),
+    repository: &str,
+    live: Option<&str>,
+    current: Option<&Canary>,
+    now: Millis,
+) -> Ownership {
+    let Some((_, name, image, replicas)) = stable_of(rendered, repository) else {
+        return if current.is_some() {
+            Ownership::Done
+        } else {
+            Ownership::Sync
+        };
+    };
+    let start = |stable: &str| {
+        Ownership::Start(Box::new(Canary {
+            app: app.to_owned(),
+            env: env.to_owned(),
+            namespace: namespace.to_owned(),
+            deployment: name.to_owned(),
+            repository: repository.to_owned(),
+            stable_image: stable.to_owned(),
+            canary_image: image.clone(),
+            replicas,
+            state: State::start(now),
+            rollback: None,
+        }))
+    };
+    match current {
+        Some(c) if c.deployment == name => match c.state.phase {
+            RolloutPhase::Promoted if image == c.canary_image => Ownership::Done,
+            RolloutPhase::Aborted if image == c.stable_image => Ownership::Done,
+            _ if image == c.canary_image => Ownership::Keep,
+            // Reverted in Git before the rollout ended: the stable image is what is wanted.
+            _ if image == c.stable_image => Ownership::Done,
+            RolloutPhase::Promoted => start(&c.canary_image),
+            _ => start(&c.stable_image),
+        },
+        _ => match live {
+            Some(l) if l != image => start(l),
+            _ if current.is_some() => Ownership::Done,
+            _ => Ownership::Sync,
+        },
+    }
+}
+
+/// The rendered objects with the stable Deployment as `canary` wants it now.
+pub fn apply_view(rendered: &mut [(Value, String)], canary: &Canary) {
+    let Some((i, _, _, _)) = stable_of(rendered, &canary.repository) else {
+        return;
+    };
+    let (image, replicas) = canary.stable_view();
+    let wanted = ImageRef::parse(&canary.repository)
+        .map_or_else(|_| canary.repository.clone(), |r| r.name());
+    let object = &mut rendered[i].0;
+    object["spec"]["replicas"] = json!(replicas);
+    if let Some(containers) = object["spec"]["template"]["spec"]["containers"].as_array_mut() {
+        for c in containers {
+            let runs = c["image"]
+                .as_str()
+                .and_then(|i| ImageRef::parse(i).ok())
+                .is_some_and(|r| r.name() == wanted);
+            if runs {
+                c["image"] = json!(image);
+            }
+        }
+    }
+}
+
+/// The stable Deployment as rendered (before the view): what the canary is copied from.
+#[must_use]
+pub fn rendered_stable(rendered: &[(Value, String)], repository: &str) -> Option<Value> {
+    stable_of(rendered, repository).map(|(i, ..)| rendered[i].0.clone())
+}
+
+#[cfg(test)]
+#[path = "owner_tests.rs"]
+mod tests;
