@@ -44,7 +44,13 @@ pub struct Job {
     pub allow_large_prune: bool,
     /// Where drift corrections are published as Events; `None` outside a pod.
     pub events: Option<kube::runtime::events::Recorder>,
+    /// Changes to the rendered objects before anything else sees them: a rollout that owns the
+    /// app × environment keeps its stable Deployment this way.
+    pub adjust: Option<Adjust>,
 }
+
+/// See [`Job::adjust`].
+pub type Adjust = Arc<dyn Fn(&mut Vec<(serde_json::Value, String)>) + Send + Sync>;
 
 impl Job {
     /// A job for every app × environment of `config` at `revision`, with the environment's
@@ -79,6 +85,7 @@ impl Job {
                     manual: false,
                     allow_large_prune: app.allow_large_prune,
                     events: events.cloned(),
+                    adjust: None,
                 };
                 out.push((job, env.cluster.clone()));
             }
@@ -152,7 +159,12 @@ pub async fn attempt(job: &Job, target: &Target, last: Last) -> Result<Attempt, 
             .await
             .map_err(|e| Failure::new("render", format!("render task failed: {e}")))?
             .map_err(|e| Failure::new("render", e))?;
-    let digest = inputs_digest(job, &manifest::to_yaml(&resources));
+    let mut rendered: Vec<_> = resources.into_iter().map(|r| (r.obj, r.origin)).collect();
+    if let Some(adjust) = &job.adjust {
+        adjust(&mut rendered);
+    }
+    let objects: Vec<&serde_json::Value> = rendered.iter().map(|(o, _)| o).collect();
+    let digest = inputs_digest(job, &serde_json::to_string(&objects).unwrap_or_default());
     let unchanged = last.digest.as_deref() == Some(digest.as_str());
     if !job.force && unchanged {
         return Ok(Attempt::Unchanged);
@@ -174,7 +186,6 @@ pub async fn attempt(job: &Job, target: &Target, last: Last) -> Result<Attempt, 
         };
         return Ok(Attempt::Held { note, opens });
     }
-    let rendered: Vec<_> = resources.into_iter().map(|r| (r.obj, r.origin)).collect();
     let warning = job
         .verifier
         .admit(Admission {

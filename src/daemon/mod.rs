@@ -12,6 +12,7 @@ mod http;
 mod leader;
 mod live;
 mod pass;
+pub mod rollouts;
 mod serve;
 pub mod state;
 pub mod sync;
@@ -27,7 +28,7 @@ use tokio_util::sync::CancellationToken;
 use tokio_util::task::TaskTracker;
 
 use crate::git::{Credentials, RepoCache};
-use crate::trigger::{self, WebhookConfig};
+use crate::trigger::{self, TriggerEvent, WebhookConfig};
 use controller::Controller;
 use leader::Election;
 pub use leader::{LEADER_LABEL, Leader};
@@ -124,7 +125,7 @@ pub async fn run(
         branches: vec![options.branch.clone()],
         interval: options.poll_interval,
     };
-    tracker.spawn(trigger::poll::run(watch, tx, shutdown.clone()));
+    tracker.spawn(trigger::poll::run(watch, tx.clone(), shutdown.clone()));
     let mut leadership = if let Some(l) = &options.leader {
         Some(Election::start(l).await?)
     } else {
@@ -133,16 +134,14 @@ pub async fn run(
         None
     };
 
-    // One controller per stage; today the config sync.
-    let syncs = Controller::new(
-        SyncController {
-            state: Arc::clone(&state),
-        },
-        options.parallel,
-        tracker.clone(),
-        (shutdown.clone(), abort),
+    let controllers = controllers(
+        &options,
+        &state,
+        (&mirror, &tx),
+        &tracker,
+        (&shutdown, &abort),
     );
-    let mut looper = pass::Loop::new(mirror, options, (state, shutdown.clone()), syncs);
+    let mut looper = pass::Loop::new(mirror, options, (state, shutdown.clone()), controllers);
     looper.pass(false, true, &shutdown).await;
     let mut drift = tokio::time::interval(looper.options.drift_interval);
     drift.tick().await;
@@ -192,9 +191,67 @@ async fn prepare(options: &Options, state: &State) -> Result<Arc<crate::git::Mir
     }
     if let Some(store) = &options.store {
         restore(state, store.as_ref()).await;
+        restore_rollouts(state, store.as_ref()).await;
         let _ = state.store.set(Arc::clone(store));
     }
     Ok(mirror)
+}
+
+/// One controller per stage: the config sync and the canary rollouts.
+fn controllers(
+    options: &Options,
+    state: &Shared,
+    (mirror, tx): (&Arc<crate::git::Mirror>, &mpsc::Sender<TriggerEvent>),
+    tracker: &TaskTracker,
+    (shutdown, abort): (&CancellationToken, &CancellationToken),
+) -> (
+    Controller<SyncController>,
+    Controller<rollouts::RolloutController>,
+) {
+    let syncs = Controller::new(
+        SyncController {
+            state: Arc::clone(state),
+        },
+        options.parallel,
+        tracker.clone(),
+        (shutdown.clone(), abort.clone()),
+    );
+    let rollouts = Controller::new(
+        rollouts::RolloutController {
+            state: Arc::clone(state),
+            mirror: Arc::clone(mirror),
+            branch: options.branch.clone(),
+            syncs: tx.clone(),
+        },
+        options.parallel,
+        tracker.clone(),
+        (shutdown.clone(), abort.clone()),
+    );
+    (syncs, rollouts)
+}
+
+/// Rollouts in progress come back from the store; each resumes once the first sync of its app ×
+/// environment has told it the cluster and the rendered stable Deployment.
+async fn restore_rollouts(state: &State, store: &dyn crate::store::StateStore) {
+    match store.load_rollouts().await {
+        Ok(canaries) => {
+            let mut table = state.rollouts.lock().expect("rollouts lock poisoned");
+            for canary in canaries {
+                let key = crate::core::AppEnv::new(canary.app.as_str(), canary.env.as_str());
+                table.insert(
+                    key,
+                    state::Active {
+                        canary,
+                        target: None,
+                        rendered: None,
+                        synced: None,
+                    },
+                );
+            }
+            tracing::info!(rollouts = table.len(), "rollouts restored");
+        }
+        Err(e) => tracing::warn!(error = %e, "cannot load the rollouts; starting without them"),
+    }
 }
 
 /// Shows the stored records at `/api` until the first pass replaces them.

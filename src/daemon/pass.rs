@@ -48,6 +48,7 @@ pub(super) struct Loop {
     pub(super) options: Options,
     pub(super) state: Shared,
     syncs: Controller<SyncController>,
+    rollouts: Controller<super::rollouts::RolloutController>,
     targets: HashMap<String, Target>,
     verifier: Arc<crate::artifact::admission::Verifier>,
     /// The last commit whose config loaded, with its tree and config.
@@ -62,7 +63,10 @@ impl Loop {
         mirror: Arc<Mirror>,
         options: Options,
         (state, shutdown): (Shared, CancellationToken),
-        syncs: Controller<SyncController>,
+        (syncs, rollouts): (
+            Controller<SyncController>,
+            Controller<super::rollouts::RolloutController>,
+        ),
     ) -> Self {
         Self {
             verifier: Arc::new(crate::artifact::admission::Verifier::new(
@@ -72,6 +76,7 @@ impl Loop {
             options,
             state,
             syncs,
+            rollouts,
             targets: HashMap::new(),
             good: None,
             seen: None,
@@ -239,7 +244,9 @@ impl Loop {
                     .iter()
                     .map(|e| (e.name.clone(), e.sync_windows.clone()))
                     .collect();
-                self.good = Some((tip.to_owned(), Arc::new(tree), Arc::new(config)));
+                let config = Arc::new(config);
+                *self.state.config.write().expect("config lock") = Some(Arc::clone(&config));
+                self.good = Some((tip.to_owned(), Arc::new(tree), config));
             }
             Err(errors) => {
                 for e in &errors {
@@ -290,7 +297,29 @@ impl Loop {
                 },
             };
             let target = self.target(&cluster).await;
+            let job = self.with_rollout(job, config, &target);
             self.syncs.submit((job, target));
+        }
+    }
+
+    /// `job` with the rollout hook when its app has a rollout strategy and a cluster.
+    fn with_rollout(&self, job: Job, config: &Config, target: &Target) -> Job {
+        let app = config.apps.iter().find(|a| job.app == a.name.as_str());
+        match (app, target) {
+            (Some(app), Target::Cluster(cluster)) if app.rollout.is_some() => {
+                let key = job.key();
+                let adjust = super::rollouts::adjust(
+                    &self.state,
+                    &self.rollouts,
+                    (key, job.namespace.clone(), app.image.clone()),
+                    cluster,
+                );
+                Job {
+                    adjust: Some(adjust),
+                    ..job
+                }
+            }
+            _ => job,
         }
     }
 

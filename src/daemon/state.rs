@@ -299,6 +299,23 @@ pub struct State {
     /// Each environment's sync windows in the config in force: self-heal honours them as
     /// syncs do.
     pub windows: RwLock<std::collections::HashMap<String, Vec<crate::config::SyncWindow>>>,
+    /// The config in force (the last commit that loaded): the rollout controller reads its
+    /// strategies and templates.
+    pub config: RwLock<Option<Arc<crate::config::Config>>>,
+    /// Canary rollouts in progress, by app × environment.
+    pub rollouts: std::sync::Mutex<std::collections::HashMap<crate::core::AppEnv, Active>>,
+}
+
+/// A rollout in progress, with what the sync last told about it.
+#[derive(Clone)]
+pub struct Active {
+    pub canary: crate::rollout::drive::Canary,
+    /// The environment's cluster; `None` after a restart until the first sync of the pair.
+    pub target: Option<crate::cluster::target::ClusterTarget>,
+    /// The stable Deployment as rendered (the canary is a copy of it).
+    pub rendered: Option<serde_json::Value>,
+    /// The stable view the sync last applied: a change asks for a sync.
+    pub synced: Option<(String, u32)>,
 }
 
 impl EnvStatus {

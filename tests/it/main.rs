@@ -16,6 +16,7 @@ mod daemon_guards;
 #[cfg(feature = "sign")]
 mod daemon_images;
 mod daemon_issue14;
+mod daemon_rollout;
 mod deploy;
 mod edit;
 #[path = "../support/fake_cluster/mod.rs"]

@@ -1,0 +1,252 @@
+//! Issue 18 end to end in one process: a real git remote, the daemon, the request-level API
+//! server, and a real Prometheus (the harness's) scraping an exporter the test controls.
+//! A new digest on a running Deployment with a rollout strategy becomes a canary: the canary
+//! Deployment follows the weights while the stable one gives up the same replicas, a healthy
+//! canary is promoted (the stable runs the new digest, the canary is gone); a canary whose
+//! errors jump to 20 % is aborted, the rollback is committed to the remote with the
+//! measurements, and the rejected digest is refused by `gantry deploy`.
+
+use std::time::{Duration, Instant};
+
+use serde_json::Value;
+use tempfile::TempDir;
+
+use crate::cli::{gantry, text};
+use crate::daemon::{options_for, spawn};
+use crate::fake_cluster::Cluster;
+use crate::harness::git::Remote;
+use crate::harness::prometheus::{Exporter, Prometheus};
+
+const REPO: &str = "harbor.example.com/shop/web";
+
+fn digest(c: char) -> String {
+    format!("sha256:{}", c.to_string().repeat(64))
+}
+
+fn gantry_yaml(prometheus: &str) -> String {
+    format!(
+        r#"apiVersion: gantry.dev/v1alpha1
+kind: Config
+environments:
+  - name: dev
+    namespace: shop-dev
+apps:
+  - name: web
+    image: {REPO}
+    rollout: canary
+    environments: [dev]
+rollouts:
+  - name: canary
+    canary:
+      steps:
+        - setWeight: 20
+        - analysis: {{templates: [{{templateName: errors}}]}}
+        - setWeight: 50
+        - pause: {{duration: 1s}}
+analysisTemplates:
+  - name: errors
+    metrics:
+      - name: success-rate
+        interval: 1s
+        count: 3
+        failureLimit: 1
+        successCondition: result[0] >= 0.99
+        provider:
+          prometheus:
+            address: {prometheus}
+            query: 'sum(rate(http_requests_total{{status!="500"}}[3s])) / sum(rate(http_requests_total[3s]))'
+"#
+    )
+}
+
+const DEPLOYMENT: &str = "apiVersion: apps/v1
+kind: Deployment
+metadata:
+  name: web
+spec:
+  replicas: 10
+  selector:
+    matchLabels: {app: web}
+  template:
+    metadata:
+      labels: {app: web}
+    spec:
+      containers:
+        - name: web
+          image: harbor.example.com/shop/web:1.0
+";
+
+fn deployment(cluster: &Cluster, name: &str) -> Option<Value> {
+    cluster
+        .objects("deployments")
+        .lock()
+        .expect("deployments")
+        .get(&("shop-dev".to_owned(), name.to_owned()))
+        .filter(|o| o["metadata"]["deletionTimestamp"].is_null())
+        .cloned()
+}
+
+fn image_and_replicas(d: &Value) -> (String, u64) {
+    (
+        d["spec"]["template"]["spec"]["containers"][0]["image"]
+            .as_str()
+            .unwrap_or_default()
+            .to_owned(),
+        d["spec"]["replicas"].as_u64().unwrap_or_default(),
+    )
+}
+
+/// Watches the two Deployments until `done`, at most 90 s; returns every (stable, canary)
+/// replica pair seen.
+async fn watch(cluster: &Cluster, what: &str, done: impl Fn(&Cluster) -> bool) -> Vec<(u64, u64)> {
+    let started = Instant::now();
+    let mut seen: Vec<(u64, u64)> = Vec::new();
+    while !done(cluster) {
+        let stable = deployment(cluster, "web").map_or(0, |d| image_and_replicas(&d).1);
+        let canary = deployment(cluster, "web-canary").map_or(0, |d| image_and_replicas(&d).1);
+        if seen.last() != Some(&(stable, canary)) {
+            seen.push((stable, canary));
+        }
+        assert!(
+            started.elapsed() < Duration::from_secs(90),
+            "{what}: not within 90 s; seen {seen:?}"
+        );
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
+    seen
+}
+
+async fn cli_deploy(url: &str, data: &TempDir, d: &str, extra: &[&str]) -> (bool, String) {
+    let mut args: Vec<String> = ["deploy", "web", "--env", "dev", "--image"]
+        .iter()
+        .map(ToString::to_string)
+        .collect();
+    args.push(format!("{REPO}@{d}"));
+    args.extend([
+        "--repo".into(),
+        url.to_owned(),
+        "--data-dir".into(),
+        data.path().display().to_string(),
+    ]);
+    args.extend(extra.iter().map(ToString::to_string));
+    tokio::task::spawn_blocking(move || {
+        let refs: Vec<&str> = args.iter().map(String::as_str).collect();
+        let out = gantry(&refs);
+        (
+            out.status.success(),
+            format!("{}{}", text(&out.stdout), text(&out.stderr)),
+        )
+    })
+    .await
+    .expect("join")
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn regression_issue_18_a_canary_is_promoted_or_rolled_back_in_git() {
+    let exporter = Exporter::start().await;
+    exporter.set_error_ratio(0.001);
+    let prometheus = Prometheus::start(exporter.port).await;
+    prometheus
+        .wait_for(
+            "sum(rate(http_requests_total[3s]))",
+            Duration::from_secs(30),
+            |v| v > 50.0,
+        )
+        .await
+        .expect("Prometheus has the exporter's rate");
+
+    let remote = Remote::new();
+    let work = remote.clone_work();
+    work.write("gantry.yaml", &gantry_yaml(&prometheus.url()));
+    work.write("apps/web/overlays/dev/deployment.yaml", DEPLOYMENT);
+    work.write(
+        "apps/web/overlays/dev/kustomization.yaml",
+        &format!(
+            "resources:\n  - deployment.yaml\nimages:\n  - name: {REPO}\n    digest: {}\n",
+            digest('a')
+        ),
+    );
+    work.commit_all("web: first deploy");
+    work.push();
+
+    let cluster = Cluster::default();
+    cluster.add_namespace("shop-dev");
+    let data = TempDir::new().expect("data");
+    let daemon = spawn(options_for(&remote.url(), data.path(), cluster.client())).await;
+    watch(&cluster, "first deploy", |c| deployment(c, "web").is_some()).await;
+    let first = image_and_replicas(&deployment(&cluster, "web").expect("web"));
+    assert_eq!(
+        first,
+        (format!("{REPO}@{}", digest('a')), 10),
+        "a first deploy needs no canary"
+    );
+
+    // A healthy canary.
+    let cli = TempDir::new().expect("cli data");
+    let (ok, out) = cli_deploy(&remote.url(), &cli, &digest('b'), &[]).await;
+    assert!(ok, "{out}");
+    let promoted = |c: &Cluster| {
+        deployment(c, "web")
+            .is_some_and(|d| image_and_replicas(&d) == (format!("{REPO}@{}", digest('b')), 10))
+            && deployment(c, "web-canary").is_none()
+    };
+    let seen = watch(&cluster, "promotion", promoted).await;
+    assert!(
+        seen.contains(&(8, 2)),
+        "20 %: stable 8, canary 2; seen {seen:?}"
+    );
+    assert!(
+        seen.contains(&(5, 5)),
+        "50 %: stable 5, canary 5; seen {seen:?}"
+    );
+
+    // A bad canary: errors jump to 20 % once it runs.
+    let (ok, out) = cli_deploy(&remote.url(), &cli, &digest('c'), &[]).await;
+    assert!(ok, "{out}");
+    watch(&cluster, "canary of c", |c| {
+        deployment(c, "web-canary").is_some()
+    })
+    .await;
+    exporter.set_error_ratio(0.2);
+    let rolled_back = |c: &Cluster| {
+        deployment(c, "web-canary").is_none()
+            && deployment(c, "web")
+                .is_some_and(|d| image_and_replicas(&d) == (format!("{REPO}@{}", digest('b')), 10))
+    };
+    watch(&cluster, "rollback", rolled_back).await;
+    // The rollback is in Git: the remote's last commit puts b back and rejects c.
+    let started = Instant::now();
+    let log = loop {
+        crate::harness::git::git(&work.path, &["pull", "--quiet", "origin", "main"]);
+        let log = work.log();
+        if log[0].body.contains("Gantry-Action: rollback") {
+            break log;
+        }
+        assert!(
+            started.elapsed() < Duration::from_secs(30),
+            "no rollback commit: {:?}",
+            log[0]
+        );
+        tokio::time::sleep(Duration::from_millis(200)).await;
+    };
+    let body = &log[0].body;
+    assert!(
+        body.contains(&format!("Gantry-Image: {REPO}@{}", digest('b'))),
+        "{body}"
+    );
+    assert!(
+        body.contains(&format!("Gantry-Rejected: {REPO}@{}", digest('c'))),
+        "{body}"
+    );
+    assert!(body.contains("Gantry-Evidence: success-rate=[["), "{body}");
+    assert!(body.contains("failed(2)>failureLimit(1)"), "{body}");
+
+    let (ok, out) = cli_deploy(&remote.url(), &cli, &digest('c'), &[]).await;
+    assert!(
+        !ok && out.contains("was rejected in dev by rollback"),
+        "{out}"
+    );
+
+    daemon.shutdown.cancel();
+    daemon.task.await.expect("daemon stopped");
+}
