@@ -72,6 +72,12 @@ impl ClusterTarget {
         }
     }
 
+    /// An applier on the cached discovery; `None` before the first sync discovered the API.
+    pub async fn applier(&self) -> Option<Applier> {
+        let table = self.table.lock().await.clone()?;
+        Some(Applier::new(self.client.clone(), table))
+    }
+
     /// One sync: discovery (cached), namespace, kinds, inventory from the cache, plan, apply,
     /// prune, health; records the intents of what was applied.
     ///

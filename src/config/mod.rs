@@ -70,6 +70,52 @@ pub fn load(root: &Path) -> Result<Config, ConfigError> {
     load_from(&fs, root)
 }
 
+/// The policy files gantry.yaml lists, each parsed; their own files' diagnostics apart.
+fn policies(
+    sink: &mut Sink,
+    fs: &dyn Fs,
+    raw: &RawConfig,
+) -> (Vec<policy::Policy>, Vec<diag::Diagnostic>) {
+    let known_envs: Vec<String> = raw
+        .environments
+        .iter()
+        .map(|e| e.value.name.value.clone())
+        .collect();
+    let mut policies = Vec::new();
+    let mut policy_diagnostics = Vec::new();
+    for (i, p) in raw.policies.iter().enumerate() {
+        let field = format!("policies[{i}]");
+        let Some(rel) = validate::existing_file(sink, fs, p, &field, "policy") else {
+            continue;
+        };
+        let file = rel.to_string_lossy().into_owned();
+        let text = match fs.read(&rel).map(String::from_utf8) {
+            Ok(Ok(t)) => t,
+            Ok(Err(_)) => {
+                sink.error(
+                    p.referenced,
+                    field,
+                    format!("cannot read policy file \"{file}\": not UTF-8 text"),
+                );
+                continue;
+            }
+            Err(e) => {
+                sink.error(
+                    p.referenced,
+                    field,
+                    format!("cannot read policy file \"{file}\": {e}"),
+                );
+                continue;
+            }
+        };
+        match policy::parse(&file, &text, &known_envs) {
+            Ok(spec) => policies.push(policy::Policy { file: rel, spec }),
+            Err(mut d) => policy_diagnostics.append(&mut d),
+        }
+    }
+    (policies, policy_diagnostics)
+}
+
 /// Reads and validates a config repo through `fs` (a checkout, or a commit's tree read from
 /// git without one); `root` is recorded in the result and names where it came from.
 pub fn load_from(fs: &dyn Fs, root: &Path) -> Result<Config, ConfigError> {
@@ -104,38 +150,15 @@ pub fn load_from(fs: &dyn Fs, root: &Path) -> Result<Config, ConfigError> {
         all: &analysis_templates,
         raw: &raw.analysis_templates,
     };
-    let rollouts = rollouts::rollouts(&mut sink, &raw.rollouts, &mut rollout_names, &known);
+    let rollouts = rollouts::rollouts(
+        &mut sink,
+        &raw.rollouts,
+        (&mut rollout_names, &env_names),
+        &known,
+    );
     let apps = apps::apps(&mut sink, fs, &raw.apps, &env_names, &rollout_names);
 
-    let known_envs: Vec<String> = raw
-        .environments
-        .iter()
-        .map(|e| e.value.name.value.clone())
-        .collect();
-    let mut policies = Vec::new();
-    let mut policy_diagnostics = Vec::new();
-    for (i, p) in raw.policies.iter().enumerate() {
-        let field = format!("policies[{i}]");
-        let Some(rel) = validate::existing_file(&mut sink, fs, p, &field, "policy") else {
-            continue;
-        };
-        let file = rel.to_string_lossy().into_owned();
-        let text = match read(&rel) {
-            Ok(t) => t,
-            Err(e) => {
-                sink.error(
-                    p.referenced,
-                    field,
-                    format!("cannot read policy file \"{file}\": {e}"),
-                );
-                continue;
-            }
-        };
-        match policy::parse(&file, &text, &known_envs) {
-            Ok(spec) => policies.push(policy::Policy { file: rel, spec }),
-            Err(mut d) => policy_diagnostics.append(&mut d),
-        }
-    }
+    let (policies, mut policy_diagnostics) = policies(&mut sink, fs, &raw);
 
     let mut diagnostics = sink.into_diagnostics();
     diagnostics.sort_by_key(|d| (d.line, d.column));

@@ -12,6 +12,9 @@ use super::raw::S;
 #[serde(deny_unknown_fields, rename_all = "camelCase")]
 pub struct RawRollout {
     pub name: S<String>,
+    /// The environments it runs in; all of an app's when absent.
+    #[serde(default)]
+    pub environments: Option<S<Vec<S<String>>>>,
     pub canary: S<RawCanary>,
 }
 

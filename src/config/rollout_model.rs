@@ -10,6 +10,9 @@ use std::time::Duration;
 #[derive(Debug, Clone, PartialEq)]
 pub struct RolloutStrategy {
     pub name: String,
+    /// The environments a canary runs in; `None`: every environment of the app. Elsewhere a
+    /// new image is synced directly.
+    pub environments: Option<Vec<String>>,
     pub steps: Vec<CanaryStep>,
     /// Analysis that runs from step `background_from` until the rollout ends.
     pub background: Option<AnalysisRef>,

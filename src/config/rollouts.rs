@@ -27,12 +27,28 @@ pub(super) struct Templates<'a> {
 pub(super) fn rollouts(
     sink: &mut Sink,
     raw: &[S<RawRollout>],
-    names: &mut Names<'_>,
+    (names, envs): (&mut Names<'_>, &Names<'_>),
     templates: &Templates<'_>,
 ) -> Vec<RolloutStrategy> {
     let mut out = Vec::new();
     for (i, r) in raw.iter().enumerate() {
         let mut ok = names.check(sink, &r.value.name, &format!("rollouts[{i}].name"));
+        let environments = r.value.environments.as_ref().map(|list| {
+            for (j, e) in list.value.iter().enumerate() {
+                if !envs.contains(&e.value) {
+                    sink.error(
+                        e.referenced,
+                        format!("rollouts[{i}].environments[{j}]"),
+                        format!("unknown environment \"{}\" ({})", e.value, envs.known()),
+                    );
+                    ok = false;
+                }
+            }
+            list.value
+                .iter()
+                .map(|e| e.value.clone())
+                .collect::<Vec<_>>()
+        });
         let canary = &r.value.canary.value;
         let path = format!("rollouts[{i}].canary");
         let mut steps = Vec::new();
@@ -76,6 +92,7 @@ pub(super) fn rollouts(
         if ok {
             out.push(RolloutStrategy {
                 name: r.value.name.value.clone(),
+                environments,
                 steps,
                 background: background.flatten(),
                 background_from,

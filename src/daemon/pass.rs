@@ -302,11 +302,12 @@ impl Loop {
         }
     }
 
-    /// `job` with the rollout hook when its app has a rollout strategy and a cluster.
+    /// `job` with the rollout hook when its app has a rollout strategy for its environment and a
+    /// cluster.
     fn with_rollout(&self, job: Job, config: &Config, target: &Target) -> Job {
         let app = config.apps.iter().find(|a| job.app == a.name.as_str());
         match (app, target) {
-            (Some(app), Target::Cluster(cluster)) if app.rollout.is_some() => {
+            (Some(app), Target::Cluster(cluster)) if runs_canaries(config, app, &job.env) => {
                 let key = job.key();
                 let adjust = super::rollouts::adjust(
                     &self.state,
@@ -359,4 +360,20 @@ impl Loop {
         self.targets.insert(name, target.clone());
         target
     }
+}
+
+/// Whether `app` has a rollout strategy that runs in `env`.
+fn runs_canaries(config: &Config, app: &crate::config::App, env: &str) -> bool {
+    let Some(name) = &app.rollout else {
+        return false;
+    };
+    config
+        .rollouts
+        .iter()
+        .find(|r| &r.name == name)
+        .is_some_and(|r| {
+            r.environments
+                .as_ref()
+                .is_none_or(|e| e.iter().any(|x| x == env))
+        })
 }

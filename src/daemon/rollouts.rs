@@ -76,10 +76,9 @@ impl Reconcile for RolloutController {
             return Ok(Action::RequeueAfter(Duration::from_secs(1)));
         };
         let strategy = strategy(&config, &key).map_err(RolloutFailure)?;
-        let Some(table) = target.table.lock().await.clone() else {
+        let Some(applier) = target.applier().await else {
             return Ok(Action::RequeueAfter(Duration::from_secs(1)));
         };
-        let applier = crate::cluster::apply::Applier::new(target.client.clone(), table);
         let outcome = drive::reconcile(&mut canary, &strategy, &rendered, &applier, now)
             .await
             .map_err(|e| RolloutFailure(e.to_string()))?;

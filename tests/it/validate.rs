@@ -281,7 +281,7 @@ fn missing_policy_file() {
     repo.remove("policies/workloads.yaml");
     assert_errors(
         &repo,
-        &["gantry.yaml:71:5: policies[3]: policy file \"policies/workloads.yaml\" does not exist"],
+        &["gantry.yaml:72:5: policies[3]: policy file \"policies/workloads.yaml\" does not exist"],
     );
 }
 
@@ -382,7 +382,7 @@ fn invalid_duration_without_unit_in_sync_window_and_pause() {
         &repo,
         &[
             "gantry.yaml:31:19: environments[2].syncWindows[0].duration: invalid duration \"9\": time unit needed, for example 9sec or 9ms",
-            "gantry.yaml:58:29: rollouts[0].canary.steps[1].pause.duration: invalid duration \"2 fortnights\": unknown time unit \"fortnights\", supported units: ns, us/µs, ms, sec, min, hours, days, weeks, months, years (and few variations)",
+            "gantry.yaml:59:29: rollouts[0].canary.steps[1].pause.duration: invalid duration \"2 fortnights\": unknown time unit \"fortnights\", supported units: ns, us/µs, ms, sec, min, hours, days, weeks, months, years (and few variations)",
         ],
     );
 }
@@ -449,7 +449,7 @@ fn every_error_is_reported_in_one_run() {
             "gantry.yaml:21:15: environments[1].soakTime: invalid duration \"soon\": expected number at 0",
             "gantry.yaml:40:14: apps[0].rollout: unknown rollout \"blue-green\" (known: canary)",
             "gantry.yaml:51:9: apps[1].environments[2]: unknown environment \"prd\" (known: dev, staging, prod)",
-            "gantry.yaml:68:5: policies[0]: policy file \"policies/signatures.yaml\" does not exist",
+            "gantry.yaml:69:5: policies[0]: policy file \"policies/signatures.yaml\" does not exist",
             "policies/promotion.yaml:16:20: spec.rules[1].environment: unknown environment \"prd\" (known: dev, staging, prod)",
         ],
     );
@@ -510,8 +510,8 @@ fn commit_author_defaults_and_is_checked() {
     assert_eq!(
         errors,
         [
-            "gantry.yaml:68:9: commitAuthor.name: must be non-empty, without '<', '>' or line breaks",
-            "gantry.yaml:69:10: commitAuthor.email: invalid email \"deploy bot\": expected user@host",
+            "gantry.yaml:69:9: commitAuthor.name: must be non-empty, without '<', '>' or line breaks",
+            "gantry.yaml:70:10: commitAuthor.email: invalid email \"deploy bot\": expected user@host",
         ]
     );
 }

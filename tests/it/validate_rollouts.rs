@@ -47,6 +47,11 @@ fn regression_issue_18_a_full_canary_strategy_loads() {
     );
     let config = gantry::config::load(repo.path()).expect("the strategy validates");
     let canary = &config.rollouts[0];
+    assert_eq!(
+        canary.environments.as_deref(),
+        Some(["staging".to_owned(), "prod".to_owned()].as_slice()),
+        "canaries run in staging and prod; dev deploys directly"
+    );
     assert_eq!(canary.on_failure, OnFailure::Pause);
     assert_eq!(
         canary.traffic,
@@ -98,9 +103,9 @@ fn regression_issue_18_analysis_references_are_checked_with_their_arguments() {
     assert_errors(
         &repo,
         &[
-            "gantry.yaml:65:40: rollouts[0].canary.steps[3].analysis.templates[0].templateName: template \"error-rate\" needs argument \"service\": pass it in args",
-            "gantry.yaml:70:40: rollouts[0].canary.steps[5].analysis.templates[0].templateName: unknown analysis template \"nope\" (known: error-rate, request-success-rate, request-duration)",
-            "gantry.yaml:85:27: analysisTemplates[0].metrics[0].successCondition: \"result[0] <= high\": unknown name high (column 14)",
+            "gantry.yaml:66:40: rollouts[0].canary.steps[3].analysis.templates[0].templateName: template \"error-rate\" needs argument \"service\": pass it in args",
+            "gantry.yaml:71:40: rollouts[0].canary.steps[5].analysis.templates[0].templateName: unknown analysis template \"nope\" (known: error-rate, request-success-rate, request-duration)",
+            "gantry.yaml:86:27: analysisTemplates[0].metrics[0].successCondition: \"result[0] <= high\": unknown name high (column 14)",
         ],
     );
 }
@@ -115,6 +120,7 @@ fn regression_issue_18_rollout_and_template_mistakes_are_located() {
             "      trafficRouting: {gatewayAPI: {httpRoute: a}, nginx: {stableIngress: b}}\n      analysis: {templates: [{templateName: request-duration}], args: [{name: selector, value: x}], startingStep: 9}\n      steps:\n        - setWeight: 20",
         )
         .replace("gantry.yaml", "        failureLimit: 1\n", "        failureLimit: -2\n")
+        .replace("gantry.yaml", "environments: [staging, prod]", "environments: [staging, prd]")
         .replace("gantry.yaml", "            address: http://prom:9090\n", "");
     let errors = repo.errors();
     let expect = [
@@ -122,6 +128,7 @@ fn regression_issue_18_rollout_and_template_mistakes_are_located() {
         "rollouts[0].canary.trafficRouting: set one of gatewayAPI or nginx, not both",
         "rollouts[0].canary.steps[3].setCanaryScale: set exactly one of replicas, weight or matchTrafficWeight: true",
         "analysisTemplates[0].metrics[0].failureLimit: failureLimit -2 is below -1 (-1 disables the limit)",
+        "rollouts[0].environments[1]: unknown environment \"prd\" (known: dev, staging, prod)",
     ];
     for e in expect {
         assert!(
