@@ -12,6 +12,7 @@ mod example;
 pub mod history;
 mod image;
 mod render;
+mod rollout;
 mod scan_gate;
 #[cfg(feature = "sign")]
 mod sign;
@@ -141,6 +142,9 @@ pub enum Command {
     /// Ask a running daemon to sync one app × environment now and wait for the outcome
     /// (approves a held prune with --allow-large-prune).
     Sync(sync::SyncArgs),
+    /// A running daemon's canary rollout of one app × environment: `status`, and the commands
+    /// `promote`, `abort` and `retry`.
+    Rollout(rollout::Args),
     /// Print the custom resource definitions of group `gantry.dev` (as in `manifests/crds/`).
     Crds,
     /// Validate a config repo checkout and print its apps × environments.
@@ -220,6 +224,7 @@ pub fn run(cli: Cli) -> ExitCode {
         Command::Daemon(args) => daemon::run_daemon(&args),
         Command::Status(args) => daemon::run_status(&args),
         Command::Sync(args) => sync::run(&args),
+        Command::Rollout(args) => rollout::run(&args),
         Command::Up(args) => up::run(&args),
         Command::Crds => {
             print!("{}", crate::store::crds_yaml());

@@ -121,6 +121,12 @@ impl<R: Reconcile> Controller<R> {
         }
     }
 
+    /// The stage's reconciler, for commands that change its state before a reconcile.
+    #[must_use]
+    pub fn reconciler(&self) -> &R {
+        &self.reconciler
+    }
+
     /// Runs `task` on the daemon's tracker, so a stopping daemon waits for it.
     pub fn track(&self, task: impl Future<Output = ()> + Send + 'static) {
         self.tracker.spawn(task);

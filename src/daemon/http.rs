@@ -36,7 +36,9 @@ pub fn router(
     branch: String,
     webhooks: WebhookConfig,
     events: mpsc::Sender<TriggerEvent>,
+    rollouts: super::rollout_api::Handle,
 ) -> Router {
+    let rollout_routes = super::rollout_api::routes(Arc::clone(&state), rollouts);
     let api = Api {
         state,
         mirror,
@@ -55,6 +57,7 @@ pub fn router(
         )
         .route("/api/v1/history", get(history))
         .with_state(api)
+        .merge(rollout_routes)
         .merge(crate::trigger::router(webhooks, events))
 }
 

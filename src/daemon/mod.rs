@@ -12,6 +12,7 @@ mod http;
 mod leader;
 mod live;
 mod pass;
+mod rollout_api;
 pub mod rollouts;
 mod serve;
 pub mod state;
@@ -108,12 +109,14 @@ pub async fn run(
     let tracker = TaskTracker::new();
     let mirror = prepare(&options, &state).await?;
     let (tx, mut rx) = mpsc::channel(EVENT_QUEUE);
+    let rollout_handle: rollout_api::Handle = Arc::default();
     let app = http::router(
         Arc::clone(&state),
         Arc::clone(&mirror),
         options.branch.clone(),
         options.webhooks.clone(),
         tx.clone(),
+        Arc::clone(&rollout_handle),
     );
     let addr = serve(app, options.listen, &tracker, &shutdown).await?;
     tracing::info!(%addr, repo = %crate::git::redact_url(&options.config_repo), branch = %options.branch, "gantry daemon listening");
@@ -141,6 +144,7 @@ pub async fn run(
         &tracker,
         (&shutdown, &abort),
     );
+    let _ = rollout_handle.set(controllers.1.clone());
     let mut looper = pass::Loop::new(mirror, options, (state, shutdown.clone()), controllers);
     looper.pass(false, true, &shutdown).await;
     let mut drift = tokio::time::interval(looper.options.drift_interval);

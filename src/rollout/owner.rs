@@ -96,7 +96,9 @@ pub fn decide(
     match current {
         Some(c) if c.deployment == name => match c.state.phase {
             RolloutPhase::Promoted if image == c.canary_image => Ownership::Done,
-            RolloutPhase::Aborted if image == c.stable_image => Ownership::Done,
+            // Rolled back in Git: kept (as aborted, the stable running everything) so that
+            // `gantry rollout retry` can start it again; a newer image replaces it.
+            RolloutPhase::Aborted if image == c.stable_image => Ownership::Keep,
             _ if image == c.canary_image => Ownership::Keep,
             // Reverted in Git before the rollout ended: the stable image is what is wanted.
             _ if image == c.stable_image => Ownership::Done,

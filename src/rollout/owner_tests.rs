@@ -113,8 +113,15 @@ fn it_ends_when_git_and_the_rollout_agree() {
     );
     assert_eq!(
         decide_for('a', Some('a'), Some(&aborted)),
-        Ownership::Done,
-        "the rollback landed"
+        Ownership::Keep,
+        "the rollback landed: kept, as aborted, for a retry"
+    );
+    let mut objects = rendered('a');
+    apply_view(&mut objects, &aborted);
+    assert_eq!(
+        objects,
+        rendered('a'),
+        "the view is the render: stable image, every replica"
     );
 
     let running = started('b', 'a');

@@ -143,6 +143,21 @@ async fn cli_deploy(url: &str, data: &TempDir, d: &str, extra: &[&str]) -> (bool
     .expect("join")
 }
 
+async fn rollout_cli(args: &[&str]) -> (bool, String) {
+    let mut all = vec!["rollout".to_owned()];
+    all.extend(args.iter().map(ToString::to_string));
+    tokio::task::spawn_blocking(move || {
+        let refs: Vec<&str> = all.iter().map(String::as_str).collect();
+        let out = gantry(&refs);
+        (
+            out.status.success(),
+            format!("{}{}", text(&out.stdout), text(&out.stderr)),
+        )
+    })
+    .await
+    .expect("join")
+}
+
 #[tokio::test(flavor = "multi_thread", worker_threads = 4)]
 async fn regression_issue_18_a_canary_is_promoted_or_rolled_back_in_git() {
     let exporter = Exporter::start().await;
@@ -247,6 +262,48 @@ async fn regression_issue_18_a_canary_is_promoted_or_rolled_back_in_git() {
     assert!(
         !ok && out.contains("was rejected in dev by rollback"),
         "{out}"
+    );
+
+    // `gantry rollout status` shows the aborted canary and its measurements; `retry` deploys
+    // the rejected digest again (forced) and, now healthy, it is promoted.
+    let server = format!("http://{}", daemon.addr);
+    let status = rollout_cli(&["status", "web", "--env", "dev", "--server", &server]).await;
+    assert!(status.0, "{}", status.1);
+    assert!(status.1.contains("web in dev: Aborted"), "{}", status.1);
+    assert!(status.1.contains("success-rate: Failed"), "{}", status.1);
+    exporter.set_error_ratio(0.001);
+    prometheus
+        .wait_for(
+            r#"sum(rate(http_requests_total{status!="500"}[10s])) / sum(rate(http_requests_total[10s]))"#,
+            Duration::from_mins(1),
+            |v| v >= 0.995,
+        )
+        .await
+        .expect("the service recovered");
+    let retried = rollout_cli(&["retry", "web", "--env", "dev", "--server", &server]).await;
+    assert!(retried.0, "{}", retried.1);
+    let promoted_c = |c: &Cluster| {
+        deployment(c, "web")
+            .is_some_and(|d| image_and_replicas(&d) == (format!("{REPO}@{}", digest('c')), 10))
+            && deployment(c, "web-canary").is_none()
+    };
+    watch(&cluster, "retry promoted", promoted_c).await;
+    crate::harness::git::git(&work.path, &["pull", "--quiet", "origin", "main"]);
+    let retry_commit = work
+        .log()
+        .into_iter()
+        .find(|e| e.body.contains("Gantry-Forced: rejected by rollback"))
+        .expect("the retry's forced deploy");
+    assert!(
+        retry_commit
+            .body
+            .contains(&format!("Gantry-Image: {REPO}@{}", digest('c')))
+    );
+    let unknown = rollout_cli(&["promote", "api", "--env", "dev", "--server", &server]).await;
+    assert!(
+        !unknown.0 && unknown.1.contains("no rollout of api in dev"),
+        "{}",
+        unknown.1
     );
 
     daemon.shutdown.cancel();
