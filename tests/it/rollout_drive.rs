@@ -45,6 +45,10 @@ fn deployment() -> Value {
 async fn stable(client: &kube::Client) -> (Applier, Value) {
     let table = ApiTable::discover(client).await.expect("discovery");
     let mut applier = Applier::new(client.clone(), table);
+    applier
+        .ensure_namespace("shop")
+        .await
+        .expect("namespace shop");
     let ctx = SyncContext::new("web", "dev", "shop", "0123abcd");
     let rendered = vec![(deployment(), "deployment.yaml".to_owned())];
     let plan = cluster::plan(rendered, &[], &applier.table.scopes(), &ctx).expect("plan");
@@ -85,13 +89,17 @@ fn strategy(address: &str) -> Strategy {
     }
 }
 
-fn canary_replicas(cluster: &Cluster) -> Option<u64> {
-    let store = cluster.objects("deployments");
-    let objects = store.lock().expect("deployments");
-    objects
-        .get(&("shop".to_owned(), "web-canary".to_owned()))
-        .filter(|o| o["metadata"]["deletionTimestamp"].is_null())
-        .and_then(|o| o["spec"]["replicas"].as_u64())
+/// The canary Deployment's replicas, `None` when it is gone (or being deleted).
+async fn canary_replicas(client: &kube::Client) -> Option<u64> {
+    let api: kube::Api<k8s_openapi::api::apps::v1::Deployment> =
+        kube::Api::namespaced(client.clone(), "shop");
+    let d = api.get_opt("web-canary").await.expect("GET the canary")?;
+    if d.metadata.deletion_timestamp.is_some() {
+        return None;
+    }
+    d.spec
+        .and_then(|s| s.replicas)
+        .and_then(|r| u64::try_from(r).ok())
 }
 
 fn new_canary() -> Canary {
@@ -113,9 +121,9 @@ fn new_canary() -> Canary {
 async fn run_until(
     c: &mut Canary,
     strategy: &Strategy,
-    (applier, planned, cluster): (&Applier, &Value, &Cluster),
+    (applier, planned, client): (&Applier, &Value, &kube::Client),
     seen: &mut Vec<u64>,
-    done: impl Fn(&Outcome) -> bool,
+    done: impl Fn(&Outcome, Option<u64>) -> bool,
 ) -> (Outcome, Duration) {
     let started = Instant::now();
     loop {
@@ -124,12 +132,13 @@ async fn run_until(
             .await
             .expect("reconcile");
         let took = call.elapsed();
-        if let Some(r) = canary_replicas(cluster)
+        let replicas = canary_replicas(client).await;
+        if let Some(r) = replicas
             && seen.last() != Some(&r)
         {
             seen.push(r);
         }
-        if done(&outcome) {
+        if done(&outcome, replicas) {
             return (outcome, took);
         }
         assert!(
@@ -145,6 +154,22 @@ async fn run_until(
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn regression_issue_18_a_healthy_canary_is_promoted_and_a_bad_one_aborted() {
+    let cluster = Cluster::default();
+    cluster.add_namespace("shop");
+    scenario(&cluster.client()).await;
+}
+
+/// The same scenario against a real kube-apiserver (and controller-manager, whose Deployment
+/// controller and garbage collector act on the canary) from `GANTRY_KUBE_ASSETS`.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn regression_issue_18_envtest_a_healthy_canary_is_promoted_and_a_bad_one_aborted() {
+    let Some(env) = crate::harness::envtest::Envtest::start().await else {
+        return;
+    };
+    scenario(&env.client).await;
+}
+
+async fn scenario(client: &kube::Client) {
     let exporter = Exporter::start().await;
     exporter.set_error_ratio(0.001);
     let prometheus = Prometheus::start(exporter.port).await;
@@ -156,10 +181,7 @@ async fn regression_issue_18_a_healthy_canary_is_promoted_and_a_bad_one_aborted(
         )
         .await
         .expect("Prometheus has the exporter's rate");
-    let cluster = Cluster::default();
-    cluster.add_namespace("shop");
-    let client = cluster.client();
-    let (applier, planned) = stable(&client).await;
+    let (applier, planned) = stable(client).await;
     let strategy = strategy(&prometheus.url());
 
     let mut healthy = new_canary();
@@ -167,9 +189,9 @@ async fn regression_issue_18_a_healthy_canary_is_promoted_and_a_bad_one_aborted(
     let (outcome, _) = run_until(
         &mut healthy,
         &strategy,
-        (&applier, &planned, &cluster),
+        (&applier, &planned, client),
         &mut seen,
-        |o| matches!(o, Outcome::Promoted),
+        |o, _| matches!(o, Outcome::Promoted),
     )
     .await;
     assert!(matches!(outcome, Outcome::Promoted));
@@ -180,7 +202,7 @@ async fn regression_issue_18_a_healthy_canary_is_promoted_and_a_bad_one_aborted(
         "the stable takes the new image"
     );
     assert_eq!(
-        canary_replicas(&cluster),
+        canary_replicas(client).await,
         None,
         "the canary Deployment is gone"
     );
@@ -193,9 +215,9 @@ async fn regression_issue_18_a_healthy_canary_is_promoted_and_a_bad_one_aborted(
     run_until(
         &mut bad,
         &strategy,
-        (&applier, &planned, &cluster),
+        (&applier, &planned, client),
         &mut seen,
-        |_| matches!(canary_replicas(&cluster), Some(2)),
+        |_, replicas| replicas == Some(2),
     )
     .await;
     exporter.set_error_ratio(0.2);
@@ -207,9 +229,9 @@ async fn regression_issue_18_a_healthy_canary_is_promoted_and_a_bad_one_aborted(
     let (outcome, _) = run_until(
         &mut bad,
         &strategy,
-        (&applier, &planned, &cluster),
+        (&applier, &planned, client),
         &mut seen,
-        |o| matches!(o, Outcome::Aborted(_)),
+        |o, _| matches!(o, Outcome::Aborted(_)),
     )
     .await;
     let removed_at = now();
@@ -244,7 +266,7 @@ async fn regression_issue_18_a_healthy_canary_is_promoted_and_a_bad_one_aborted(
         switched.elapsed()
     );
     assert_eq!(
-        canary_replicas(&cluster),
+        canary_replicas(client).await,
         None,
         "the canary is removed at once"
     );
