@@ -17,6 +17,7 @@ mod daemon_guards;
 mod daemon_images;
 mod daemon_issue14;
 mod daemon_rollout;
+mod daemon_rollout_kill;
 mod deploy;
 mod edit;
 #[path = "../support/fake_cluster/mod.rs"]
