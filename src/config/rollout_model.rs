@@ -45,7 +45,7 @@ pub enum CanaryScale {
 }
 
 /// How traffic reaches the canary.
-#[derive(Debug, Clone, PartialEq, Eq, Default)]
+#[derive(Debug, Clone, PartialEq, Eq, Default, serde::Serialize, serde::Deserialize)]
 pub enum Traffic {
     /// A `<name>-canary` Deployment behind the same Service; weights by replica counts.
     #[default]

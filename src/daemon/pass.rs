@@ -307,13 +307,16 @@ impl Loop {
     fn with_rollout(&self, job: Job, config: &Config, target: &Target) -> Job {
         let app = config.apps.iter().find(|a| job.app == a.name.as_str());
         match (app, target) {
-            (Some(app), Target::Cluster(cluster)) if runs_canaries(config, app, &job.env) => {
+            (Some(app), Target::Cluster(cluster)) => {
+                let Some(traffic) = canaries(config, app, &job.env) else {
+                    return job;
+                };
                 let key = job.key();
                 let adjust = super::rollouts::adjust(
                     &self.state,
                     &self.rollouts,
                     (key, job.namespace.clone(), app.image.clone()),
-                    cluster,
+                    (cluster, traffic),
                 );
                 Job {
                     adjust: Some(adjust),
@@ -362,18 +365,21 @@ impl Loop {
     }
 }
 
-/// Whether `app` has a rollout strategy that runs in `env`.
-fn runs_canaries(config: &Config, app: &crate::config::App, env: &str) -> bool {
-    let Some(name) = &app.rollout else {
-        return false;
-    };
+/// The traffic routing of `app`'s rollout strategy when it runs in `env`.
+fn canaries(
+    config: &Config,
+    app: &crate::config::App,
+    env: &str,
+) -> Option<crate::config::Traffic> {
+    let name = app.rollout.as_ref()?;
     config
         .rollouts
         .iter()
         .find(|r| &r.name == name)
-        .is_some_and(|r| {
+        .filter(|r| {
             r.environments
                 .as_ref()
                 .is_none_or(|e| e.iter().any(|x| x == env))
         })
+        .map(|r| r.traffic.clone())
 }

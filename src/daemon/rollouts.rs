@@ -164,8 +164,7 @@ impl RolloutController {
 
     /// Asks for a sync when the stable view changed since the sync last applied it.
     async fn resync_on_change(&self, key: &AppEnv, canary: &Canary) {
-        let view = canary.stable_view();
-        let view = (view.0.to_owned(), view.1);
+        let view = view_of(canary);
         let changed = self
             .state
             .rollouts
@@ -219,7 +218,7 @@ pub fn adjust(
     state: &Shared,
     rollouts: &Controller<RolloutController>,
     (key, namespace, repository): (AppEnv, String, String),
-    target: &ClusterTarget,
+    (target, traffic): (&ClusterTarget, crate::config::Traffic),
 ) -> Adjust {
     let (state, rollouts, target) = (Arc::clone(state), rollouts.clone(), target.clone());
     Arc::new(move |rendered: &mut Vec<(serde_json::Value, String)>| {
@@ -257,11 +256,12 @@ pub fn adjust(
                 table.remove(&key);
                 forget(&state, &key);
             }
-            Ownership::Start(canary) => {
+            Ownership::Start(mut canary) => {
+                canary.routing = owner::routing(rendered, &repository, &traffic);
+                canary.traffic = traffic.clone();
                 tracing::info!(app = %key.app, env = %key.env, stable = %canary.stable_image, canary = %canary.canary_image, "canary rollout starts");
                 owner::apply_view(rendered, &canary);
-                let view = canary.stable_view();
-                let synced = Some((view.0.to_owned(), view.1));
+                let synced = Some(view_of(&canary));
                 table.insert(
                     key.clone(),
                     Active {
@@ -275,9 +275,9 @@ pub fn adjust(
             }
             Ownership::Keep => {
                 if let Some(active) = table.get_mut(&key) {
+                    active.canary.routing = owner::routing(rendered, &repository, &traffic);
                     owner::apply_view(rendered, &active.canary);
-                    let view = active.canary.stable_view();
-                    active.synced = Some((view.0.to_owned(), view.1));
+                    active.synced = Some(view_of(&active.canary));
                     let restored = active.target.is_none();
                     active.target = Some(target.clone());
                     active.rendered = stable;
@@ -426,6 +426,14 @@ pub fn status(
         "stepStarted": c.state.step_started,
         "analysis": runs,
     })
+}
+
+/// What the sync applies for `c`: the stable view and the router's weight; a change asks for a
+/// sync.
+fn view_of(c: &Canary) -> (String, u32, u32) {
+    let (image, replicas) = c.stable_view();
+    let weight = if c.routed() { c.routed_weight() } else { 0 };
+    (image.to_owned(), replicas, weight)
 }
 
 /// Removes a finished rollout from the store, in the background.

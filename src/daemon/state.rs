@@ -315,7 +315,8 @@ pub struct Active {
     /// The stable Deployment as rendered (the canary is a copy of it).
     pub rendered: Option<serde_json::Value>,
     /// The stable view the sync last applied: a change asks for a sync.
-    pub synced: Option<(String, u32)>,
+    /// (stable image, stable replicas, the router's canary weight).
+    pub synced: Option<(String, u32, u32)>,
 }
 
 impl EnvStatus {

@@ -20,6 +20,7 @@ use super::prometheus::Prometheus;
 use super::traffic::{CANARY_SUFFIX, canary_deployment, replica_split};
 use crate::cluster::ObjectId;
 use crate::cluster::apply::Applier;
+use crate::config::model::Traffic;
 use crate::core::ImageRef;
 use crate::deploy::DeployRequest;
 
@@ -37,6 +38,13 @@ pub struct Canary {
     pub canary_image: String,
     /// The stable Deployment's replicas as rendered: the total the split keeps.
     pub replicas: u32,
+    /// How traffic reaches the canary (replica weights unless a router is configured).
+    #[serde(default)]
+    pub traffic: Traffic,
+    /// The rendered objects a router's canary copies are made from: the Service selecting the
+    /// app's pods, and for NGINX the stable Ingress.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub routing: Vec<Value>,
     pub state: State,
     /// An abort whose rollback is not committed yet: why, and the failing measurements. A
     /// restart commits it (a commit already made is "unchanged" then).
@@ -71,10 +79,32 @@ impl Canary {
     /// The canary's replicas for the state's weight (or `setCanaryScale`).
     #[must_use]
     pub fn canary_replicas(&self) -> u32 {
-        match self.state.scale {
-            Some(Scale::Replicas(n)) => n,
-            Some(Scale::Weight(w)) => replica_split(self.replicas, w).0,
-            None => replica_split(self.replicas, self.state.weight).0,
+        let weight = match self.state.scale {
+            Some(Scale::Replicas(n)) => return n,
+            Some(Scale::Weight(w)) => w,
+            None => self.state.weight,
+        };
+        if self.routed() {
+            // A router splits the traffic: the canary needs enough pods for its share (Argo's
+            // `trafficWeightToReplicas`, rounded up); the stable keeps all of its own.
+            (self.replicas * weight.min(100)).div_ceil(100)
+        } else {
+            replica_split(self.replicas, weight).0
+        }
+    }
+
+    /// Whether a traffic router (not the replica counts) splits the traffic.
+    #[must_use]
+    pub fn routed(&self) -> bool {
+        self.traffic != Traffic::Replicas
+    }
+
+    /// The canary's share of traffic as a router should set it now.
+    #[must_use]
+    pub fn routed_weight(&self) -> u32 {
+        match self.state.phase {
+            RolloutPhase::Progressing | RolloutPhase::Paused => self.state.weight,
+            RolloutPhase::Promoted | RolloutPhase::Aborted => 0,
         }
     }
 
@@ -85,6 +115,9 @@ impl Canary {
         match self.state.phase {
             RolloutPhase::Promoted => (&self.canary_image, self.replicas),
             RolloutPhase::Aborted => (&self.stable_image, self.replicas),
+            RolloutPhase::Progressing | RolloutPhase::Paused if self.routed() => {
+                (&self.stable_image, self.replicas)
+            }
             RolloutPhase::Progressing | RolloutPhase::Paused => (
                 &self.stable_image,
                 self.replicas.saturating_sub(self.canary_replicas()),
@@ -196,7 +229,8 @@ async fn measure(
     }
 }
 
-/// The canary Deployment at its replicas (none at weight 0: it is removed).
+/// The canary Deployment at its replicas (none at weight 0: it is removed), and a router's
+/// canary objects: a Service selecting only canary pods, and for NGINX the canary Ingress.
 async fn traffic(c: &Canary, rendered_stable: &Value, applier: &Applier) -> Result<(), DriveError> {
     let replicas = c.canary_replicas();
     if replicas == 0 && c.state.weight == 0 {
@@ -204,10 +238,56 @@ async fn traffic(c: &Canary, rendered_stable: &Value, applier: &Applier) -> Resu
     }
     let canary = canary_deployment(rendered_stable, &c.repository, &c.canary_image, replicas);
     applier.apply(&c.canary_id(), &canary).await?;
+    for object in router_objects(c) {
+        applier.apply(&id_of(c, &object), &object).await?;
+    }
     Ok(())
+}
+
+/// The router's canary objects for the current weight.
+fn router_objects(c: &Canary) -> Vec<Value> {
+    let service = c.routing.iter().find(|o| o["kind"] == "Service");
+    let mut out = Vec::new();
+    if let (true, Some(svc)) = (c.routed(), service) {
+        out.push(super::traffic::canary_service(svc));
+    }
+    if let (Traffic::Nginx { stable_ingress }, Some(svc)) = (&c.traffic, service) {
+        let ingress = c
+            .routing
+            .iter()
+            .find(|o| o["kind"] == "Ingress" && o["metadata"]["name"] == stable_ingress.as_str());
+        if let Some(ingress) = ingress {
+            let name = svc["metadata"]["name"].as_str().unwrap_or_default();
+            out.push(super::traffic::nginx_canary(
+                ingress,
+                name,
+                c.routed_weight(),
+            ));
+        }
+    }
+    out
+}
+
+fn id_of(c: &Canary, object: &Value) -> ObjectId {
+    let api_version = object["apiVersion"].as_str().unwrap_or_default();
+    ObjectId {
+        group: api_version
+            .rsplit_once('/')
+            .map_or("", |(g, _)| g)
+            .to_owned(),
+        kind: object["kind"].as_str().unwrap_or_default().to_owned(),
+        namespace: Some(c.namespace.clone()),
+        name: object["metadata"]["name"]
+            .as_str()
+            .unwrap_or_default()
+            .to_owned(),
+    }
 }
 
 async fn remove(c: &Canary, applier: &Applier) -> Result<(), DriveError> {
     applier.delete(&c.canary_id(), None).await?;
+    for object in router_objects(c) {
+        applier.delete(&id_of(c, &object), Some(&object)).await?;
+    }
     Ok(())
 }

@@ -13,6 +13,7 @@ use serde_json::{Value, json};
 use super::analysis::Millis;
 use super::drive::Canary;
 use super::machine::{RolloutPhase, State};
+use crate::config::model::Traffic;
 use crate::core::ImageRef;
 
 /// What the sync does with the app × environment's Deployment.
@@ -89,6 +90,8 @@ pub fn decide(
             stable_image: stable.to_owned(),
             canary_image: image.clone(),
             replicas,
+            traffic: Traffic::Replicas,
+            routing: Vec::new(),
             state: State::start(now),
             rollback: None,
         }))
@@ -113,8 +116,55 @@ pub fn decide(
     }
 }
 
-/// The rendered objects with the stable Deployment as `canary` wants it now.
+/// What a router's canary objects are copied from: the rendered Service selecting the stable
+/// Deployment's pods and, for NGINX, the stable Ingress.
+#[must_use]
+pub fn routing(rendered: &[(Value, String)], repository: &str, traffic: &Traffic) -> Vec<Value> {
+    let Some((i, ..)) = stable_of(rendered, repository) else {
+        return Vec::new();
+    };
+    let pods = &rendered[i].0["spec"]["template"]["metadata"]["labels"];
+    let selects = |o: &Value| {
+        o["kind"] == "Service"
+            && o["spec"]["selector"]
+                .as_object()
+                .is_some_and(|s| !s.is_empty() && s.iter().all(|(k, v)| pods[k] == *v))
+    };
+    let mut out: Vec<Value> = rendered
+        .iter()
+        .map(|(o, _)| o)
+        .filter(|o| selects(o))
+        .take(1)
+        .cloned()
+        .collect();
+    if let Traffic::Nginx { stable_ingress } = traffic {
+        out.extend(
+            rendered
+                .iter()
+                .map(|(o, _)| o)
+                .filter(|o| {
+                    o["kind"] == "Ingress" && o["metadata"]["name"] == stable_ingress.as_str()
+                })
+                .cloned(),
+        );
+    }
+    out
+}
+
+/// The rendered objects with the stable Deployment as `canary` wants it now, and with Gateway
+/// API routing, the `HTTPRoute` carrying the weights (the route is the sync's object).
 pub fn apply_view(rendered: &mut [(Value, String)], canary: &Canary) {
+    if let Traffic::GatewayApi { http_route } = &canary.traffic {
+        let service = canary.routing.iter().find(|o| o["kind"] == "Service");
+        let name = service.and_then(|s| s["metadata"]["name"].as_str());
+        if let Some(name) = name {
+            for (o, _) in rendered.iter_mut() {
+                if o["kind"] == "HTTPRoute" && o["metadata"]["name"] == http_route.as_str() {
+                    *o = super::traffic::http_route(o, name, canary.routed_weight());
+                }
+            }
+        }
+    }
     let Some((i, _, _, _)) = stable_of(rendered, &canary.repository) else {
         return;
     };

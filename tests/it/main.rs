@@ -18,6 +18,7 @@ mod daemon_images;
 mod daemon_issue14;
 mod daemon_rollout;
 mod daemon_rollout_kill;
+mod daemon_rollout_routed;
 mod deploy;
 mod edit;
 #[path = "../support/fake_cluster/mod.rs"]

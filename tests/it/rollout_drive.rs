@@ -112,6 +112,8 @@ fn new_canary() -> Canary {
         stable_image: image('a'),
         canary_image: image('b'),
         replicas: 10,
+        traffic: gantry::config::Traffic::Replicas,
+        routing: Vec::new(),
         state: State::start(now()),
         rollback: None,
     }

@@ -115,6 +115,8 @@ fn canary(step: usize) -> gantry::rollout::drive::Canary {
         stable_image: "harbor.example.com/shop/web@sha256:aa".into(),
         canary_image: "harbor.example.com/shop/web@sha256:bb".into(),
         replicas: 10,
+        traffic: gantry::config::Traffic::Replicas,
+        routing: Vec::new(),
         state,
         rollback: None,
     }

@@ -29,6 +29,14 @@ pub const KINDS: &[(&str, &str, &str, bool)] = &[
         "CustomResourceDefinition",
         false,
     ),
+    // Traffic routers' kinds (on a real cluster HTTPRoute comes with the Gateway API CRDs).
+    ("networking.k8s.io/v1", "ingresses", "Ingress", true),
+    (
+        "gateway.networking.k8s.io/v1",
+        "httproutes",
+        "HTTPRoute",
+        true,
+    ),
     // gantry's own kinds: served once their CRD exists, as on a real server.
     ("gantry.dev/v1alpha1", "appsyncs", "AppSync", true),
     ("gantry.dev/v1alpha1", "rollouts", "Rollout", true),
