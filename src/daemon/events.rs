@@ -108,6 +108,35 @@ impl DriftCorrected<'_> {
     }
 }
 
+/// A canary rollout ended: promoted, or aborted (with why).
+pub struct RolloutEnded<'a> {
+    pub key: &'a AppEnv,
+    pub canary: &'a str,
+    pub result: &'static str,
+    pub reason: Option<&'a str>,
+}
+
+impl RolloutEnded<'_> {
+    pub fn emit(&self, metrics: &Metrics) {
+        match self.reason {
+            Some(reason) => {
+                tracing::warn!(app = %self.key.app, env = %self.key.env, canary = %self.canary, result = self.result, %reason, "rollout ended");
+            }
+            None => {
+                tracing::info!(app = %self.key.app, env = %self.key.env, canary = %self.canary, result = self.result, "rollout ended");
+            }
+        }
+        metrics
+            .rollouts
+            .get_or_create(&super::state::RolloutResult {
+                app: self.key.app.to_string(),
+                env: self.key.env.to_string(),
+                result: self.result.to_owned(),
+            })
+            .inc();
+    }
+}
+
 /// A sync failed and will be retried after `delay` (capped exponential backoff), without
 /// waiting for a new commit or the drift pass.
 pub struct SyncRetry<'a> {

@@ -13,6 +13,7 @@ mod leader;
 mod live;
 mod pass;
 mod rollout_api;
+mod rollout_commands;
 pub mod rollouts;
 mod serve;
 pub mod state;
@@ -226,6 +227,7 @@ fn controllers(
             mirror: Arc::clone(mirror),
             branch: options.branch.clone(),
             syncs: tx.clone(),
+            recorder: options.events.as_ref().map(|e| e.recorder.clone()),
         },
         options.parallel,
         tracker.clone(),

@@ -20,7 +20,6 @@ use crate::cluster::reconcile::Adjust;
 use crate::cluster::target::ClusterTarget;
 use crate::core::AppEnv;
 use crate::rollout::drive::{self, Canary, Outcome};
-use crate::rollout::machine::RolloutPhase;
 use crate::rollout::owner::{self, Ownership};
 use crate::trigger::TriggerEvent;
 
@@ -35,9 +34,11 @@ pub struct RolloutController {
     pub branch: String,
     /// Asks the loop for a sync of an app × environment.
     pub syncs: mpsc::Sender<TriggerEvent>,
+    /// Where promotions and aborts are published as Events; `None` outside a pod.
+    pub recorder: Option<kube::runtime::events::Recorder>,
 }
 
-fn now() -> u64 {
+pub(super) fn now() -> u64 {
     u64::try_from(chrono::Utc::now().timestamp_millis()).unwrap_or_default()
 }
 
@@ -96,13 +97,15 @@ impl Reconcile for RolloutController {
                 Ok(Action::Done)
             }
             Outcome::Promoted => {
-                tracing::info!(app = %key.app, env = %key.env, image = %canary.canary_image, "rollout promoted");
+                self.ended(&key, &canary, "promoted", None).await;
                 self.resync_on_change(&key, &canary).await;
                 Ok(Action::Done)
             }
             Outcome::Aborted(request) => {
                 self.resync_on_change(&key, &canary).await;
                 self.roll_back(&key, &config, &request).await?;
+                let reason = canary.state.message.clone().unwrap_or_default();
+                self.ended(&key, &canary, "aborted", Some(&reason)).await;
                 canary.rollback = None;
                 self.keep(&key, &canary).await;
                 Ok(Action::Done)
@@ -122,7 +125,7 @@ impl Reconcile for RolloutController {
 }
 
 /// The strategy of the app's rollout, resolved.
-fn strategy(
+pub(super) fn strategy(
     config: &crate::config::Config,
     key: &AppEnv,
 ) -> Result<crate::rollout::machine::Strategy, String> {
@@ -159,6 +162,55 @@ impl RolloutController {
             && let Err(e) = store.save_rollout(key, Some(canary)).await
         {
             tracing::warn!(app = %key.app, env = %key.env, error = %e, "cannot save the rollout state");
+        }
+    }
+
+    /// A promotion or an abort: logged and counted, and in a pod a Kubernetes Event regarding
+    /// the stable Deployment (`kubectl describe deployment`).
+    async fn ended(
+        &self,
+        key: &AppEnv,
+        canary: &Canary,
+        result: &'static str,
+        reason: Option<&str>,
+    ) {
+        super::events::RolloutEnded {
+            key,
+            canary: &canary.canary_image,
+            result,
+            reason,
+        }
+        .emit(&self.state.metrics);
+        let Some(recorder) = &self.recorder else {
+            return;
+        };
+        let event = kube::runtime::events::Event {
+            type_: if reason.is_some() {
+                kube::runtime::events::EventType::Warning
+            } else {
+                kube::runtime::events::EventType::Normal
+            },
+            reason: if reason.is_some() {
+                "RolloutAborted".into()
+            } else {
+                "RolloutPromoted".into()
+            },
+            note: Some(match reason {
+                Some(r) => format!("canary {} aborted: {r}", canary.canary_image),
+                None => format!("canary {} promoted", canary.canary_image),
+            }),
+            action: "Rollout".into(),
+            secondary: None,
+        };
+        let regarding = k8s_openapi::api::core::v1::ObjectReference {
+            api_version: Some("apps/v1".into()),
+            kind: Some("Deployment".into()),
+            name: Some(canary.deployment.clone()),
+            namespace: Some(canary.namespace.clone()),
+            ..Default::default()
+        };
+        if let Err(e) = recorder.publish(&event, &regarding).await {
+            tracing::warn!(error = %crate::cluster::apply::describe(&e), "cannot publish the rollout event");
         }
     }
 
@@ -290,144 +342,6 @@ pub fn adjust(
     })
 }
 
-/// What a person asks of a rollout (`gantry rollout …`).
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum Command {
-    /// Go on past a pause or an inconclusive analysis.
-    Promote,
-    /// Traffic back to stable, canary removed, the rollback committed.
-    Abort,
-    /// After an abort: deploy the rejected image again (forced) and start over.
-    Retry,
-}
-
-impl RolloutController {
-    /// Applies `command` to the rollout of `key`; the caller then reconciles it.
-    ///
-    /// # Errors
-    ///
-    /// No such rollout, or the command does not fit its phase.
-    ///
-    /// # Panics
-    ///
-    /// When the rollouts lock is poisoned.
-    pub async fn command(&self, key: &AppEnv, command: Command) -> Result<String, String> {
-        let canary = self
-            .state
-            .rollouts
-            .lock()
-            .expect("rollouts lock")
-            .get(key)
-            .map(|a| a.canary.clone());
-        let Some(mut canary) = canary else {
-            return Err(format!("no rollout of {} in {}", key.app, key.env));
-        };
-        let phase = canary.state.phase;
-        match (command, phase) {
-            (Command::Promote, RolloutPhase::Progressing | RolloutPhase::Paused) => {
-                canary.state.promote();
-            }
-            (Command::Abort, RolloutPhase::Progressing | RolloutPhase::Paused) => {
-                canary.rollback = Some((
-                    "aborted by a person (gantry rollout abort)".into(),
-                    Vec::new(),
-                ));
-                canary.state.abort("aborted by a person");
-            }
-            (Command::Retry, RolloutPhase::Aborted) if canary.rollback.is_none() => {
-                self.redeploy(key, &canary).await?;
-                canary.state.retry(now());
-            }
-            (command, phase) => {
-                return Err(
-                    format!("cannot {command:?} a rollout that is {phase:?}").to_lowercase()
-                );
-            }
-        }
-        self.keep(key, &canary).await;
-        Ok(format!("{command:?}").to_lowercase())
-    }
-
-    /// Commits the rejected canary image again, forced: the retry's canary.
-    async fn redeploy(&self, key: &AppEnv, canary: &Canary) -> Result<(), String> {
-        let config = self
-            .state
-            .config
-            .read()
-            .expect("config lock")
-            .clone()
-            .ok_or("no config loaded yet")?;
-        let app = config
-            .apps
-            .iter()
-            .find(|a| a.name == key.app.as_str())
-            .ok_or_else(|| format!("no app {}", key.app))?;
-        let image =
-            crate::core::ImageRef::parse(&canary.canary_image).map_err(|e| e.to_string())?;
-        let request = crate::deploy::DeployRequest {
-            app: key.app.to_string(),
-            env: key.env.to_string(),
-            image,
-            action: crate::audit::Action::Deploy,
-            source: None,
-            run: Some(format!("rollout/{}/{}/retry", key.app, key.env)),
-            evidence: Vec::new(),
-            rejects: None,
-            force: true,
-            body: None,
-        };
-        let target = crate::deploy::Target {
-            branch: self.branch.clone(),
-            overlay: app.overlay_dir(&key.env),
-            image_name: app.image.clone(),
-            identity: crate::git::Identity::from(&config.commit_author),
-        };
-        let cancel = tokio_util::sync::CancellationToken::new();
-        crate::deploy::deploy(&self.mirror, &target, &request, false, &cancel)
-            .await
-            .map(|_| ())
-            .map_err(|e| e.to_string())
-    }
-}
-
-/// A rollout as the API shows it: step, weights, images, message, and each analysis metric's
-/// counters and last measurements.
-#[must_use]
-pub fn status(
-    config: Option<&crate::config::Config>,
-    key: &AppEnv,
-    c: &Canary,
-) -> serde_json::Value {
-    let steps = config
-        .and_then(|cfg| strategy(cfg, key).ok())
-        .map(|s| s.steps.len());
-    let runs: Vec<_> = [
-        ("step", &c.state.step_run),
-        ("background", &c.state.background),
-    ]
-    .into_iter()
-    .filter_map(|(kind, run)| {
-        run.as_ref()
-            .map(|r| serde_json::json!({"kind": kind, "metrics": r.results}))
-    })
-    .collect();
-    serde_json::json!({
-        "app": key.app,
-        "env": key.env,
-        "phase": format!("{:?}", c.state.phase),
-        "step": c.state.step + 1,
-        "steps": steps,
-        "weight": c.state.weight,
-        "canaryReplicas": c.canary_replicas(),
-        "stableReplicas": c.stable_view().1,
-        "stableImage": c.stable_image,
-        "canaryImage": c.canary_image,
-        "message": c.state.message,
-        "stepStarted": c.state.step_started,
-        "analysis": runs,
-    })
-}
-
 /// What the sync applies for `c`: the stable view and the router's weight; a change asks for a
 /// sync.
 fn view_of(c: &Canary) -> (String, u32, u32) {
@@ -447,3 +361,5 @@ fn forget(state: &Shared, key: &AppEnv) {
         }
     });
 }
+
+pub use super::rollout_commands::{Command, status};

@@ -131,6 +131,16 @@ pub struct Metrics {
     pub images_pushed: Family<Repository, Counter>,
     /// Failed syncs scheduled for a retry with backoff.
     pub sync_retries: Family<Labels, Counter>,
+    /// Canary rollouts that ended, by app, environment and result (`promoted`, `aborted`).
+    pub rollouts: Family<RolloutResult, Counter>,
+}
+
+/// Labels of `gantry_rollouts_total`.
+#[derive(Clone, Debug, Hash, PartialEq, Eq, EncodeLabelSet)]
+pub struct RolloutResult {
+    pub app: String,
+    pub env: String,
+    pub result: String,
 }
 
 /// Label of `gantry_images_pushed_total`.
@@ -160,6 +170,7 @@ impl Default for Metrics {
             config_errors: Gauge::default(),
             images_pushed: Family::default(),
             sync_retries: Family::default(),
+            rollouts: Family::default(),
         };
         metrics.register_syncs();
         metrics.register_others();
@@ -208,6 +219,11 @@ impl Metrics {
             "sync_retries",
             "Failed syncs retried with capped exponential backoff (1 s doubling to 5 min)",
             self.sync_retries.clone(),
+        );
+        self.registry.register(
+            "rollouts",
+            "Canary rollouts that ended, by result: promoted or aborted",
+            self.rollouts.clone(),
         );
     }
 

@@ -160,6 +160,7 @@ async fn rollout_cli(args: &[&str]) -> (bool, String) {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 4)]
 async fn regression_issue_18_a_canary_is_promoted_or_rolled_back_in_git() {
+    let _one = crate::harness::prometheus::one_at_a_time().await;
     let exporter = Exporter::start().await;
     exporter.set_error_ratio(0.001);
     let prometheus = Prometheus::start(exporter.port).await;
@@ -258,6 +259,13 @@ async fn regression_issue_18_a_canary_is_promoted_or_rolled_back_in_git() {
     assert!(body.contains("Gantry-Evidence: success-rate=[["), "{body}");
     assert!(body.contains("failed(2)>failureLimit(1)"), "{body}");
 
+    let metrics = crate::daemon::metrics(daemon.addr).await;
+    for line in [
+        r#"gantry_rollouts_total{app="web",env="dev",result="promoted"} 1"#,
+        r#"gantry_rollouts_total{app="web",env="dev",result="aborted"} 1"#,
+    ] {
+        assert!(metrics.contains(line), "{line} missing in:\n{metrics}");
+    }
     let (ok, out) = cli_deploy(&remote.url(), &cli, &digest('c'), &[]).await;
     assert!(
         !ok && out.contains("was rejected in dev by rollback"),

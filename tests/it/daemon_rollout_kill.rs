@@ -118,6 +118,7 @@ fn deployment(cluster: &Cluster, name: &str) -> Option<Value> {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 4)]
 async fn regression_issue_18_a_killed_daemon_resumes_its_canary_where_it_was() {
+    let _one = crate::harness::prometheus::one_at_a_time().await;
     let exporter = Exporter::start().await;
     exporter.set_error_ratio(0.001);
     let prometheus = Prometheus::start(exporter.port).await;

@@ -105,6 +105,7 @@ async fn until(cluster: &Cluster, what: &str, done: impl Fn(&Cluster) -> bool) {
 }
 
 async fn scenario(routing: &str) -> Cluster {
+    let _one = crate::harness::prometheus::one_at_a_time().await;
     let exporter = Exporter::start().await;
     exporter.set_error_ratio(0.001);
     let prometheus = Prometheus::start(exporter.port).await;

@@ -172,6 +172,7 @@ async fn regression_issue_18_envtest_a_healthy_canary_is_promoted_and_a_bad_one_
 }
 
 async fn scenario(client: &kube::Client) {
+    let _one = crate::harness::prometheus::one_at_a_time().await;
     let exporter = Exporter::start().await;
     exporter.set_error_ratio(0.001);
     let prometheus = Prometheus::start(exporter.port).await;

@@ -308,3 +308,11 @@ async fn promql_returns_the_rates_the_exporter_was_set_to() {
         .expect("p99 lands in the (0.5, 1] bucket");
     println!("measured after change: error ratio {ratio:.4}, p99 {p99:.4}s");
 }
+
+/// The canary scenarios each run a Prometheus, an exporter and a daemon against timing
+/// conditions; on a 2-core CI machine several at once starve each other's scrapes. They take
+/// this lock so that one runs at a time.
+pub async fn one_at_a_time() -> tokio::sync::MutexGuard<'static, ()> {
+    static SCENARIOS: tokio::sync::Mutex<()> = tokio::sync::Mutex::const_new(());
+    SCENARIOS.lock().await
+}
