@@ -76,11 +76,6 @@ impl RolloutController {
             .expect("config lock")
             .clone()
             .ok_or("no config loaded yet")?;
-        let app = config
-            .apps
-            .iter()
-            .find(|a| a.name == key.app.as_str())
-            .ok_or_else(|| format!("no app {}", key.app))?;
         let image =
             crate::core::ImageRef::parse(&canary.canary_image).map_err(|e| e.to_string())?;
         let request = crate::deploy::DeployRequest {
@@ -95,12 +90,7 @@ impl RolloutController {
             force: true,
             body: None,
         };
-        let target = crate::deploy::Target {
-            branch: self.branch.clone(),
-            overlay: app.overlay_dir(&key.env),
-            image_name: app.image.clone(),
-            identity: crate::git::Identity::from(&config.commit_author),
-        };
+        let target = self.deploy_target(&config, key)?;
         let cancel = tokio_util::sync::CancellationToken::new();
         crate::deploy::deploy(&self.mirror, &target, &request, false, &cancel)
             .await

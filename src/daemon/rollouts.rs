@@ -214,6 +214,25 @@ impl RolloutController {
         }
     }
 
+    /// Where a rollout's commits go: the app's overlay for the environment, on the branch.
+    pub(super) fn deploy_target(
+        &self,
+        config: &crate::config::Config,
+        key: &AppEnv,
+    ) -> Result<crate::deploy::Target, String> {
+        let app = config
+            .apps
+            .iter()
+            .find(|a| a.name == key.app.as_str())
+            .ok_or_else(|| format!("no app {}", key.app))?;
+        Ok(crate::deploy::Target {
+            branch: self.branch.clone(),
+            overlay: app.overlay_dir(&key.env),
+            image_name: app.image.clone(),
+            identity: crate::git::Identity::from(&config.commit_author),
+        })
+    }
+
     /// Asks for a sync when the stable view changed since the sync last applied it.
     async fn resync_on_change(&self, key: &AppEnv, canary: &Canary) {
         let view = view_of(canary);
@@ -240,17 +259,7 @@ impl RolloutController {
         config: &crate::config::Config,
         request: &crate::deploy::DeployRequest,
     ) -> Result<(), RolloutFailure> {
-        let app = config
-            .apps
-            .iter()
-            .find(|a| a.name == key.app.as_str())
-            .ok_or_else(|| RolloutFailure(format!("no app {}", key.app)))?;
-        let target = crate::deploy::Target {
-            branch: self.branch.clone(),
-            overlay: app.overlay_dir(&key.env),
-            image_name: app.image.clone(),
-            identity: crate::git::Identity::from(&config.commit_author),
-        };
+        let target = self.deploy_target(config, key).map_err(RolloutFailure)?;
         let cancel = tokio_util::sync::CancellationToken::new();
         let outcome = crate::deploy::deploy(&self.mirror, &target, request, false, &cancel)
             .await

@@ -169,21 +169,9 @@ pub fn apply_view(rendered: &mut [(Value, String)], canary: &Canary) {
         return;
     };
     let (image, replicas) = canary.stable_view();
-    let wanted = ImageRef::parse(&canary.repository)
-        .map_or_else(|_| canary.repository.clone(), |r| r.name());
     let object = &mut rendered[i].0;
     object["spec"]["replicas"] = json!(replicas);
-    if let Some(containers) = object["spec"]["template"]["spec"]["containers"].as_array_mut() {
-        for c in containers {
-            let runs = c["image"]
-                .as_str()
-                .and_then(|i| ImageRef::parse(i).ok())
-                .is_some_and(|r| r.name() == wanted);
-            if runs {
-                c["image"] = json!(image);
-            }
-        }
-    }
+    super::traffic::set_image(object, &canary.repository, image);
 }
 
 /// The stable Deployment as rendered (before the view): what the canary is copied from.

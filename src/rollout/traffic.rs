@@ -51,7 +51,7 @@ pub fn replica_split(spec: u32, weight: u32) -> (u32, u32) {
 }
 
 /// Replaces the image of every container running `repository` (any tag or digest) with `image`.
-fn set_image(object: &mut Value, repository: &str, image: &str) {
+pub(super) fn set_image(object: &mut Value, repository: &str, image: &str) {
     let wanted = ImageRef::parse(repository).map_or_else(|_| repository.to_owned(), |r| r.name());
     crate::manifest::workload::each_pod_spec_mut(object, &mut |pod| {
         for list in ["initContainers", "containers"] {
