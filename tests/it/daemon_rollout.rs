@@ -14,52 +14,9 @@ use tempfile::TempDir;
 use crate::cli::{gantry, text};
 use crate::daemon::{options_for, spawn};
 use crate::fake_cluster::Cluster;
+use crate::harness::canary::{REPO, config, digest, object};
 use crate::harness::git::Remote;
 use crate::harness::prometheus::{Exporter, Prometheus};
-
-const REPO: &str = "harbor.example.com/shop/web";
-
-fn digest(c: char) -> String {
-    format!("sha256:{}", c.to_string().repeat(64))
-}
-
-fn gantry_yaml(prometheus: &str) -> String {
-    format!(
-        r#"apiVersion: gantry.dev/v1alpha1
-kind: Config
-environments:
-  - name: dev
-    namespace: shop-dev
-apps:
-  - name: web
-    image: {REPO}
-    rollout: canary
-    environments: [dev]
-rollouts:
-  - name: canary
-    canary:
-      steps:
-        - setWeight: 20
-        - analysis: {{templates: [{{templateName: errors}}]}}
-        - setWeight: 50
-        - pause: {{duration: 1s}}
-analysisTemplates:
-  - name: errors
-    metrics:
-      - name: success-rate
-        interval: 1s
-        count: 3
-        failureLimit: 1
-        # A loaded CI machine may miss a scrape: an empty window is an error, tolerated.
-        consecutiveErrorLimit: 10
-        successCondition: result[0] >= 0.99
-        provider:
-          prometheus:
-            address: {prometheus}
-            query: 'sum(rate(http_requests_total{{status!="500"}}[10s])) / sum(rate(http_requests_total[10s]))'
-"#
-    )
-}
 
 const DEPLOYMENT: &str = "apiVersion: apps/v1
 kind: Deployment
@@ -78,16 +35,6 @@ spec:
           image: harbor.example.com/shop/web:1.0
 ";
 
-fn deployment(cluster: &Cluster, name: &str) -> Option<Value> {
-    cluster
-        .objects("deployments")
-        .lock()
-        .expect("deployments")
-        .get(&("shop-dev".to_owned(), name.to_owned()))
-        .filter(|o| o["metadata"]["deletionTimestamp"].is_null())
-        .cloned()
-}
-
 fn image_and_replicas(d: &Value) -> (String, u64) {
     (
         d["spec"]["template"]["spec"]["containers"][0]["image"]
@@ -104,8 +51,9 @@ async fn watch(cluster: &Cluster, what: &str, done: impl Fn(&Cluster) -> bool) -
     let started = Instant::now();
     let mut seen: Vec<(u64, u64)> = Vec::new();
     while !done(cluster) {
-        let stable = deployment(cluster, "web").map_or(0, |d| image_and_replicas(&d).1);
-        let canary = deployment(cluster, "web-canary").map_or(0, |d| image_and_replicas(&d).1);
+        let stable = object(cluster, "deployments", "web").map_or(0, |d| image_and_replicas(&d).1);
+        let canary =
+            object(cluster, "deployments", "web-canary").map_or(0, |d| image_and_replicas(&d).1);
         if seen.last() != Some(&(stable, canary)) {
             seen.push((stable, canary));
         }
@@ -175,7 +123,14 @@ async fn regression_issue_18_a_canary_is_promoted_or_rolled_back_in_git() {
 
     let remote = Remote::new();
     let work = remote.clone_work();
-    work.write("gantry.yaml", &gantry_yaml(&prometheus.url()));
+    work.write(
+        "gantry.yaml",
+        &config(
+            &prometheus.url(),
+            "      steps:\n        - setWeight: 20\n        - analysis: {templates: [{templateName: errors}]}\n        - setWeight: 50\n        - pause: {duration: 1s}",
+            "        interval: 1s\n        count: 3\n        failureLimit: 1",
+        ),
+    );
     work.write("apps/web/overlays/dev/deployment.yaml", DEPLOYMENT);
     work.write(
         "apps/web/overlays/dev/kustomization.yaml",
@@ -191,8 +146,11 @@ async fn regression_issue_18_a_canary_is_promoted_or_rolled_back_in_git() {
     cluster.add_namespace("shop-dev");
     let data = TempDir::new().expect("data");
     let daemon = spawn(options_for(&remote.url(), data.path(), cluster.client())).await;
-    watch(&cluster, "first deploy", |c| deployment(c, "web").is_some()).await;
-    let first = image_and_replicas(&deployment(&cluster, "web").expect("web"));
+    watch(&cluster, "first deploy", |c| {
+        object(c, "deployments", "web").is_some()
+    })
+    .await;
+    let first = image_and_replicas(&object(&cluster, "deployments", "web").expect("web"));
     assert_eq!(
         first,
         (format!("{REPO}@{}", digest('a')), 10),
@@ -204,9 +162,9 @@ async fn regression_issue_18_a_canary_is_promoted_or_rolled_back_in_git() {
     let (ok, out) = cli_deploy(&remote.url(), &cli, &digest('b'), &[]).await;
     assert!(ok, "{out}");
     let promoted = |c: &Cluster| {
-        deployment(c, "web")
+        object(c, "deployments", "web")
             .is_some_and(|d| image_and_replicas(&d) == (format!("{REPO}@{}", digest('b')), 10))
-            && deployment(c, "web-canary").is_none()
+            && object(c, "deployments", "web-canary").is_none()
     };
     let seen = watch(&cluster, "promotion", promoted).await;
     assert!(
@@ -222,13 +180,13 @@ async fn regression_issue_18_a_canary_is_promoted_or_rolled_back_in_git() {
     let (ok, out) = cli_deploy(&remote.url(), &cli, &digest('c'), &[]).await;
     assert!(ok, "{out}");
     watch(&cluster, "canary of c", |c| {
-        deployment(c, "web-canary").is_some()
+        object(c, "deployments", "web-canary").is_some()
     })
     .await;
     exporter.set_error_ratio(0.2);
     let rolled_back = |c: &Cluster| {
-        deployment(c, "web-canary").is_none()
-            && deployment(c, "web")
+        object(c, "deployments", "web-canary").is_none()
+            && object(c, "deployments", "web")
                 .is_some_and(|d| image_and_replicas(&d) == (format!("{REPO}@{}", digest('b')), 10))
     };
     watch(&cluster, "rollback", rolled_back).await;
@@ -291,9 +249,9 @@ async fn regression_issue_18_a_canary_is_promoted_or_rolled_back_in_git() {
     let retried = rollout_cli(&["retry", "web", "--env", "dev", "--server", &server]).await;
     assert!(retried.0, "{}", retried.1);
     let promoted_c = |c: &Cluster| {
-        deployment(c, "web")
+        object(c, "deployments", "web")
             .is_some_and(|d| image_and_replicas(&d) == (format!("{REPO}@{}", digest('c')), 10))
-            && deployment(c, "web-canary").is_none()
+            && object(c, "deployments", "web-canary").is_none()
     };
     watch(&cluster, "retry promoted", promoted_c).await;
     crate::harness::git::git(&work.path, &["pull", "--quiet", "origin", "main"]);

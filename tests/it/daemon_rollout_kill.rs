@@ -10,50 +10,9 @@ use std::time::{Duration, Instant};
 use serde_json::Value;
 
 use crate::fake_cluster::Cluster;
+use crate::harness::canary::{REPO, config, digest, object};
 use crate::harness::git::Remote;
 use crate::harness::prometheus::{Exporter, Prometheus};
-
-const REPO: &str = "harbor.example.com/shop/web";
-
-fn digest(c: char) -> String {
-    format!("sha256:{}", c.to_string().repeat(64))
-}
-
-fn config(prometheus: &str) -> String {
-    format!(
-        r#"apiVersion: gantry.dev/v1alpha1
-kind: Config
-environments:
-  - name: dev
-    namespace: shop-dev
-apps:
-  - name: web
-    image: {REPO}
-    rollout: canary
-    environments: [dev]
-rollouts:
-  - name: canary
-    canary:
-      steps:
-        - setWeight: 20
-        - pause: {{}}
-        - analysis: {{templates: [{{templateName: errors}}]}}
-        - setWeight: 50
-analysisTemplates:
-  - name: errors
-    metrics:
-      - name: success-rate
-        interval: 2s
-        count: 6
-        consecutiveErrorLimit: 10
-        successCondition: result[0] >= 0.99
-        provider:
-          prometheus:
-            address: {prometheus}
-            query: 'sum(rate(http_requests_total{{status!="500"}}[10s])) / sum(rate(http_requests_total[10s]))'
-"#
-    )
-}
 
 fn start(remote: &str, data: &Path, kubeconfig: &Path, port: u16) -> Child {
     Command::new(env!("CARGO_BIN_EXE_gantry"))
@@ -106,16 +65,6 @@ fn measurements(r: &Value) -> Vec<u64> {
         .collect()
 }
 
-fn deployment(cluster: &Cluster, name: &str) -> Option<Value> {
-    cluster
-        .objects("deployments")
-        .lock()
-        .expect("deployments")
-        .get(&("shop-dev".to_owned(), name.to_owned()))
-        .filter(|o| o["metadata"]["deletionTimestamp"].is_null())
-        .cloned()
-}
-
 #[tokio::test(flavor = "multi_thread", worker_threads = 4)]
 async fn regression_issue_18_a_killed_daemon_resumes_its_canary_where_it_was() {
     let _one = crate::harness::prometheus::one_at_a_time().await;
@@ -135,7 +84,14 @@ async fn regression_issue_18_a_killed_daemon_resumes_its_canary_where_it_was() {
 
     let remote = Remote::new();
     let work = remote.clone_work();
-    work.write("gantry.yaml", &config(&prometheus.url()));
+    work.write(
+        "gantry.yaml",
+        &config(
+            &prometheus.url(),
+            "      steps:\n        - setWeight: 20\n        - pause: {}\n        - analysis: {templates: [{templateName: errors}]}\n        - setWeight: 50",
+            "        interval: 2s\n        count: 6",
+        ),
+    );
     work.write(
         "apps/web/overlays/dev/deployment.yaml",
         "apiVersion: apps/v1\nkind: Deployment\nmetadata: {name: web}\nspec:\n  replicas: 10\n  selector: {matchLabels: {app: web}}\n  template:\n    metadata: {labels: {app: web}}\n    spec: {containers: [{name: web, image: 'harbor.example.com/shop/web:1'}]}\n",
@@ -157,7 +113,7 @@ async fn regression_issue_18_a_killed_daemon_resumes_its_canary_where_it_was() {
     let port = crate::harness::free_port();
     let a = start(&remote.url(), &data, &kubeconfig, port);
     let started = Instant::now();
-    while deployment(&cluster, "web").is_none() {
+    while object(&cluster, "deployments", "web").is_none() {
         assert!(
             started.elapsed() < Duration::from_mins(1),
             "first deploy not synced"
@@ -179,7 +135,7 @@ async fn regression_issue_18_a_killed_daemon_resumes_its_canary_where_it_was() {
     let resumed = rollout(port, "restored", |r| r["step"] == 2).await;
     assert_eq!(resumed["phase"], "Progressing");
     assert_eq!(
-        deployment(&cluster, "web-canary").and_then(|d| d["spec"]["replicas"].as_u64()),
+        object(&cluster, "deployments", "web-canary").and_then(|d| d["spec"]["replicas"].as_u64()),
         Some(2)
     );
 
@@ -224,10 +180,10 @@ async fn regression_issue_18_a_killed_daemon_resumes_its_canary_where_it_was() {
 
     let promoted = Instant::now();
     loop {
-        let stable = deployment(&cluster, "web")
+        let stable = object(&cluster, "deployments", "web")
             .map(|d| d["spec"]["template"]["spec"]["containers"][0]["image"].clone());
         if stable == Some(Value::from(format!("{REPO}@{}", digest('b'))))
-            && deployment(&cluster, "web-canary").is_none()
+            && object(&cluster, "deployments", "web-canary").is_none()
         {
             break;
         }

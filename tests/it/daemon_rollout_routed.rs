@@ -5,53 +5,13 @@
 
 use std::time::{Duration, Instant};
 
-use serde_json::{Value, json};
+use serde_json::json;
 
 use crate::daemon::{options_for, spawn};
 use crate::fake_cluster::Cluster;
+use crate::harness::canary::{REPO, config, digest, object};
 use crate::harness::git::Remote;
 use crate::harness::prometheus::{Exporter, Prometheus};
-
-const REPO: &str = "harbor.example.com/shop/web";
-
-fn digest(c: char) -> String {
-    format!("sha256:{}", c.to_string().repeat(64))
-}
-
-fn config(prometheus: &str, routing: &str) -> String {
-    format!(
-        r#"apiVersion: gantry.dev/v1alpha1
-kind: Config
-environments:
-  - name: dev
-    namespace: shop-dev
-apps:
-  - name: web
-    image: {REPO}
-    rollout: canary
-    environments: [dev]
-rollouts:
-  - name: canary
-    canary:
-      trafficRouting: {routing}
-      steps:
-        - setWeight: 20
-        - analysis: {{templates: [{{templateName: errors}}]}}
-analysisTemplates:
-  - name: errors
-    metrics:
-      - name: success-rate
-        interval: 1s
-        count: 4
-        consecutiveErrorLimit: 10
-        successCondition: result[0] >= 0.99
-        provider:
-          prometheus:
-            address: {prometheus}
-            query: 'sum(rate(http_requests_total{{status!="500"}}[10s])) / sum(rate(http_requests_total[10s]))'
-"#
-    )
-}
 
 const OBJECTS: &str = "apiVersion: apps/v1
 kind: Deployment
@@ -82,16 +42,6 @@ spec:
       http: {paths: [{path: /, pathType: Prefix, backend: {service: {name: web, port: {number: 80}}}}]}
 ";
 
-fn object(cluster: &Cluster, resource: &str, name: &str) -> Option<Value> {
-    cluster
-        .objects(resource)
-        .lock()
-        .expect("objects")
-        .get(&("shop-dev".to_owned(), name.to_owned()))
-        .filter(|o| o["metadata"]["deletionTimestamp"].is_null())
-        .cloned()
-}
-
 /// Polls until `done`, at most 90 s.
 async fn until(cluster: &Cluster, what: &str, done: impl Fn(&Cluster) -> bool) {
     let started = Instant::now();
@@ -111,7 +61,14 @@ async fn scenario(routing: &str) -> Cluster {
     let prometheus = Prometheus::start(exporter.port).await;
     let remote = Remote::new();
     let work = remote.clone_work();
-    work.write("gantry.yaml", &config(&prometheus.url(), routing));
+    work.write(
+        "gantry.yaml",
+        &config(
+            &prometheus.url(),
+            &format!("      trafficRouting: {routing}\n      steps:\n        - setWeight: 20\n        - analysis: {{templates: [{{templateName: errors}}]}}"),
+            "        interval: 1s\n        count: 4",
+        ),
+    );
     work.write("apps/web/overlays/dev/objects.yaml", OBJECTS);
     let kustomization = |d: char| {
         format!(

@@ -1,6 +1,7 @@
 //! Test harness with real components: git repos, Debian's docker-registry, Debian's Prometheus.
 //! Every later area's tests build on these helpers; each helper has a test proving it works.
 
+pub mod canary;
 pub mod envtest;
 pub mod git;
 pub mod http_git;
