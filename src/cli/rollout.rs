@@ -98,6 +98,10 @@ fn render(r: &Value) -> String {
     if let Some(m) = r["message"].as_str() {
         let _ = writeln!(out, "  {m}");
     }
+    if let Some(left) = r["pauseLeftMs"].as_u64() {
+        let left = humantime::format_duration(Duration::from_secs(left.div_ceil(1000)));
+        let _ = writeln!(out, "  pausing: {left} left");
+    }
     for run in r["analysis"].as_array().into_iter().flatten() {
         for m in run["metrics"].as_array().into_iter().flatten() {
             let values: Vec<&str> = m["measurements"]
@@ -113,7 +117,7 @@ fn render(r: &Value) -> String {
                 .collect();
             let _ = writeln!(
                 out,
-                "  {} analysis, {}: {} ({} measured, {} failed, {} inconclusive, {} errors): {}",
+                "  {} analysis, {}: {} ({} measured, {} failed, {} inconclusive, {} errors; success if {}): {}",
                 run["kind"].as_str().unwrap_or_default(),
                 m["name"].as_str().unwrap_or_default(),
                 m["phase"].as_str().unwrap_or_default(),
@@ -121,6 +125,7 @@ fn render(r: &Value) -> String {
                 m["failed"],
                 m["inconclusive"],
                 m["error"],
+                m["successCondition"].as_str().unwrap_or("-"),
                 values.join(" ")
             );
         }

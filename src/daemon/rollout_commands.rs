@@ -107,19 +107,52 @@ pub fn status(
     key: &AppEnv,
     c: &Canary,
 ) -> serde_json::Value {
-    let steps = config
-        .and_then(|cfg| strategy(cfg, key).ok())
-        .map(|s| s.steps.len());
+    let strategy = config.and_then(|cfg| strategy(cfg, key).ok());
+    let steps = strategy.as_ref().map(|s| s.steps.len());
+    // Each metric's conditions beside its counters: what the measured values are held to.
+    let conditions = |kind: &str| -> Vec<Option<String>> {
+        let metrics = match (kind, strategy.as_ref()) {
+            ("step", Some(s)) => match s.steps.get(c.state.step) {
+                Some(crate::rollout::machine::Step::Analysis(m)) => m.clone(),
+                _ => Vec::new(),
+            },
+            ("background", Some(s)) => s.background.clone(),
+            _ => Vec::new(),
+        };
+        metrics
+            .iter()
+            .map(|m| m.success.as_ref().map(|c| c.source().to_owned()))
+            .collect()
+    };
     let runs: Vec<_> = [
         ("step", &c.state.step_run),
         ("background", &c.state.background),
     ]
     .into_iter()
     .filter_map(|(kind, run)| {
-        run.as_ref()
-            .map(|r| serde_json::json!({"kind": kind, "metrics": r.results}))
+        run.as_ref().map(|r| {
+            let held = conditions(kind);
+            let metrics: Vec<_> = r
+                .results
+                .iter()
+                .enumerate()
+                .map(|(i, m)| {
+                    let mut v = serde_json::to_value(m).unwrap_or_default();
+                    v["successCondition"] = serde_json::json!(held.get(i).cloned().flatten());
+                    v
+                })
+                .collect();
+            serde_json::json!({"kind": kind, "metrics": metrics})
+        })
     })
     .collect();
+    let pause_left = match strategy.as_ref().and_then(|s| s.steps.get(c.state.step)) {
+        Some(crate::rollout::machine::Step::Pause(Some(d))) => {
+            let ends = c.state.step_started + u64::try_from(d.as_millis()).unwrap_or(u64::MAX);
+            Some(ends.saturating_sub(now()))
+        }
+        _ => None,
+    };
     serde_json::json!({
         "app": key.app,
         "env": key.env,
@@ -133,6 +166,7 @@ pub fn status(
         "canaryImage": c.canary_image,
         "message": c.state.message,
         "stepStarted": c.state.step_started,
+        "pauseLeftMs": pause_left,
         "analysis": runs,
     })
 }

@@ -237,6 +237,11 @@ async fn regression_issue_18_a_canary_is_promoted_or_rolled_back_in_git() {
     assert!(status.0, "{}", status.1);
     assert!(status.1.contains("web in dev: Aborted"), "{}", status.1);
     assert!(status.1.contains("success-rate: Failed"), "{}", status.1);
+    assert!(
+        status.1.contains("success if result[0] >= 0.99"),
+        "{}",
+        status.1
+    );
     exporter.set_error_ratio(0.001);
     prometheus
         .wait_for(
