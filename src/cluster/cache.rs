@@ -22,7 +22,9 @@ use serde_json::Value;
 use tokio::sync::broadcast;
 
 use super::apply::ApiTable;
+use super::apply::{Action, Row};
 use super::labels::{MANAGED_BY, MANAGED_BY_VALUE, NEVER_INVENTORIED, TRACKING_ID};
+use super::written::{Written, resource_version};
 use super::{ClusterError, LiveObject, ObjectId};
 use crate::core::AppEnv;
 
@@ -81,6 +83,7 @@ pub struct ClusterCache {
     kinds: Mutex<HashMap<(String, String), Arc<Watched>>>,
     index: Arc<Mutex<Index>>,
     changes: broadcast::Sender<Change>,
+    written: Arc<Written>,
 }
 
 impl ClusterCache {
@@ -92,6 +95,7 @@ impl ClusterCache {
             kinds: Mutex::default(),
             index: Arc::default(),
             changes,
+            written: Arc::default(),
         })
     }
 
@@ -152,6 +156,7 @@ impl ClusterCache {
         let config = watcher::Config::default().labels(&format!("{MANAGED_BY}={MANAGED_BY_VALUE}"));
         let changes = self.changes.clone();
         let index = Arc::clone(&self.index);
+        let written = Arc::clone(&self.written);
         let (group, kind) = (ar.group.clone(), ar.kind.clone());
         let stream = reflector::reflector(
             writer,
@@ -171,6 +176,8 @@ impl ClusterCache {
                 };
                 let id = id_of(&group, &kind, namespaced, &object);
                 let owner = owner_of(&object);
+                let rv = object.metadata.resource_version.as_deref();
+                written.seen(&id, rv.and_then(|rv| rv.parse().ok()), deleted);
                 index
                     .lock()
                     .expect("cache index lock poisoned")
@@ -190,14 +197,16 @@ impl ClusterCache {
     /// When the cache's lock is poisoned (a panic while holding it).
     #[must_use]
     pub fn inventory(&self, app: &str, env: &str) -> HashMap<ObjectId, (LiveObject, Value)> {
-        let ids: Vec<ObjectId> = self
+        let owner = AppEnv::new(app, env);
+        let mut ids: HashSet<ObjectId> = self
             .index
             .lock()
             .expect("cache index lock poisoned")
             .by_owner
-            .get(&AppEnv::new(app, env))
+            .get(&owner)
             .map(|ids| ids.iter().cloned().collect())
             .unwrap_or_default();
+        ids.extend(self.written.owned_by(&owner));
         let mut out = HashMap::new();
         for id in ids {
             let Some(value) = self.get(&id) else { continue };
@@ -212,13 +221,55 @@ impl ClusterCache {
         out
     }
 
-    /// The cached live object of `id` (with `apiVersion` and `kind`), if it is watched.
+    /// The cached live object of `id` (with `apiVersion` and `kind`), if it is watched: the
+    /// watch's copy, or gantry's own newer write the watch has not delivered yet.
     ///
     /// # Panics
     ///
     /// When the cache's lock is poisoned (a panic while holding it).
     #[must_use]
     pub fn get(&self, id: &ObjectId) -> Option<Value> {
+        self.written.resolve(id, self.watched_copy(id))
+    }
+
+    /// Records what a sync did, so the next sync and the healer read their own writes before
+    /// the watch delivers them. `before` is the inventory the sync planned against.
+    pub fn record(&self, rows: &[Row], before: &HashMap<ObjectId, (LiveObject, Value)>) {
+        for row in rows {
+            if !self.is_watched(&row.id) {
+                continue;
+            }
+            match (&row.action, &row.live) {
+                (Action::Pruned, _) => {
+                    if let Some(rv) = before.get(&row.id).and_then(|(_, v)| resource_version(v)) {
+                        self.written.deleted(&row.id, rv);
+                    }
+                }
+                (_, Some(live)) => {
+                    let Ok(mut object) = serde_json::from_value::<DynamicObject>(live.clone())
+                    else {
+                        continue;
+                    };
+                    slim(&mut object);
+                    let owner = owner_of(&object);
+                    let mut value = serde_json::to_value(&object).unwrap_or(Value::Null);
+                    value["apiVersion"] = live["apiVersion"].clone();
+                    value["kind"] = live["kind"].clone();
+                    self.written.applied(&row.id, value, owner);
+                }
+                (_, None) => {}
+            }
+        }
+    }
+
+    fn is_watched(&self, id: &ObjectId) -> bool {
+        self.kinds
+            .lock()
+            .expect("cache lock poisoned")
+            .contains_key(&(id.group.clone(), id.kind.clone()))
+    }
+
+    fn watched_copy(&self, id: &ObjectId) -> Option<Value> {
         let watched = self
             .kinds
             .lock()

@@ -22,6 +22,7 @@ pub mod sync;
 pub mod target;
 pub mod watch;
 pub mod window;
+mod written;
 
 pub use client::connect;
 pub use health::{Health, HealthStatus, aggregate, health};

@@ -189,6 +189,9 @@ impl ClusterTarget {
         self.cache.ensure(&applier.table).await?;
         let live = self.cache.inventory(&ctx.app, &ctx.env);
         let report = super::sync::perform(applier, rendered, &live, ctx).await?;
+        if !applier.dry_run {
+            self.cache.record(&report.rows, &live);
+        }
         Ok(Applied {
             rows: report.rows,
             health: report.health,

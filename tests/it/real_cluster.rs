@@ -235,3 +235,63 @@ async fn regression_issue_14_kubectl_scale_is_drift_and_is_taken_back() {
     })
     .await;
 }
+
+/// CI failure at 2e64c2c: the daemon's second sync, started ~250 ms after the first, planned
+/// against a watch cache that had not delivered the first sync's writes yet, and reported an
+/// unchanged Service as created. Back-to-back syncs through the daemon's cached target read
+/// their own writes: unchanged is unchanged, the dropped object is pruned once, and a pruned
+/// object is not pruned again.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn back_to_back_syncs_read_their_own_writes_before_the_watch_delivers_them() {
+    on_both("cache-rvw", |client, ns| async move {
+        let target = gantry::cluster::target::ClusterTarget::new(client.clone());
+        let ctx = SyncContext::new("web", "dev", &ns, "0123abcd");
+        let actions = |done: &gantry::cluster::outcome::Done| -> HashMap<String, String> {
+            done.objects
+                .iter()
+                .map(|o| (o.object.clone(), o.action.clone()))
+                .collect()
+        };
+        let sync = |with_config: bool| {
+            let (target, ctx, ns) = (&target, &ctx, ns.clone());
+            async move {
+                target
+                    .sync(render(&ns, with_config, 1), ctx, "d".into(), None)
+                    .await
+                    .expect("sync")
+            }
+        };
+        let first = actions(&sync(true).await);
+        assert_eq!(first[&format!("Service {ns}/web")], "created", "{first:?}");
+        let second = actions(&sync(false).await);
+        assert_eq!(
+            second[&format!("Service {ns}/web")],
+            "unchanged",
+            "{second:?}"
+        );
+        // Its controller may have written the status since (a newer resourceVersion than our
+        // write), so "configured" is a fair answer; "created" is not.
+        assert_ne!(
+            second[&format!("Deployment.apps {ns}/web")],
+            "created",
+            "{second:?}"
+        );
+        assert_eq!(
+            second[&format!("ConfigMap {ns}/web-config")],
+            "pruned",
+            "{second:?}"
+        );
+        let third = actions(&sync(false).await);
+        assert!(
+            !third.contains_key(&format!("ConfigMap {ns}/web-config")),
+            "pruned once: {third:?}"
+        );
+        assert!(third.values().all(|a| a != "created"), "{third:?}");
+        assert_eq!(
+            third[&format!("Service {ns}/web")],
+            "unchanged",
+            "{third:?}"
+        );
+    })
+    .await;
+}
