@@ -13,6 +13,7 @@ pub mod daemon;
 pub mod deploy;
 pub mod git;
 pub mod manifest;
+pub mod promotion;
 pub mod rollout;
 pub mod store;
 pub mod trigger;

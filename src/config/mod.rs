@@ -137,6 +137,10 @@ pub fn load_from(fs: &dyn Fs, root: &Path) -> Result<Config, ConfigError> {
         .registry
         .as_ref()
         .and_then(|r| validate::registry(&mut sink, r));
+    let forge = raw
+        .forge
+        .as_ref()
+        .and_then(|f| validate::forge(&mut sink, f));
     let commit_author = match &raw.commit_author {
         Some(a) => validate::commit_author(&mut sink, a).unwrap_or_default(),
         None => CommitAuthor::default(),
@@ -175,5 +179,6 @@ pub fn load_from(fs: &dyn Fs, root: &Path) -> Result<Config, ConfigError> {
         analysis_templates,
         policies,
         commit_author,
+        forge,
     })
 }

@@ -29,6 +29,40 @@ pub struct Config {
     pub policies: Vec<Policy>,
     /// Author and committer of gantry's commits.
     pub commit_author: CommitAuthor,
+    /// Where promotion pull requests are opened; without it a `pr` promotion pushes its
+    /// branch and says how to open the pull request.
+    pub forge: Option<Forge>,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum ForgeKind {
+    Github,
+    Gitlab,
+    Gitea,
+}
+
+impl ForgeKind {
+    #[must_use]
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Self::Github => "github",
+            Self::Gitlab => "gitlab",
+            Self::Gitea => "gitea",
+        }
+    }
+}
+
+/// The forge hosting the config repo, for promotion pull requests.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Forge {
+    pub kind: ForgeKind,
+    /// The forge's web address (`https://github.com`, `https://gitlab.example.com`); the API
+    /// address follows from it.
+    pub url: String,
+    /// `owner/name` (GitHub, Gitea) or the project's full path (GitLab).
+    pub repository: String,
+    pub token: SecretRef,
+    pub labels: Vec<String>,
 }
 
 /// Who gantry's commits are by; `gantry <gantry@localhost>` unless gantry.yaml says otherwise.

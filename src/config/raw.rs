@@ -31,6 +31,29 @@ pub struct RawConfig {
     pub policies: Vec<S<String>>,
     #[serde(default)]
     pub commit_author: Option<S<RawCommitAuthor>>,
+    /// Where promotion pull requests are opened.
+    #[serde(default)]
+    pub forge: Option<S<RawForge>>,
+}
+
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields, rename_all = "camelCase")]
+pub struct RawForge {
+    pub kind: S<RawForgeKind>,
+    #[serde(default)]
+    pub url: Option<S<String>>,
+    pub repository: S<String>,
+    pub token: S<RawSecretRef>,
+    #[serde(default)]
+    pub labels: Vec<S<String>>,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum RawForgeKind {
+    Github,
+    Gitlab,
+    Gitea,
 }
 
 #[derive(Debug, Deserialize)]

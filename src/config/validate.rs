@@ -13,8 +13,10 @@ use serde_saphyr::Location;
 use crate::core::fs::Fs;
 
 use super::diag::Sink;
-use super::model::{CommitAuthor, Registry, SecretRef};
-use super::raw::{RawCommitAuthor, RawConfig, RawRegistry, RawSecretRef, S};
+use super::model::{CommitAuthor, Forge, ForgeKind, Registry, SecretRef};
+use super::raw::{
+    RawCommitAuthor, RawConfig, RawForge, RawForgeKind, RawRegistry, RawSecretRef, S,
+};
 
 pub const API_VERSION: &str = "gantry.dev/v1alpha1";
 pub const CONFIG_KIND: &str = "Config";
@@ -259,5 +261,76 @@ pub(super) fn registry(sink: &mut Sink, raw: &S<RawRegistry>) -> Option<Registry
         url: url.to_owned(),
         project: r.project.as_ref().map(|p| p.value.clone()),
         credentials,
+    })
+}
+
+/// `forge:`: a known kind, a web URL (GitHub's is the default), `owner/name`, one token source.
+pub(super) fn forge(sink: &mut Sink, raw: &S<RawForge>) -> Option<Forge> {
+    let f = &raw.value;
+    let kind = match f.kind.value {
+        RawForgeKind::Github => ForgeKind::Github,
+        RawForgeKind::Gitlab => ForgeKind::Gitlab,
+        RawForgeKind::Gitea => ForgeKind::Gitea,
+    };
+    let mut ok = true;
+    let url = match (&f.url, kind) {
+        (Some(u), _) => u.value.trim().trim_end_matches('/').to_owned(),
+        (None, ForgeKind::Github) => "https://github.com".to_owned(),
+        (None, _) => {
+            sink.error(
+                raw.referenced,
+                "forge.url",
+                format!(
+                    "a {} forge needs its url, e.g. https://{}.example.com",
+                    kind.as_str(),
+                    kind.as_str()
+                ),
+            );
+            String::new()
+        }
+    };
+    if let Some(u) = &f.url
+        && !(url.starts_with("https://") || url.starts_with("http://"))
+    {
+        sink.error(
+            u.referenced,
+            "forge.url",
+            format!("invalid forge URL \"{url}\": expected http:// or https://"),
+        );
+        ok = false;
+    }
+    ok &= !url.is_empty();
+    let repository = f.repository.value.trim().trim_matches('/').to_owned();
+    let parts: Vec<&str> = repository.split('/').collect();
+    let shape_ok = match kind {
+        ForgeKind::Gitlab => parts.len() >= 2,
+        _ => parts.len() == 2,
+    } && parts
+        .iter()
+        .all(|p| !p.is_empty() && !p.contains(char::is_whitespace));
+    if !shape_ok {
+        sink.error(
+            f.repository.referenced,
+            "forge.repository",
+            format!(
+                "invalid repository \"{repository}\": expected owner/name{}",
+                if kind == ForgeKind::Gitlab {
+                    " or group/subgroup/name"
+                } else {
+                    ""
+                }
+            ),
+        );
+        ok = false;
+    }
+    let token = secret_ref(sink, &f.token, "forge.token");
+    ok &= token.is_some();
+    let labels = f.labels.iter().map(|l| l.value.clone()).collect();
+    ok.then(|| Forge {
+        kind,
+        url,
+        repository,
+        token: token.expect("checked above"),
+        labels,
     })
 }

@@ -10,8 +10,10 @@
 //! all deploy through here.
 
 mod plan;
+mod propose;
 
 pub use plan::{diff, edit, image_spec};
+pub use propose::{Proposal, propose};
 
 use std::path::PathBuf;
 use std::sync::{Arc, Mutex};
@@ -252,9 +254,33 @@ pub async fn deploy(
             None => Outcome::Unchanged,
         });
     }
-    // The edit may run several times (once per attempt on a newer tip); the last run's
-    // diff and error are the ones that count.
-    let seen: Arc<Mutex<Result<Option<String>, Failed>>> = Arc::new(Mutex::new(Ok(None)));
+    let (edit_fn, seen) = edit_fn(target, &spec);
+    let commit = commit_request(target, request, forced);
+    let result = mirror.commit(commit, edit_fn, cancel).await;
+    let last = seen.lock().expect("deploy edit slot").clone();
+    match (result, last) {
+        // Committed means the last run of the edit succeeded.
+        (Ok(CommitOutcome::Committed { id, .. }), last) => Ok(Outcome::Committed {
+            commit: id.to_string(),
+            diff: last.ok().flatten().unwrap_or_default(),
+        }),
+        (Ok(CommitOutcome::Unchanged { .. }), _) => Ok(Outcome::Unchanged),
+        (Err(_), Err(Failed::Render(m))) => Err(DeployError::Render(m)),
+        (Err(_), Err(Failed::Overlay(m))) => Err(DeployError::Overlay(m)),
+        (Err(e), Ok(_)) => Err(e.into()),
+    }
+}
+
+/// The diff or the failure of the last run of an edit.
+type Seen = Arc<Mutex<Result<Option<String>, Failed>>>;
+
+/// The edit function of a deploy and where it leaves what its last run did. The edit may run
+/// several times (once per attempt on a newer tip); the last run's diff and error count.
+fn edit_fn(
+    target: &Target,
+    spec: &crate::manifest::edit::ImageSpec,
+) -> (Arc<crate::git::write::EditFn>, Seen) {
+    let seen: Seen = Arc::new(Mutex::new(Ok(None)));
     let (t, sp, out) = (target.clone(), spec.clone(), Arc::clone(&seen));
     let edit_fn: Arc<crate::git::write::EditFn> = Arc::new(move |tree: &mut TreeEdit<'_>| {
         let result = apply_edit(tree, &t, &sp);
@@ -273,7 +299,16 @@ pub async fn deploy(
             }
         }
     });
-    let commit = CommitRequest {
+    (edit_fn, seen)
+}
+
+/// The commit of `request` on the target's branch: subject, body and trailers.
+fn commit_request(
+    target: &Target,
+    request: &DeployRequest,
+    forced: Option<String>,
+) -> CommitRequest {
+    CommitRequest {
         branch: target.branch.clone(),
         message: request.subject(),
         trailers: {
@@ -282,18 +317,5 @@ pub async fn deploy(
             trailers.to_pairs()
         },
         identity: target.identity.clone(),
-    };
-    let result = mirror.commit(commit, edit_fn, cancel).await;
-    let last = seen.lock().expect("deploy edit slot").clone();
-    match (result, last) {
-        // Committed means the last run of the edit succeeded.
-        (Ok(CommitOutcome::Committed { id, .. }), last) => Ok(Outcome::Committed {
-            commit: id.to_string(),
-            diff: last.ok().flatten().unwrap_or_default(),
-        }),
-        (Ok(CommitOutcome::Unchanged { .. }), _) => Ok(Outcome::Unchanged),
-        (Err(_), Err(Failed::Render(m))) => Err(DeployError::Render(m)),
-        (Err(_), Err(Failed::Overlay(m))) => Err(DeployError::Overlay(m)),
-        (Err(e), Ok(_)) => Err(e.into()),
     }
 }

@@ -11,6 +11,7 @@
 //! [`Fs`]: crate::core::fs::Fs
 
 mod auth;
+mod branch;
 mod cache;
 mod push;
 mod remote;
@@ -18,6 +19,7 @@ mod tree;
 pub mod write;
 
 pub use auth::{Credentials, Secret, is_loopback_host, redact_url};
+pub use branch::Proposed;
 pub use cache::{Mirror, RefChange, RepoCache};
 pub use tree::TreeFs;
 pub use write::{CommitOutcome, CommitRequest, Identity, PushEvent, PushObserver, TreeEdit};

@@ -26,14 +26,30 @@ pub(super) async fn push(
     branch: &str,
     timeout: Duration,
 ) -> Result<Pushed, GitError> {
+    push_refspec(
+        mirror,
+        &format!("{commit}:refs/heads/{branch}"),
+        branch,
+        timeout,
+    )
+    .await
+}
+
+/// Pushes one refspec: `+<commit>:refs/heads/<b>` replaces a branch gantry owns (a promotion
+/// branch), `:refs/heads/<b>` deletes it.
+pub(super) async fn push_refspec(
+    mirror: &Mirror,
+    refspec: &str,
+    branch: &str,
+    timeout: Duration,
+) -> Result<Pushed, GitError> {
     let creds = mirror.credentials();
-    let refspec = format!("{commit}:refs/heads/{branch}");
     let mut cmd = tokio::process::Command::new("git");
     cmd.arg("-C")
         .arg(mirror.path())
         .args(["push", "--porcelain", "--quiet"])
         .arg(mirror.raw_url())
-        .arg(&refspec)
+        .arg(refspec)
         .envs(creds.git_env())
         // Never wait for a password prompt; the C locale keeps the output parseable.
         .env("GIT_TERMINAL_PROMPT", "0")

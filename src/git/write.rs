@@ -164,7 +164,7 @@ impl crate::core::fs::Fs for TreeEdit<'_> {
     }
 }
 
-enum Built {
+pub(super) enum Built {
     Unchanged(ObjectId),
     Commit { parent: ObjectId, id: ObjectId },
 }
@@ -274,7 +274,10 @@ impl Mirror {
         })
     }
 
-    fn branch_lock(&self, branch: &str) -> Result<Arc<tokio::sync::Mutex<()>>, GitError> {
+    pub(super) fn branch_lock(
+        &self,
+        branch: &str,
+    ) -> Result<Arc<tokio::sync::Mutex<()>>, GitError> {
         let mut locks = self.branch_locks.lock().map_err(|_| GitError::Task {
             url: self.url().to_string(),
             message: "the branch lock table is poisoned".into(),
@@ -282,7 +285,7 @@ impl Mirror {
         Ok(Arc::clone(locks.entry(branch.to_string()).or_default()))
     }
 
-    fn write_error(&self, branch: &str, message: impl std::fmt::Display) -> GitError {
+    pub(super) fn write_error(&self, branch: &str, message: impl std::fmt::Display) -> GitError {
         GitError::Write {
             url: self.url().to_string(),
             branch: branch.to_string(),
@@ -291,7 +294,7 @@ impl Mirror {
     }
 
     /// Runs the edit on the mirror's tip and writes the tree and commit objects (no ref moves).
-    fn build(&self, request: &CommitRequest, edit: &EditFn) -> Result<Built, GitError> {
+    pub(super) fn build(&self, request: &CommitRequest, edit: &EditFn) -> Result<Built, GitError> {
         let branch = &request.branch;
         let tip = self.tip(branch)?.ok_or_else(|| GitError::NoBranch {
             url: self.url().to_string(),
@@ -356,7 +359,7 @@ impl Mirror {
 }
 
 /// Subject, body, blank line, one `Key: value` trailer per line.
-fn compose(message: &str, trailers: &[(String, String)]) -> Result<String, String> {
+pub(super) fn compose(message: &str, trailers: &[(String, String)]) -> Result<String, String> {
     let message = message.trim();
     if message.is_empty() {
         return Err("the commit message is empty".into());
