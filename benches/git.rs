@@ -228,6 +228,7 @@ fn deploy_into_many_apps(n: usize) {
             run: None,
             evidence: Vec::new(),
             rejects: None,
+            skipped: None,
             force: false,
             body: None,
         };

@@ -126,6 +126,7 @@ pub fn run(args: &Args) -> anyhow::Result<()> {
             run: args.run.clone(),
             evidence,
             rejects: None,
+            skipped: None,
             force: args.force,
             body: None,
         };

@@ -233,6 +233,7 @@ async fn deploy_new_digest(url: &str, data: &Path) -> anyhow::Result<String> {
         run: None,
         evidence: Vec::new(),
         rejects: None,
+        skipped: None,
         force: false,
         body: None,
     };

@@ -87,6 +87,7 @@ impl RolloutController {
             run: Some(format!("rollout/{}/{}/retry", key.app, key.env)),
             evidence: Vec::new(),
             rejects: None,
+            skipped: None,
             force: true,
             body: None,
         };

@@ -43,6 +43,9 @@ pub struct DeployRequest {
     pub rejects: Option<ImageRef>,
     /// Deploy even an image a rollback rejected in this environment (said in `Gantry-Forced`).
     pub force: bool,
+    /// What else the caller skipped to make this request (a forced promotion's closed gates),
+    /// written in `Gantry-Forced`.
+    pub skipped: Option<String>,
     /// Paragraphs after the subject (a rollback's measurements).
     pub body: Option<String>,
 }
@@ -313,7 +316,11 @@ fn commit_request(
         message: request.subject(),
         trailers: {
             let mut trailers = request.trailers();
-            trailers.forced = forced;
+            let said: Vec<String> = [request.skipped.clone(), forced]
+                .into_iter()
+                .flatten()
+                .collect();
+            trailers.forced = (!said.is_empty()).then(|| said.join("; "));
             trailers.to_pairs()
         },
         identity: target.identity.clone(),

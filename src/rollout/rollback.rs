@@ -33,6 +33,7 @@ pub fn request(
         run,
         evidence: evidence_pairs(evidence),
         rejects: Some(canary.clone()),
+        skipped: None,
         force: true,
         body: Some(body(reason, canary, evidence)),
     }

@@ -221,6 +221,7 @@ async fn regression_issue_17_fifty_concurrent_deploys_make_fifty_commits() {
                 run: None,
                 evidence: Vec::new(),
                 rejects: None,
+                skipped: None,
                 force: false,
                 body: None,
             };

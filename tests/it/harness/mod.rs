@@ -3,6 +3,7 @@
 
 pub mod canary;
 pub mod envtest;
+pub mod forge;
 pub mod git;
 pub mod http_git;
 pub mod logs;
