@@ -11,6 +11,7 @@ mod edit;
 mod example;
 pub mod history;
 mod image;
+mod promote;
 mod render;
 mod rollout;
 mod scan_gate;
@@ -145,6 +146,13 @@ pub enum Command {
     /// A running daemon's canary rollout of one app × environment: `status`, and the commands
     /// `promote`, `abort` and `retry`.
     Rollout(rollout::Args),
+    /// Promote the digest an app runs in the environment before ENV (its `promoteFrom`) to
+    /// ENV through a running daemon: a commit, or a pull request, as gantry.yaml says; the
+    /// closed gates when it may not go yet.
+    Promote(promote::PromoteArgs),
+    /// A running daemon's app × environment matrix for promotions: digest, health, age in the
+    /// environment, open pull request, and the gate that blocks.
+    Envs(promote::EnvsArgs),
     /// Print the custom resource definitions of group `gantry.dev` (as in `manifests/crds/`).
     Crds,
     /// Validate a config repo checkout and print its apps × environments.
@@ -225,6 +233,8 @@ pub fn run(cli: Cli) -> ExitCode {
         Command::Status(args) => daemon::run_status(&args),
         Command::Sync(args) => sync::run(&args),
         Command::Rollout(args) => rollout::run(&args),
+        Command::Promote(args) => promote::run_promote(&args),
+        Command::Envs(args) => promote::run_envs(&args),
         Command::Up(args) => up::run(&args),
         Command::Crds => {
             print!("{}", crate::store::crds_yaml());
@@ -247,6 +257,7 @@ pub fn run(cli: Cli) -> ExitCode {
             // Config problems are the user's to fix (2); anything else is an operation failure (1).
             if err.downcast_ref::<diff::Differences>().is_some()
                 || err.downcast_ref::<scan_gate::Blocked>().is_some()
+                || err.downcast_ref::<promote::Blocked>().is_some()
                 || refused(&err)
             {
                 ExitCode::from(exit::FAILED)

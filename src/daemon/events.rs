@@ -164,3 +164,31 @@ impl SyncRetry<'_> {
             .inc();
     }
 }
+
+/// A promotion was acted on: committed, proposed by pull request, pushed as a branch, or
+/// failed.
+pub struct PromotionActed<'a> {
+    pub key: &'a AppEnv,
+    pub image: &'a str,
+    /// `committed`, `pull-request`, `branch-pushed`, or the failure's metric label.
+    pub result: &'a str,
+    pub outcome: Result<&'a crate::promotion::Outcome, String>,
+}
+
+impl PromotionActed<'_> {
+    pub fn emit(&self, metrics: &Metrics) {
+        let (app, env, image) = (&self.key.app, &self.key.env, self.image);
+        match &self.outcome {
+            Ok(outcome) => {
+                tracing::info!(%app, %env, %image, result = self.result, ?outcome, "promotion");
+            }
+            Err(e) => {
+                tracing::warn!(%app, %env, %image, result = self.result, error = %e, "promotion failed");
+            }
+        }
+        metrics
+            .promotions
+            .get_or_create(&super::state::RolloutResult::of(self.key, self.result))
+            .inc();
+    }
+}

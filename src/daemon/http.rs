@@ -36,9 +36,10 @@ pub fn router(
     branch: String,
     webhooks: WebhookConfig,
     events: mpsc::Sender<TriggerEvent>,
-    rollouts: super::rollout_api::Handle,
+    (rollouts, promotions): (super::rollout_api::Handle, super::promotion_api::Handle),
 ) -> Router {
     let rollout_routes = super::rollout_api::routes(Arc::clone(&state), rollouts);
+    let promotion_routes = super::promotion_api::routes(Arc::clone(&state), promotions);
     let api = Api {
         state,
         mirror,
@@ -58,6 +59,7 @@ pub fn router(
         .route("/api/v1/history", get(history))
         .with_state(api)
         .merge(rollout_routes)
+        .merge(promotion_routes)
         .merge(crate::trigger::router(webhooks, events))
 }
 

@@ -12,6 +12,9 @@ mod http;
 mod leader;
 mod live;
 mod pass;
+mod promotion_api;
+mod promotion_matrix;
+pub mod promotions;
 mod rollout_api;
 mod rollout_commands;
 pub mod rollouts;
@@ -111,13 +114,14 @@ pub async fn run(
     let mirror = prepare(&options, &state).await?;
     let (tx, mut rx) = mpsc::channel(EVENT_QUEUE);
     let rollout_handle: rollout_api::Handle = Arc::default();
+    let promotion_handle: promotions::Handle = Arc::default();
     let app = http::router(
         Arc::clone(&state),
         Arc::clone(&mirror),
         options.branch.clone(),
         options.webhooks.clone(),
         tx.clone(),
-        Arc::clone(&rollout_handle),
+        (Arc::clone(&rollout_handle), Arc::clone(&promotion_handle)),
     );
     let addr = serve(app, options.listen, &tracker, &shutdown).await?;
     tracing::info!(%addr, repo = %crate::git::redact_url(&options.config_repo), branch = %options.branch, "gantry daemon listening");
@@ -141,11 +145,12 @@ pub async fn run(
     let controllers = controllers(
         &options,
         &state,
-        (&mirror, &tx),
+        (&mirror, &tx, &promotion_handle),
         &tracker,
         (&shutdown, &abort),
     );
-    let _ = rollout_handle.set(controllers.1.clone());
+    let _ = rollout_handle.set(controllers.rollouts.clone());
+    let _ = promotion_handle.set(controllers.promotions.clone());
     let mut looper = pass::Loop::new(mirror, options, (state, shutdown.clone()), controllers);
     looper.pass(false, true, &shutdown).await;
     let mut drift = tokio::time::interval(looper.options.drift_interval);
@@ -202,24 +207,38 @@ async fn prepare(options: &Options, state: &State) -> Result<Arc<crate::git::Mir
     Ok(mirror)
 }
 
-/// One controller per stage: the config sync and the canary rollouts.
+/// One controller per stage, and the signature verifier they share.
+pub(super) struct Controllers {
+    pub syncs: Controller<SyncController>,
+    pub rollouts: Controller<rollouts::RolloutController>,
+    pub promotions: Controller<promotions::PromotionController>,
+    pub verifier: Arc<crate::artifact::admission::Verifier>,
+}
+
+/// One controller per stage: the config sync, the canary rollouts, the promotions.
 fn controllers(
     options: &Options,
     state: &Shared,
-    (mirror, tx): (&Arc<crate::git::Mirror>, &mpsc::Sender<TriggerEvent>),
+    (mirror, tx, promotion_handle): (
+        &Arc<crate::git::Mirror>,
+        &mpsc::Sender<TriggerEvent>,
+        &promotions::Handle,
+    ),
     tracker: &TaskTracker,
     (shutdown, abort): (&CancellationToken, &CancellationToken),
-) -> (
-    Controller<SyncController>,
-    Controller<rollouts::RolloutController>,
-) {
+) -> Controllers {
+    let signals = (shutdown.clone(), abort.clone());
+    let verifier = Arc::new(crate::artifact::admission::Verifier::new(
+        options.images.clone(),
+    ));
     let syncs = Controller::new(
         SyncController {
             state: Arc::clone(state),
+            promotions: Arc::clone(promotion_handle),
         },
         options.parallel,
         tracker.clone(),
-        (shutdown.clone(), abort.clone()),
+        signals.clone(),
     );
     let rollouts = Controller::new(
         rollouts::RolloutController {
@@ -231,9 +250,27 @@ fn controllers(
         },
         options.parallel,
         tracker.clone(),
-        (shutdown.clone(), abort.clone()),
+        signals.clone(),
     );
-    (syncs, rollouts)
+    let promotions = Controller::new(
+        promotions::PromotionController {
+            state: Arc::clone(state),
+            mirror: Arc::clone(mirror),
+            branch: options.branch.clone(),
+            verifier: Arc::clone(&verifier),
+            access: options.images.clone(),
+            events: tx.clone(),
+        },
+        options.parallel,
+        tracker.clone(),
+        signals,
+    );
+    Controllers {
+        syncs,
+        rollouts,
+        promotions,
+        verifier,
+    }
 }
 
 /// Rollouts in progress come back from the store; each resumes once the first sync of its app ×

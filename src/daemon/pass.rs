@@ -49,6 +49,7 @@ pub(super) struct Loop {
     pub(super) state: Shared,
     syncs: Controller<SyncController>,
     rollouts: Controller<super::rollouts::RolloutController>,
+    promotions: Controller<super::promotions::PromotionController>,
     targets: HashMap<String, Target>,
     verifier: Arc<crate::artifact::admission::Verifier>,
     /// The last commit whose config loaded, with its tree and config.
@@ -63,20 +64,16 @@ impl Loop {
         mirror: Arc<Mirror>,
         options: Options,
         (state, shutdown): (Shared, CancellationToken),
-        (syncs, rollouts): (
-            Controller<SyncController>,
-            Controller<super::rollouts::RolloutController>,
-        ),
+        controllers: super::Controllers,
     ) -> Self {
         Self {
-            verifier: Arc::new(crate::artifact::admission::Verifier::new(
-                options.images.clone(),
-            )),
+            verifier: controllers.verifier,
             mirror,
             options,
             state,
-            syncs,
-            rollouts,
+            syncs: controllers.syncs,
+            rollouts: controllers.rollouts,
+            promotions: controllers.promotions,
             targets: HashMap::new(),
             good: None,
             seen: None,
@@ -299,6 +296,20 @@ impl Loop {
             let target = self.target(&cluster).await;
             let job = self.with_rollout(job, config, &target);
             self.syncs.submit((job, target));
+        }
+        if request.is_none() {
+            // Every promotion target is assessed again on each pass: a commit may have moved a
+            // digest, and health, soak and windows move with time.
+            for app in &config.apps {
+                for env in &config.environments {
+                    if env.promote_from.is_some() && app.environments.contains(&env.name) {
+                        self.promotions.submit(crate::core::AppEnv::new(
+                            app.name.as_str(),
+                            env.name.as_str(),
+                        ));
+                    }
+                }
+            }
         }
     }
 

@@ -133,9 +133,12 @@ pub struct Metrics {
     pub sync_retries: Family<Labels, Counter>,
     /// Canary rollouts that ended, by app, environment and result (`promoted`, `aborted`).
     pub rollouts: Family<RolloutResult, Counter>,
+    /// Promotions acted on, by app, target environment and result (`committed`,
+    /// `pull-request`, `branch-pushed`, `failed`).
+    pub promotions: Family<RolloutResult, Counter>,
 }
 
-/// Labels of `gantry_rollouts_total`.
+/// Labels of `gantry_rollouts_total` and `gantry_promotions_total`.
 #[derive(Clone, Debug, Hash, PartialEq, Eq, EncodeLabelSet)]
 pub struct RolloutResult {
     pub app: String,
@@ -171,6 +174,7 @@ impl Default for Metrics {
             images_pushed: Family::default(),
             sync_retries: Family::default(),
             rollouts: Family::default(),
+            promotions: Family::default(),
         };
         metrics.register_syncs();
         metrics.register_others();
@@ -224,6 +228,11 @@ impl Metrics {
             "rollouts",
             "Canary rollouts that ended, by result: promoted or aborted",
             self.rollouts.clone(),
+        );
+        self.registry.register(
+            "promotions",
+            "Promotions acted on, by result: committed, pull-request, branch-pushed, failed",
+            self.promotions.clone(),
         );
     }
 
@@ -320,6 +329,8 @@ pub struct State {
     pub config: RwLock<Option<Arc<crate::config::Config>>>,
     /// Canary rollouts in progress, by app × environment.
     pub rollouts: std::sync::Mutex<std::collections::HashMap<crate::core::AppEnv, Active>>,
+    /// The last assessment of each promotion target, by app × target environment.
+    pub promotions: RwLock<BTreeMap<crate::core::AppEnv, super::promotions::Row>>,
 }
 
 /// A rollout in progress, with what the sync last told about it.

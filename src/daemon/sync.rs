@@ -22,6 +22,9 @@ use crate::core::AppEnv;
 /// The config-sync controller's reconcile: one sync of an app × environment.
 pub struct SyncController {
     pub state: Shared,
+    /// Told after every sync, so a promotion out of the synced environment is assessed at
+    /// once (set after both controllers exist).
+    pub promotions: super::promotions::Handle,
 }
 
 /// A cron window opens on the minute; one without a schedule is checked this often.
@@ -48,7 +51,14 @@ impl Reconcile for SyncController {
     }
 
     async fn reconcile(&self, (job, target): Self::Work) -> Result<Action, Failure> {
-        run(job, target, Arc::clone(&self.state)).await
+        let key = job.key();
+        let action = run(job, target, Arc::clone(&self.state)).await?;
+        if let Some(promotions) = self.promotions.get() {
+            for next in super::promotions::out_of(&self.state, &key) {
+                promotions.submit(next);
+            }
+        }
+        Ok(action)
     }
 
     fn retrying(&self, key: &AppEnv, failures: u32, delay: Duration, error: &Failure) {

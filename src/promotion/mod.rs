@@ -9,7 +9,10 @@
 //! reconcile deploys it. The digest is never resolved from a tag here: the digest tested is
 //! the digest promoted.
 
+pub mod assess;
+pub mod checks;
 pub mod evidence;
+pub mod facts;
 pub mod forge;
 pub mod gates;
 mod perform;

@@ -31,7 +31,8 @@ pub struct Promotion {
     pub labels: Vec<String>,
 }
 
-#[derive(Debug, Clone, PartialEq, Eq)]
+#[derive(Debug, Clone, PartialEq, Eq, serde::Serialize)]
+#[serde(tag = "result", rename_all = "kebab-case")]
 pub enum Outcome {
     /// Committed to the config branch.
     Committed { commit: String, diff: String },
@@ -52,7 +53,7 @@ pub enum Outcome {
     /// No forge configured: the branch is pushed; `how` says how to open the pull request.
     BranchPushed { branch: String, how: String },
     /// Gates are closed.
-    Blocked(Vec<Gate>),
+    Blocked { gates: Vec<Gate> },
     /// `manual` environment: the promotion may run; nothing was done.
     Possible,
     /// `--dry-run`: what would be committed or proposed.
@@ -78,7 +79,11 @@ pub async fn promote(
     cancel: &CancellationToken,
 ) -> Result<Outcome, PromotionError> {
     let waits = match &p.decision {
-        Decision::Blocked(gates) => return Ok(Outcome::Blocked(gates.clone())),
+        Decision::Blocked(gates) => {
+            return Ok(Outcome::Blocked {
+                gates: gates.clone(),
+            });
+        }
         Decision::Possible => return Ok(Outcome::Possible),
         Decision::Commit => None,
         Decision::PullRequest { waits } => Some(waits.clone()),

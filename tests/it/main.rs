@@ -16,6 +16,7 @@ mod daemon_guards;
 #[cfg(feature = "sign")]
 mod daemon_images;
 mod daemon_issue14;
+mod daemon_promotion;
 mod daemon_rollout;
 mod daemon_rollout_kill;
 mod daemon_rollout_routed;

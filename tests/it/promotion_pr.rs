@@ -436,7 +436,7 @@ async fn regression_issue_19_auto_commits_directly_and_a_closed_gate_pushes_noth
     )
     .await
     .expect("decided");
-    let Outcome::Blocked(gates) = blocked else {
+    let Outcome::Blocked { gates } = blocked else {
         panic!("{blocked:?}");
     };
     assert_eq!(gates.len(), 1);

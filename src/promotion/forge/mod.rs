@@ -129,3 +129,47 @@ pub fn client(config: &ForgeConfig, token: Secret) -> Result<Arc<dyn Forge>, For
         )),
     })
 }
+
+/// The forge token `source` names: a file, an environment variable, or the `token` entry of
+/// a Kubernetes Secret in `namespace`. `Err` says where it looked, never the token.
+///
+/// # Errors
+///
+/// The source cannot be read, or the token is empty.
+pub async fn token(
+    source: &crate::core::secret::SecretRef,
+    kube: Option<&kube::Client>,
+    namespace: &str,
+) -> Result<Secret, String> {
+    use crate::core::secret::SecretRef;
+    let text = match source {
+        SecretRef::Secret(name) => {
+            let client = kube.ok_or_else(|| {
+                format!("forge.token: Secret {name} needs a cluster connection; use file: or env:")
+            })?;
+            let api: kube::Api<k8s_openapi::api::core::v1::Secret> =
+                kube::Api::namespaced(client.clone(), namespace);
+            let secret = api
+                .get(name)
+                .await
+                .map_err(|e| format!("forge.token: Secret {namespace}/{name}: {e}"))?;
+            let value = secret
+                .data
+                .and_then(|mut d| d.remove("token"))
+                .ok_or_else(|| {
+                    format!("forge.token: Secret {namespace}/{name} has no `token` entry")
+                })?;
+            String::from_utf8(value.0).map_err(|_| {
+                format!("forge.token: Secret {namespace}/{name}: `token` is not UTF-8")
+            })?
+        }
+        other => other
+            .read_local()
+            .map_err(|e| format!("forge.token: {e}"))?,
+    };
+    let token = text.trim();
+    if token.is_empty() {
+        return Err("forge.token: the token is empty".into());
+    }
+    Ok(Secret::new(token))
+}
