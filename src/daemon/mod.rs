@@ -259,6 +259,8 @@ fn controllers(
             branch: options.branch.clone(),
             verifier: Arc::clone(&verifier),
             access: options.images.clone(),
+            sources: RepoCache::new(&options.data_dir.join("sources"), options.git_timeout),
+            credentials: options.credentials.clone(),
             events: tx.clone(),
         },
         options.parallel,

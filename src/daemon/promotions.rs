@@ -92,6 +92,10 @@ pub struct PromotionController {
     pub branch: String,
     pub verifier: Arc<Verifier>,
     pub access: ImageAccess,
+    /// Mirrors of the apps' source repositories (the commits a promotion brings), reached
+    /// with the config repo's credentials.
+    pub sources: crate::git::RepoCache,
+    pub credentials: crate::git::Credentials,
     /// The loop's queue: a promotion committed through the daemon's own mirror moves no ref
     /// the poller would see, so the controller says so itself.
     pub events: tokio::sync::mpsc::Sender<crate::trigger::TriggerEvent>,
@@ -178,6 +182,7 @@ impl PromotionController {
         let registry = Registry {
             verifier: &self.verifier,
             access: &self.access,
+            sources: Some((&self.sources, self.credentials.clone())),
         };
         assess(
             &self.mirror,

@@ -13,6 +13,7 @@
 mod auth;
 mod branch;
 mod cache;
+pub mod log;
 mod push;
 mod remote;
 mod tree;

@@ -34,11 +34,17 @@ pub struct SourceView {
     pub canary: Option<Canary>,
 }
 
-/// How registries are reached for the scan and signature gates.
+/// How registries are reached for the scan and signature gates, and source repositories for
+/// the commits a promotion brings.
 pub struct Registry<'a> {
     pub verifier: &'a Verifier,
     pub access: &'a ImageAccess,
+    /// Mirrors of source repositories; `None` leaves the evidence without commit subjects.
+    pub sources: Option<(&'a crate::git::RepoCache, crate::git::Credentials)>,
 }
+
+/// Source commits listed in a pull request at most.
+const MAX_SOURCE_COMMITS: usize = 30;
 
 /// One app × target environment, assessed.
 #[derive(Debug, Clone)]
@@ -147,7 +153,8 @@ pub async fn assess(
         image,
         gates: all.clone(),
         source_range: source_range(new_source.as_deref(), old_source.as_deref()),
-        source_commits: Vec::new(),
+        source_commits: source_commits(registry, new_source.as_deref(), old_source.as_deref())
+            .await,
         analysis: lines,
         windows: facts::windows(to),
         forced: ask.force.then(|| gates::skipped(&all)).flatten(),
@@ -223,6 +230,42 @@ async fn gather(
         window_closed: facts::window_closed(to, at.now),
     };
     Ok((facts, lines))
+}
+
+/// The subjects of the source commits between the two `Gantry-Source` ends, read from a
+/// mirror of the source repository; empty when it cannot be read (the range still shows).
+async fn source_commits(
+    registry: &Registry<'_>,
+    new: Option<&str>,
+    old: Option<&str>,
+) -> Vec<super::SourceCommit> {
+    let (Some((cache, credentials)), Some((url, to))) =
+        (&registry.sources, new.and_then(|n| n.rsplit_once('@')))
+    else {
+        return Vec::new();
+    };
+    let from = old
+        .and_then(|o| o.rsplit_once('@'))
+        .filter(|(u, _)| *u == url)
+        .map(|(_, sha)| sha);
+    let listed = async {
+        let mirror = cache.mirror(url, credentials.clone())?;
+        mirror
+            .fetch(&tokio_util::sync::CancellationToken::new())
+            .await?;
+        let repo = mirror.repository();
+        crate::git::log::subjects(&repo, (from, to), MAX_SOURCE_COMMITS)
+    };
+    match listed.await {
+        Ok(commits) => commits
+            .into_iter()
+            .map(|(id, subject)| super::SourceCommit { id, subject })
+            .collect(),
+        Err(e) => {
+            tracing::debug!(url = %crate::git::redact_url(url), error = %e, "source commits not listed");
+            Vec::new()
+        }
+    }
 }
 
 /// Whether `app` runs canaries in `env`.

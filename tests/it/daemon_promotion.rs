@@ -83,7 +83,7 @@ fn config_repo(
 }
 
 /// What `gantry deploy` does: D1 into dev, with gantry's trailers.
-async fn deploy_d1_to_dev(remote: &Remote, data: &std::path::Path) {
+async fn deploy_d1_to_dev(remote: &Remote, data: &std::path::Path, source: &str) {
     let cache = gantry::git::RepoCache::new(&data.join("deployer"), Duration::from_secs(30));
     let mirror = cache
         .mirror(&remote.url(), gantry::git::Credentials::Anonymous)
@@ -93,7 +93,7 @@ async fn deploy_d1_to_dev(remote: &Remote, data: &std::path::Path) {
         env: "dev".into(),
         image: gantry::core::ImageRef::parse(&format!("{IMAGE}@{D1}")).expect("ref"),
         action: gantry::audit::Action::Deploy,
-        source: Some("https://git.example.com/shop/web.git@abc1234".into()),
+        source: Some(source.into()),
         run: Some("pipeline-9".into()),
         evidence: vec![("scan".into(), "0C/0H".into())],
         rejects: None,
@@ -172,7 +172,17 @@ async fn regression_issue_19_dev_to_staging_by_commit_to_prod_by_pull_request_me
     })
     .await;
 
-    deploy_d1_to_dev(&remote, data.path()).await;
+    // The app's source repository: the pull request lists what the digest brings.
+    let source = Remote::new();
+    let src = source.clone_work();
+    for subject in ["Add the cart", "Fix the checkout total"] {
+        src.write("main.go", subject);
+        src.commit_all(subject);
+    }
+    src.push();
+    let built = git(&src.path, &["rev-parse", "HEAD"]).trim().to_owned();
+    let built_from = format!("{}@{built}", source.url());
+    deploy_d1_to_dev(&remote, data.path(), &built_from).await;
     // The poll finds the deploy; dev syncs; staging (auto) gets a promote commit.
     let staging = until("staging promoted by commit", 30, async || {
         let k = overlay(&work, "staging");
@@ -189,9 +199,7 @@ async fn regression_issue_19_dev_to_staging_by_commit_to_prod_by_pull_request_me
     );
     assert!(
         last.body.contains("Gantry-Action: promote")
-            && last
-                .body
-                .contains("Gantry-Source: https://git.example.com/shop/web.git@abc1234"),
+            && last.body.contains(&format!("Gantry-Source: {built_from}")),
         "{}",
         last.body
     );
@@ -210,9 +218,15 @@ async fn regression_issue_19_dev_to_staging_by_commit_to_prod_by_pull_request_me
     assert_eq!(pull.labels, ["promotion"]);
     assert!(pull.body.contains("| Soak | ✅"), "{}", pull.body);
     assert!(
-        pull.body
-            .contains("| Source | `https://git.example.com/shop/web.git@abc1234` |"),
+        pull.body.contains(&format!("| Source | `{built_from}` |")),
         "{}",
+        pull.body
+    );
+    assert!(
+        pull.body.contains("### Source commits")
+            && pull.body.contains(" Fix the checkout total\n")
+            && pull.body.contains(" Add the cart\n"),
+        "the source commits with their subjects: {}",
         pull.body
     );
     assert!(
@@ -304,7 +318,12 @@ async fn regression_issue_19_gantry_promote_says_the_gate_then_dry_runs_then_com
     let work = config_repo(&remote, &forge.url, &token, ("manual", "6s"));
     let running = spawn(options(&remote, &data, Duration::from_millis(200))).await;
     let server = format!("http://{}", running.addr);
-    deploy_d1_to_dev(&remote, data.path()).await;
+    deploy_d1_to_dev(
+        &remote,
+        data.path(),
+        "https://git.example.com/shop/web.git@abc1234",
+    )
+    .await;
     until("staging promoted by commit", 30, async || {
         overlay(&work, "staging").contains(D1).then_some(())
     })
