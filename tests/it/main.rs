@@ -56,5 +56,6 @@ mod scan_gate;
 mod sign;
 mod store;
 mod validate;
+mod validate_forge;
 mod validate_rollouts;
 mod webhook;
