@@ -42,18 +42,19 @@ environments:
     promoteFrom: staging
     promotion: {prod_mode}
     soakTime: {soak}
-forge:
-  kind: github
-  url: {forge_url}
-  repository: shop/config
-  token: {{file: {}}}
-  labels: [promotion]
-apps:
+{forge}apps:
   - name: web
     image: {IMAGE}
     environments: [dev, staging, prod]
 ",
-        token_file.display()
+        forge = if forge_url.is_empty() {
+            String::new()
+        } else {
+            format!(
+                "forge:\n  kind: github\n  url: {forge_url}\n  repository: shop/config\n  token: {{file: {}}}\n  labels: [promotion]\n",
+                token_file.display()
+            )
+        }
     )
 }
 
@@ -369,6 +370,54 @@ async fn regression_issue_19_gantry_promote_says_the_gate_then_dry_runs_then_com
         last.body
     );
     assert!(forge.pulls().is_empty(), "manual opens no pull request");
+    running.shutdown.cancel();
+    let _ = running.task.await;
+}
+
+/// `pr` without a forge: `gantry promote` pushes the branch and says how to open the pull
+/// request; main is untouched.
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn regression_issue_19_without_a_forge_gantry_promote_pushes_the_branch_and_says_how() {
+    crate::harness::logs::capture();
+    let data = TempDir::new().expect("data");
+    let remote = Remote::new();
+    let work = config_repo(&remote, "", std::path::Path::new(""), ("pr", "1h"));
+    let running = spawn(options(&remote, &data, Duration::from_millis(200))).await;
+    let server = format!("http://{}", running.addr);
+    deploy_d1_to_dev(
+        &remote,
+        data.path(),
+        "https://git.example.com/shop/web.git@abc1234",
+    )
+    .await;
+    until("staging promoted by commit", 30, async || {
+        overlay(&work, "staging").contains(D1).then_some(())
+    })
+    .await;
+    let out = crate::cli::gantry(&[
+        "promote", "web", "--to", "prod", "--force", "--server", &server,
+    ]);
+    let said = text(&out.stdout);
+    assert!(out.status.success(), "{said}{}", text(&out.stderr));
+    assert!(
+        said.contains("pushed branch gantry/promote/web/prod"),
+        "{said}"
+    );
+    assert!(
+        said.contains(
+            "no forge in gantry.yaml: open a pull request from gantry/promote/web/prod into main"
+        ),
+        "{said}"
+    );
+    let branch = git(
+        &remote.path,
+        &["log", "-1", "--format=%B", "gantry/promote/web/prod"],
+    );
+    assert!(
+        branch.contains("Gantry-Forced: gates soak") && branch.contains("Gantry-Action: promote"),
+        "{branch}"
+    );
+    assert!(!overlay(&work, "prod").contains(D1), "main untouched");
     running.shutdown.cancel();
     let _ = running.task.await;
 }

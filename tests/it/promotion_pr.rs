@@ -342,6 +342,23 @@ async fn regression_issue_19_one_pull_request_per_forge_updated_then_superseded_
             "{kind}: {shown}{}",
             text(&history.stderr)
         );
+        let json = gantry(&[
+            "history",
+            "--repo",
+            &repo.work.path.display().to_string(),
+            "--action",
+            "promote",
+            "--output",
+            "json",
+        ]);
+        let rows: serde_json::Value = serde_json::from_slice(&json.stdout).expect("history json");
+        let newest = &rows.as_array().expect("rows")[0];
+        assert_eq!(newest["env"], "prod", "{rows}");
+        assert_eq!(
+            newest["evidence"],
+            "from=staging health=passed analysis=passed soak=passed scan=passed signature=passed",
+            "the promotion's evidence is in history: {rows}"
+        );
     }
 }
 
