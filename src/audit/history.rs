@@ -58,15 +58,21 @@ pub fn rejection(
         env: Some(env.to_owned()),
         ..Filter::default()
     };
-    for entry in history(repo, rev, &filter)? {
+    Ok(rejection_in(history(repo, rev, &filter)?, image))
+}
+
+/// [`rejection`] over entries already read, newest first, of one app × environment.
+#[must_use]
+pub fn rejection_in(entries: impl IntoIterator<Item = Entry>, image: &str) -> Option<Entry> {
+    for entry in entries {
         if entry.trailers.rejected.as_deref() == Some(image) {
-            return Ok(Some(entry));
+            return Some(entry);
         }
         if entry.trailers.image.as_deref() == Some(image) {
-            return Ok(None);
+            return None;
         }
     }
-    Ok(None)
+    None
 }
 
 /// Gantry's commits reachable from `rev`, newest first (by committer time).

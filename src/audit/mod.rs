@@ -6,7 +6,7 @@
 
 mod history;
 
-pub use history::{Entry, Filter, history, rejection};
+pub use history::{Entry, Filter, history, rejection, rejection_in};
 
 use std::fmt;
 use std::str::FromStr;

@@ -261,6 +261,7 @@ fn controllers(
             access: options.images.clone(),
             sources: RepoCache::new(&options.data_dir.join("sources"), options.git_timeout),
             credentials: options.credentials.clone(),
+            scans: crate::promotion::checks::ScanMemo::default(),
             events: tx.clone(),
         },
         options.parallel,

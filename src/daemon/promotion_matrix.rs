@@ -73,6 +73,8 @@ impl PromotionController {
         let promotions = self.state.promotions.read().expect("promotions lock");
         let mut cells = Vec::new();
         for app in &config.apps {
+            let entries = crate::promotion::facts::history_of(&repo, &tip.to_string(), &app.name)
+                .unwrap_or_default();
             for env in config
                 .environments
                 .iter()
@@ -82,17 +84,9 @@ impl PromotionController {
                 let pinned = crate::promotion::facts::image_in(&tree, app, &env.name)
                     .ok()
                     .flatten();
-                let age = pinned.as_ref().and_then(|i| {
-                    crate::promotion::facts::soaked(
-                        &repo,
-                        &tip.to_string(),
-                        (&app.name, &env.name),
-                        i,
-                        now,
-                    )
-                    .ok()
-                    .flatten()
-                });
+                let age = pinned
+                    .as_ref()
+                    .and_then(|i| crate::promotion::facts::soaked(&entries, &env.name, i, now));
                 let row = envs.get(&key);
                 let promotion = promotions.get(&key);
                 cells.push(Cell {

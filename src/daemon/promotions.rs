@@ -48,8 +48,10 @@ pub fn out_of(state: &Shared, synced: &AppEnv) -> Vec<AppEnv> {
         .collect()
 }
 
-/// A blocked promotion is assessed again this often (health and canaries change with syncs).
+/// A promotion held by the source's health is assessed again this often.
 const RECHECK: Duration = Duration::from_secs(15);
+/// A promotion held by a sync window is assessed again this often (windows open on minutes).
+const WINDOW_RECHECK: Duration = Duration::from_mins(1);
 
 /// What `/api/v1/promotions` shows for one app × target environment.
 #[derive(Debug, Clone, Serialize, Default)]
@@ -96,6 +98,7 @@ pub struct PromotionController {
     /// with the config repo's credentials.
     pub sources: crate::git::RepoCache,
     pub credentials: crate::git::Credentials,
+    pub scans: crate::promotion::checks::ScanMemo,
     /// The loop's queue: a promotion committed through the daemon's own mirror moves no ref
     /// the poller would see, so the controller says so itself.
     pub events: tokio::sync::mpsc::Sender<crate::trigger::TriggerEvent>,
@@ -183,6 +186,7 @@ impl PromotionController {
             verifier: &self.verifier,
             access: &self.access,
             sources: Some((&self.sources, self.credentials.clone())),
+            scans: &self.scans,
         };
         assess(
             &self.mirror,
@@ -354,20 +358,25 @@ pub(super) fn apply_outcome(row: &mut Row, outcome: &Outcome) {
     }
 }
 
-/// When to assess again: when the soak ends if only the soak holds it, soon when another gate
-/// does (syncs and canaries change them), never when nothing is pending.
+/// When to assess again without an event: when the soak ends, if only the soak holds it; soon
+/// while the source is not healthy yet (health follows the watch, not only syncs); in a while
+/// while a sync window holds it. Everything else changes with a commit or a sync of the source,
+/// which assess it again anyway (and the drift pass does, as a safety net).
 fn requeue(a: &Assessment) -> Option<Duration> {
     let closed: Vec<&Gate> = a.gates.iter().filter(|g| !g.open).collect();
-    if closed.is_empty() {
-        return None;
-    }
     if let [only] = closed.as_slice()
         && only.name == GateName::Soak
         && let Some(left) = a.soak_left
     {
         return Some(left.max(Duration::from_millis(100)));
     }
-    Some(RECHECK)
+    if closed.iter().any(|g| g.name == GateName::Health) {
+        return Some(RECHECK);
+    }
+    closed
+        .iter()
+        .any(|g| g.name == GateName::SyncWindow)
+        .then_some(WINDOW_RECHECK)
 }
 
 impl RolloutResult {

@@ -238,14 +238,7 @@ pub async fn deploy(
     dry_run: bool,
     cancel: &CancellationToken,
 ) -> Result<Outcome, DeployError> {
-    if request.image.digest().is_none() {
-        return Err(DeployError::NoDigest {
-            image: request.image.to_string(),
-        });
-    }
-    let spec = image_spec(&target.image_name, &request.image);
-    mirror.fetch(cancel).await?;
-    let forced = check_rejection(mirror, target, request)?;
+    let (spec, forced) = prepare(mirror, target, request, cancel).await?;
     if dry_run {
         let tip = mirror.tip(&target.branch)?.ok_or_else(|| {
             DeployError::Overlay(format!("branch {} does not exist", target.branch))
@@ -325,4 +318,22 @@ fn commit_request(
         },
         identity: target.identity.clone(),
     }
+}
+
+/// What every deploy checks first: a digest, the newest tip, and whether a rollback rejected
+/// the image here (and what a forced request overrides). The `images:` edit to make.
+async fn prepare(
+    mirror: &Arc<Mirror>,
+    target: &Target,
+    request: &DeployRequest,
+    cancel: &CancellationToken,
+) -> Result<(crate::manifest::edit::ImageSpec, Option<String>), DeployError> {
+    if request.image.digest().is_none() {
+        return Err(DeployError::NoDigest {
+            image: request.image.to_string(),
+        });
+    }
+    mirror.fetch(cancel).await?;
+    let forced = check_rejection(mirror, target, request)?;
+    Ok((image_spec(&target.image_name, &request.image), forced))
 }

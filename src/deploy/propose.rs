@@ -11,10 +11,7 @@ use std::sync::Arc;
 
 use tokio_util::sync::CancellationToken;
 
-use super::{
-    DeployError, DeployRequest, Failed, Target, check_rejection, commit_request, edit_fn,
-    image_spec,
-};
+use super::{DeployError, DeployRequest, Failed, Target, commit_request, edit_fn};
 use crate::git::{Mirror, Proposed};
 
 /// What [`propose`] pushed.
@@ -47,14 +44,7 @@ pub async fn propose(
     head: &str,
     cancel: &CancellationToken,
 ) -> Result<Proposal, DeployError> {
-    if request.image.digest().is_none() {
-        return Err(DeployError::NoDigest {
-            image: request.image.to_string(),
-        });
-    }
-    let spec = image_spec(&target.image_name, &request.image);
-    mirror.fetch(cancel).await?;
-    let forced = check_rejection(mirror, target, request)?;
+    let (spec, forced) = super::prepare(mirror, target, request, cancel).await?;
     let (edit, seen) = edit_fn(target, &spec);
     let commit = commit_request(target, request, forced);
     let result = mirror.propose(commit, head, edit, cancel).await;

@@ -41,6 +41,8 @@ pub struct Registry<'a> {
     pub access: &'a ImageAccess,
     /// Mirrors of source repositories; `None` leaves the evidence without commit subjects.
     pub sources: Option<(&'a crate::git::RepoCache, crate::git::Credentials)>,
+    /// Recent scan verdicts.
+    pub scans: &'a super::checks::ScanMemo,
 }
 
 /// Source commits listed in a pull request at most.
@@ -102,13 +104,11 @@ pub async fn assess(
     let tree = mirror.tree(tip)?;
     let image = facts::image_in(&tree, app, &from).map_err(AssessError::Config)?;
     let current = facts::image_in(&tree, app, &to.name).map_err(AssessError::Config)?;
-    // gix's repository is not `Sync`: every history read happens here, before any await.
-    let repo = mirror.repository();
-    let tip = tip.to_string();
-    let age = match &current {
-        Some(c) => facts::soaked(&repo, &tip, (&app.name, &to.name), c, now)?,
-        None => None,
-    };
+    // gix's repository is not `Sync`: the history is read here, once, before any await.
+    let entries = facts::history_of(&mirror.repository(), &tip.to_string(), &app.name)?;
+    let age = current
+        .as_ref()
+        .and_then(|c| facts::soaked(&entries, &to.name, c, now));
     let mut out = Assessment {
         app: app.name.clone(),
         from: from.clone(),
@@ -132,15 +132,13 @@ pub async fn assess(
     let at = At {
         tree,
         now,
-        soaked: facts::soaked(&repo, &tip, (&app.name, &from), &image, now)?,
-        rejected: facts::rejected(&repo, &tip, (&app.name, &to.name), &image)?,
+        soaked: facts::soaked(&entries, &from, &image, now),
+        rejected: facts::rejected(&entries, &to.name, &image),
     };
-    let new_source = facts::source_of(&repo, &tip, (&app.name, &from), &image)?;
-    let old_source = match &current {
-        Some(c) => facts::source_of(&repo, &tip, (&app.name, &to.name), c)?,
-        None => None,
-    };
-    drop(repo);
+    let new_source = facts::source_of(&entries, &from, &image);
+    let old_source = current
+        .as_ref()
+        .and_then(|c| facts::source_of(&entries, &to.name, c));
     let (facts, lines) = gather(mirror, at, (config, app, to), &image, source, registry).await?;
     let all = gates::gates(&facts);
     out.soak_left = facts
@@ -218,7 +216,7 @@ async fn gather(
         },
         soaked: at.soaked,
         soak_time: to.soak_time,
-        scan: super::checks::scan(config, image, registry.access).await,
+        scan: registry.scans.scan(config, image, registry.access).await,
         signature: super::checks::signature(
             config,
             image,

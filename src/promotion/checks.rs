@@ -7,6 +7,10 @@
 //! Secrets are reached. Output: a [`Check`] each. No policy: `NotRequired` (unless the target's
 //! promotion rule demands a signature).
 
+use std::collections::HashMap;
+use std::sync::Mutex;
+use std::time::{Duration, Instant};
+
 use serde_json::json;
 
 use super::gates::Check;
@@ -17,6 +21,46 @@ use crate::config::Config;
 use crate::config::policy::PolicySpec;
 use crate::core::ImageRef;
 use crate::git::TreeFs;
+
+/// How long a scan verdict is reused: Harbor rescans on every request, and a promotion is
+/// assessed after every sync of its source.
+pub const SCAN_TTL: Duration = Duration::from_mins(10);
+
+/// Scan verdicts by image, each reused for [`SCAN_TTL`].
+#[derive(Default)]
+pub struct ScanMemo(Mutex<HashMap<String, (Check, Instant)>>);
+
+impl ScanMemo {
+    /// [`scan`], or its verdict for `image` from the last [`SCAN_TTL`].
+    ///
+    /// # Panics
+    ///
+    /// When the memo's lock is poisoned.
+    pub async fn scan(
+        &self,
+        config: &Config,
+        image: &ImageRef,
+        access: &crate::artifact::admission::ImageAccess,
+    ) -> Check {
+        let key = image.to_string();
+        let now = Instant::now();
+        {
+            let mut memo = self.0.lock().expect("scan memo lock");
+            memo.retain(|_, (_, at)| now.duration_since(*at) < SCAN_TTL);
+            if let Some((check, _)) = memo.get(&key) {
+                return check.clone();
+            }
+        }
+        let check = scan(config, image, access).await;
+        if check != Check::NotRequired {
+            self.0
+                .lock()
+                .expect("scan memo lock")
+                .insert(key, (check.clone(), Instant::now()));
+        }
+        check
+    }
+}
 
 /// Scans `image` in Harbor and applies the config's vulnerability policy.
 pub async fn scan(

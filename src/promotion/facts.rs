@@ -58,27 +58,40 @@ fn same_digest(a: &ImageRef, b: &str) -> bool {
     ImageRef::parse(b).is_ok_and(|b| a.digest().is_some() && a.digest() == b.digest())
 }
 
-/// How long `image` has run in `app` × `env`: since the newest gantry commit of the pair, when
-/// that commit put this digest there (a rollback or a redeploy since restarts the clock).
-/// `None` when no gantry commit put it there.
+/// Gantry's commits of one app, newest first: read once per assessment, every history fact
+/// below comes from them.
 ///
 /// # Errors
 ///
 /// The history cannot be read.
-pub fn soaked(
+pub fn history_of(
     repo: &gix::Repository,
     tip: &str,
-    (app, env): (&str, &str),
-    image: &ImageRef,
-    now: DateTime<Utc>,
-) -> Result<Option<Duration>, audit::AuditError> {
+    app: &str,
+) -> Result<Vec<audit::Entry>, audit::AuditError> {
     let filter = Filter {
         app: Some(app.to_owned()),
-        env: Some(env.to_owned()),
         ..Filter::default()
     };
-    let newest = audit::history(repo, tip, &filter)?.into_iter().next();
-    Ok(newest
+    audit::history(repo, tip, &filter)
+}
+
+fn of_env<'e>(entries: &'e [audit::Entry], env: &'e str) -> impl Iterator<Item = &'e audit::Entry> {
+    entries.iter().filter(move |e| e.trailers.env == env)
+}
+
+/// How long `image` has run in `env`: since the app's newest gantry commit there, when that
+/// commit put this digest there (a rollback or a redeploy since restarts the clock). `None`
+/// when no gantry commit put it there.
+#[must_use]
+pub fn soaked(
+    entries: &[audit::Entry],
+    env: &str,
+    image: &ImageRef,
+    now: DateTime<Utc>,
+) -> Option<Duration> {
+    of_env(entries, env)
+        .next()
         .filter(|e| {
             e.trailers
                 .image
@@ -88,53 +101,30 @@ pub fn soaked(
         .map(|e| {
             let secs = (now.timestamp() - e.seconds).max(0);
             Duration::from_secs(u64::try_from(secs).unwrap_or(0))
-        }))
+        })
 }
 
-/// The `Gantry-Source` of the newest gantry commit that put `image` into `app` × `env`.
-///
-/// # Errors
-///
-/// The history cannot be read.
-pub fn source_of(
-    repo: &gix::Repository,
-    tip: &str,
-    (app, env): (&str, &str),
-    image: &ImageRef,
-) -> Result<Option<String>, audit::AuditError> {
-    let filter = Filter {
-        app: Some(app.to_owned()),
-        env: Some(env.to_owned()),
-        ..Filter::default()
-    };
-    Ok(audit::history(repo, tip, &filter)?
-        .into_iter()
+/// The `Gantry-Source` of the newest gantry commit that put `image` into `env`.
+#[must_use]
+pub fn source_of(entries: &[audit::Entry], env: &str, image: &ImageRef) -> Option<String> {
+    of_env(entries, env)
         .find(|e| {
             e.trailers
                 .image
                 .as_deref()
                 .is_some_and(|i| same_digest(image, i))
         })
-        .and_then(|e| e.trailers.source))
+        .and_then(|e| e.trailers.source.clone())
 }
 
-/// The rollback that rejected `image` in `app` × `env`, as a reviewer reads it.
-///
-/// # Errors
-///
-/// The history cannot be read.
-pub fn rejected(
-    repo: &gix::Repository,
-    tip: &str,
-    (app, env): (&str, &str),
-    image: &ImageRef,
-) -> Result<Option<String>, audit::AuditError> {
+/// The rollback that rejected `image` in `env`, as a reviewer reads it.
+#[must_use]
+pub fn rejected(entries: &[audit::Entry], env: &str, image: &ImageRef) -> Option<String> {
     let named = image.to_string();
-    let found = audit::rejection(repo, tip, (app, env), &named)?;
-    Ok(found.map(|e| {
+    audit::rejection_in(of_env(entries, env).cloned(), &named).map(|e| {
         let short = e.commit.get(..12).unwrap_or(&e.commit).to_owned();
         format!("rollback {short} ({})", e.subject)
-    }))
+    })
 }
 
 /// Why the target's sync windows hold an automatic sync at `now`, if they do.

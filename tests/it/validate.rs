@@ -196,7 +196,7 @@ fn unknown_environment_in_promotion_policy() {
     assert_errors(
         &repo,
         &[
-            "policies/promotion.yaml:16:20: spec.rules[1].environment: unknown environment \"production\" (known: dev, staging, prod)",
+            "policies/promotion.yaml:18:20: spec.rules[1].environment: unknown environment \"production\" (known: dev, staging, prod)",
         ],
     );
 }
@@ -450,7 +450,7 @@ fn every_error_is_reported_in_one_run() {
             "gantry.yaml:40:14: apps[0].rollout: unknown rollout \"blue-green\" (known: canary)",
             "gantry.yaml:51:9: apps[1].environments[2]: unknown environment \"prd\" (known: dev, staging, prod)",
             "gantry.yaml:69:5: policies[0]: policy file \"policies/signatures.yaml\" does not exist",
-            "policies/promotion.yaml:16:20: spec.rules[1].environment: unknown environment \"prd\" (known: dev, staging, prod)",
+            "policies/promotion.yaml:18:20: spec.rules[1].environment: unknown environment \"prd\" (known: dev, staging, prod)",
         ],
     );
 }

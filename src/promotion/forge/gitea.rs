@@ -3,9 +3,10 @@
 
 use futures::future::BoxFuture;
 use reqwest::Method;
-use serde_json::{Value, json};
+use serde_json::json;
 
 use super::http::Http;
+use super::shared::{self, pull};
 use super::{Forge, ForgeError, NewPull, PullRequest};
 use crate::config::ForgeKind;
 
@@ -52,15 +53,6 @@ impl Gitea {
     }
 }
 
-fn pull(v: &Value) -> PullRequest {
-    PullRequest {
-        number: v["number"].as_u64().unwrap_or_default(),
-        url: v["html_url"].as_str().unwrap_or_default().to_owned(),
-        title: v["title"].as_str().unwrap_or_default().to_owned(),
-        body: v["body"].as_str().unwrap_or_default().to_owned(),
-    }
-}
-
 impl Forge for Gitea {
     fn kind(&self) -> ForgeKind {
         ForgeKind::Gitea
@@ -100,15 +92,7 @@ impl Forge for Gitea {
         new: &'a NewPull<'a>,
     ) -> BoxFuture<'a, Result<PullRequest, ForgeError>> {
         Box::pin(async move {
-            let body =
-                json!({"title": new.title, "head": new.head, "base": new.base, "body": new.body});
-            let path = format!("/repos/{}/pulls", self.repo);
-            let created = pull(
-                &self
-                    .http
-                    .send(Method::POST, &path, &[], Some(&body))
-                    .await?,
-            );
+            let created = shared::open(&self.http, &self.repo, new).await?;
             if !new.labels.is_empty() {
                 let ids = self.label_ids(new.labels).await?;
                 if !ids.is_empty() {
@@ -128,23 +112,10 @@ impl Forge for Gitea {
         title: &'a str,
         body: &'a str,
     ) -> BoxFuture<'a, Result<(), ForgeError>> {
-        Box::pin(async move {
-            let path = format!("/repos/{}/pulls/{number}", self.repo);
-            let edit = json!({"title": title, "body": body});
-            self.http
-                .send(Method::PATCH, &path, &[], Some(&edit))
-                .await?;
-            Ok(())
-        })
+        Box::pin(shared::edit(&self.http, &self.repo, number, (title, body)))
     }
 
     fn comment<'a>(&'a self, number: u64, body: &'a str) -> BoxFuture<'a, Result<(), ForgeError>> {
-        Box::pin(async move {
-            let path = format!("/repos/{}/issues/{number}/comments", self.repo);
-            self.http
-                .send(Method::POST, &path, &[], Some(&json!({"body": body})))
-                .await?;
-            Ok(())
-        })
+        Box::pin(shared::comment(&self.http, &self.repo, number, body))
     }
 }

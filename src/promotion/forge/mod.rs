@@ -10,6 +10,7 @@ mod gitea;
 mod github;
 mod gitlab;
 mod http;
+mod shared;
 
 use std::sync::Arc;
 
