@@ -128,8 +128,11 @@ fn classify(stdout: &str, stderr: &str, success: bool) -> Verdict {
             return Verdict::NotFastForward;
         }
         // Two pushes inside the remote at once: the loser's ref update finds the branch moved
-        // under it ("cannot lock ref …: is at X but expected Y"). Same remedy as above.
-        if reason == "failed to update ref" && remote.iter().any(|l| l.contains("but expected")) {
+        // under it ("cannot lock ref …: is at X but expected Y"), or finds the other push
+        // still holding the ref's lock ("cannot lock ref …: Unable to create '….lock': File
+        // exists"). Same remedy as above: fetch, redo the edit, push again.
+        if reason == "failed to update ref" && remote.iter().any(|l| l.contains("cannot lock ref"))
+        {
             return Verdict::NotFastForward;
         }
         return Verdict::Rejected { reason, remote };
@@ -169,6 +172,13 @@ mod tests {
         let said =
             "remote: error: cannot lock ref 'refs/heads/main': is at 7f0c but expected 6065\n";
         assert_eq!(classify(lost_race, said, false), Verdict::NotFastForward);
+        let locked = "remote: error: cannot lock ref 'refs/heads/main': Unable to create '/r.git/./refs/heads/main.lock': File exists.\n";
+        assert_eq!(classify(lost_race, locked, false), Verdict::NotFastForward);
+        let denied = "remote: error: refusing to update ref with bad name\n";
+        assert!(matches!(
+            classify(lost_race, denied, false),
+            Verdict::Rejected { .. }
+        ));
         assert_eq!(classify("", "fatal: unreachable", false), Verdict::Failed);
     }
 }

@@ -421,3 +421,91 @@ async fn regression_issue_19_without_a_forge_gantry_promote_pushes_the_branch_an
     running.shutdown.cancel();
     let _ = running.task.await;
 }
+
+/// Issue 18's rejection seen from a promotion: a digest a rollback rejected in prod is not
+/// promoted there (the `not-rejected` gate, exit 1) until a person forces it, which the commit
+/// says (`Gantry-Forced` names the gate and the rollback).
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn regression_issue_18_a_digest_rejected_in_prod_is_not_promoted_there_unless_forced() {
+    crate::harness::logs::capture();
+    let data = TempDir::new().expect("data");
+    let remote = Remote::new();
+    let work = config_repo(&remote, "", std::path::Path::new(""), ("manual", "0s"));
+    // prod ran D1 as a canary, which failed: the rollback put D0 back and rejected D1.
+    let cache = gantry::git::RepoCache::new(&data.path().join("roller"), Duration::from_secs(30));
+    let mirror = cache
+        .mirror(&remote.url(), gantry::git::Credentials::Anonymous)
+        .expect("mirror");
+    let image = |d: &str| gantry::core::ImageRef::parse(&format!("{IMAGE}@{d}")).expect("ref");
+    let rollback = gantry::rollout::rollback::request(
+        ("web", "prod"),
+        (&image(D0), &image(D1)),
+        "the analysis of step 3 failed",
+        &[],
+        None,
+    );
+    let target = gantry::deploy::Target {
+        branch: "main".into(),
+        overlay: "apps/web/overlays/prod".into(),
+        image_name: IMAGE.into(),
+        identity: gantry::git::Identity::default(),
+    };
+    let cancel = tokio_util::sync::CancellationToken::new();
+    // prod pins D1 (the canary's digest) until the rollback puts D0 back.
+    work.write(
+        "apps/web/overlays/prod/kustomization.yaml",
+        &format!("resources:\n  - cm.yaml\nimages:\n  - name: {IMAGE}\n    digest: {D1}\n"),
+    );
+    work.commit_all("prod runs D1 (the canary)");
+    work.push();
+    gantry::deploy::deploy(&mirror, &target, &rollback, false, &cancel)
+        .await
+        .expect("rollback committed");
+
+    let running = spawn(options(&remote, &data, Duration::from_millis(200))).await;
+    let server = format!("http://{}", running.addr);
+    deploy_d1_to_dev(
+        &remote,
+        data.path(),
+        "https://git.example.com/shop/web.git@abc1234",
+    )
+    .await;
+    until("staging promoted by commit", 30, async || {
+        overlay(&work, "staging").contains(D1).then_some(())
+    })
+    .await;
+    let promote = |extra: &[&str]| {
+        let mut args = vec!["promote", "web", "--to", "prod", "--server", &server];
+        args.extend_from_slice(extra);
+        crate::cli::gantry(&args)
+    };
+    let refused = until("staging synced at D1", 30, async || {
+        let out = promote(&[]);
+        let said = text(&out.stdout);
+        (!said.contains("health: ")).then_some((out.status.code(), said))
+    })
+    .await;
+    assert_eq!(refused.0, Some(1), "{}", refused.1);
+    assert!(
+        refused
+            .1
+            .contains("not-rejected: rejected in prod by rollback "),
+        "{}",
+        refused.1
+    );
+    assert!(!overlay(&work, "prod").contains(&format!("digest: {D1}")));
+
+    let forced = promote(&["--force"]);
+    let said = text(&forced.stdout);
+    assert!(forced.status.success(), "{said}{}", text(&forced.stderr));
+    assert!(overlay(&work, "prod").contains(&format!("digest: {D1}")));
+    let last = &work.log()[0];
+    assert!(
+        last.body
+            .contains("Gantry-Forced: gates not-rejected; rejected by rollback "),
+        "{}",
+        last.body
+    );
+    running.shutdown.cancel();
+    let _ = running.task.await;
+}
