@@ -175,7 +175,14 @@ pub async fn signature(
         })
         .await;
     match admitted {
-        Err(refusal) => Check::Failed(refusal.replace('\n', " ")),
+        // The refusal a sync would print, minus its "nothing applied" header.
+        Err(refusal) => Check::Failed(
+            refusal
+                .lines()
+                .filter(|l| !l.starts_with("refused by policy"))
+                .collect::<Vec<_>>()
+                .join(" "),
+        ),
         Ok(Some(note)) if note.contains("not verified") || note.contains("signature") => {
             Check::Failed(note.replace('\n', " "))
         }

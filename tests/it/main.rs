@@ -41,6 +41,7 @@ mod issue16_meta;
 mod issue16_props;
 mod manifests;
 mod pack;
+mod promotion_checks;
 mod promotion_pr;
 mod real_cluster;
 mod real_cluster_cli;
