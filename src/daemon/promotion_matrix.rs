@@ -54,13 +54,7 @@ impl PromotionController {
     /// Every app × environment of the config in force: the digest its overlay pins at the
     /// branch tip, how long it has run there, its sync row, and its promotion row.
     pub(super) fn matrix(&self) -> Result<Vec<Cell>, String> {
-        let config = self
-            .state
-            .config
-            .read()
-            .expect("config lock")
-            .clone()
-            .ok_or("no config loaded yet")?;
+        let config = self.state.config_in_force()?;
         let tip = self
             .mirror
             .tip(&self.branch)

@@ -167,13 +167,7 @@ impl Reconcile for PromotionController {
 impl PromotionController {
     /// Assesses `key` as the config in force and the state see it now.
     pub(super) async fn assess(&self, key: &AppEnv, ask: Ask) -> Result<Assessment, String> {
-        let config = self
-            .state
-            .config
-            .read()
-            .expect("config lock")
-            .clone()
-            .ok_or_else(|| "no config loaded yet".to_owned())?;
+        let config = self.state.config_in_force()?;
         let app = config
             .app(key.app.as_str())
             .ok_or_else(|| format!("no app {} in gantry.yaml", key.app))?;

@@ -69,13 +69,7 @@ impl RolloutController {
 
     /// Commits the rejected canary image again, forced: the retry's canary.
     async fn redeploy(&self, key: &AppEnv, canary: &Canary) -> Result<(), String> {
-        let config = self
-            .state
-            .config
-            .read()
-            .expect("config lock")
-            .clone()
-            .ok_or("no config loaded yet")?;
+        let config = self.state.config_in_force()?;
         let image =
             crate::core::ImageRef::parse(&canary.canary_image).map_err(|e| e.to_string())?;
         let request = crate::deploy::DeployRequest {

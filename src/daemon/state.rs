@@ -395,6 +395,18 @@ impl EnvStatus {
     }
 }
 
+impl State {
+    /// The config in force, or why there is none yet.
+    ///
+    /// # Panics
+    ///
+    /// When the config lock is poisoned (a pass panicked while writing it).
+    pub fn config_in_force(&self) -> Result<Arc<crate::config::Config>, String> {
+        let config = self.config.read().expect("config lock poisoned").clone();
+        config.ok_or_else(|| "no config loaded yet".to_owned())
+    }
+}
+
 pub type Shared = Arc<State>;
 
 /// The gauge value for a health status.

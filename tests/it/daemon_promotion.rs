@@ -154,6 +154,31 @@ fn options(remote: &Remote, data: &TempDir, poll: Duration) -> Options {
     options
 }
 
+/// A daemon polling every 200 ms, dev given D1 by `gantry deploy`, and staging (`auto`) given
+/// it by the promotion's commit: where the `gantry promote` scenarios start.
+async fn staged(remote: &Remote, work: &Work, data: &TempDir) -> (crate::daemon::Running, String) {
+    let running = spawn(options(remote, data, Duration::from_millis(200))).await;
+    let server = format!("http://{}", running.addr);
+    deploy_d1_to_dev(
+        remote,
+        data.path(),
+        "https://git.example.com/shop/web.git@abc1234",
+    )
+    .await;
+    until("staging promoted by commit", 30, async || {
+        overlay(work, "staging").contains(D1).then_some(())
+    })
+    .await;
+    (running, server)
+}
+
+/// `gantry promote web --to prod EXTRA…` against `server`.
+fn promote_prod(server: &str, extra: &[&str]) -> std::process::Output {
+    let mut args = vec!["promote", "web", "--to", "prod", "--server", server];
+    args.extend_from_slice(extra);
+    crate::cli::gantry(&args)
+}
+
 #[tokio::test(flavor = "multi_thread", worker_threads = 4)]
 async fn regression_issue_19_dev_to_staging_by_commit_to_prod_by_pull_request_merged_by_webhook() {
     crate::harness::logs::capture();
@@ -317,23 +342,8 @@ async fn regression_issue_19_gantry_promote_says_the_gate_then_dry_runs_then_com
     let remote = Remote::new();
     let forge = Forge::start("github", remote.path.clone()).await;
     let work = config_repo(&remote, &forge.url, &token, ("manual", "6s"));
-    let running = spawn(options(&remote, &data, Duration::from_millis(200))).await;
-    let server = format!("http://{}", running.addr);
-    deploy_d1_to_dev(
-        &remote,
-        data.path(),
-        "https://git.example.com/shop/web.git@abc1234",
-    )
-    .await;
-    until("staging promoted by commit", 30, async || {
-        overlay(&work, "staging").contains(D1).then_some(())
-    })
-    .await;
-    let promote = |extra: &[&str]| {
-        let mut args = vec!["promote", "web", "--to", "prod", "--server", &server];
-        args.extend_from_slice(extra);
-        crate::cli::gantry(&args)
-    };
+    let (running, server) = staged(&remote, &work, &data).await;
+    let promote = |extra: &[&str]| promote_prod(&server, extra);
     let blocked = promote(&[]);
     let said = text(&blocked.stdout);
     assert_eq!(
@@ -382,21 +392,8 @@ async fn regression_issue_19_without_a_forge_gantry_promote_pushes_the_branch_an
     let data = TempDir::new().expect("data");
     let remote = Remote::new();
     let work = config_repo(&remote, "", std::path::Path::new(""), ("pr", "1h"));
-    let running = spawn(options(&remote, &data, Duration::from_millis(200))).await;
-    let server = format!("http://{}", running.addr);
-    deploy_d1_to_dev(
-        &remote,
-        data.path(),
-        "https://git.example.com/shop/web.git@abc1234",
-    )
-    .await;
-    until("staging promoted by commit", 30, async || {
-        overlay(&work, "staging").contains(D1).then_some(())
-    })
-    .await;
-    let out = crate::cli::gantry(&[
-        "promote", "web", "--to", "prod", "--force", "--server", &server,
-    ]);
+    let (running, server) = staged(&remote, &work, &data).await;
+    let out = promote_prod(&server, &["--force"]);
     let said = text(&out.stdout);
     assert!(out.status.success(), "{said}{}", text(&out.stderr));
     assert!(
@@ -462,23 +459,8 @@ async fn regression_issue_18_a_digest_rejected_in_prod_is_not_promoted_there_unl
         .await
         .expect("rollback committed");
 
-    let running = spawn(options(&remote, &data, Duration::from_millis(200))).await;
-    let server = format!("http://{}", running.addr);
-    deploy_d1_to_dev(
-        &remote,
-        data.path(),
-        "https://git.example.com/shop/web.git@abc1234",
-    )
-    .await;
-    until("staging promoted by commit", 30, async || {
-        overlay(&work, "staging").contains(D1).then_some(())
-    })
-    .await;
-    let promote = |extra: &[&str]| {
-        let mut args = vec!["promote", "web", "--to", "prod", "--server", &server];
-        args.extend_from_slice(extra);
-        crate::cli::gantry(&args)
-    };
+    let (running, server) = staged(&remote, &work, &data).await;
+    let promote = |extra: &[&str]| promote_prod(&server, extra);
     let refused = until("staging synced at D1", 30, async || {
         let out = promote(&[]);
         let said = text(&out.stdout);
