@@ -78,9 +78,11 @@ impl PromotionController {
                 let pinned = crate::promotion::facts::image_in(&tree, app, &env.name)
                     .ok()
                     .flatten();
-                let age = pinned
-                    .as_ref()
-                    .and_then(|i| crate::promotion::facts::soaked(&entries, &env.name, i, now));
+                let age = pinned.as_ref().and_then(|i| {
+                    crate::promotion::facts::soaked(&entries, (&env.name, i), now, |e| {
+                        crate::promotion::facts::landed(&repo, &tip.to_string(), e)
+                    })
+                });
                 let row = envs.get(&key);
                 let promotion = promotions.get(&key);
                 cells.push(Cell {

@@ -105,10 +105,14 @@ pub async fn assess(
     let image = facts::image_in(&tree, app, &from).map_err(AssessError::Config)?;
     let current = facts::image_in(&tree, app, &to.name).map_err(AssessError::Config)?;
     // gix's repository is not `Sync`: the history is read here, once, before any await.
-    let entries = facts::history_of(&mirror.repository(), &tip.to_string(), &app.name)?;
-    let age = current
-        .as_ref()
-        .and_then(|c| facts::soaked(&entries, &to.name, c, now));
+    let history = read_history(
+        mirror,
+        &tip.to_string(),
+        (app, &from, &to.name),
+        (image.as_ref(), current.as_ref()),
+        now,
+    )?;
+    let age = history.age;
     let mut out = Assessment {
         app: app.name.clone(),
         from: from.clone(),
@@ -132,13 +136,10 @@ pub async fn assess(
     let at = At {
         tree,
         now,
-        soaked: facts::soaked(&entries, &from, &image, now),
-        rejected: facts::rejected(&entries, &to.name, &image),
+        soaked: history.soaked,
+        rejected: history.rejected,
     };
-    let new_source = facts::source_of(&entries, &from, &image);
-    let old_source = current
-        .as_ref()
-        .and_then(|c| facts::source_of(&entries, &to.name, c));
+    let (new_source, old_source) = (history.new_source, history.old_source);
     let (facts, lines) = gather(mirror, at, (config, app, to), &image, source, registry).await?;
     let all = gates::gates(&facts);
     out.soak_left = facts
@@ -164,6 +165,38 @@ pub async fn assess(
     promotion.request.source = new_source;
     out.promotion = Some(promotion);
     Ok(out)
+}
+
+/// What the app's history at the tip says about the candidate and the target's digest.
+struct History {
+    /// How long the target's digest has run there.
+    age: Option<std::time::Duration>,
+    /// How long the candidate has run in the source.
+    soaked: Option<std::time::Duration>,
+    rejected: Option<String>,
+    /// `Gantry-Source` of the candidate in the source, and of the target's digest there.
+    new_source: Option<String>,
+    old_source: Option<String>,
+}
+
+/// One walk of the app's history, and where each of its commits landed.
+fn read_history(
+    mirror: &Mirror,
+    tip: &str,
+    (app, from, to): (&App, &str, &str),
+    (image, current): (Option<&ImageRef>, Option<&ImageRef>),
+    now: DateTime<Utc>,
+) -> Result<History, AssessError> {
+    let repo = mirror.repository();
+    let entries = facts::history_of(&repo, tip, &app.name)?;
+    let landed = |e: &crate::audit::Entry| facts::landed(&repo, tip, e);
+    Ok(History {
+        age: current.and_then(|c| facts::soaked(&entries, (to, c), now, landed)),
+        soaked: image.and_then(|i| facts::soaked(&entries, (from, i), now, landed)),
+        rejected: image.and_then(|i| facts::rejected(&entries, to, i)),
+        new_source: image.and_then(|i| facts::source_of(&entries, from, i)),
+        old_source: current.and_then(|c| facts::source_of(&entries, to, c)),
+    })
 }
 
 /// The config repo at the tip an assessment reads, and what its history says.

@@ -80,15 +80,15 @@ fn of_env<'e>(entries: &'e [audit::Entry], env: &'e str) -> impl Iterator<Item =
     entries.iter().filter(move |e| e.trailers.env == env)
 }
 
-/// How long `image` has run in `env`: since the app's newest gantry commit there, when that
-/// commit put this digest there (a rollback or a redeploy since restarts the clock). `None`
-/// when no gantry commit put it there.
+/// How long `image` has run in `env`: since the app's newest gantry commit there landed on the
+/// branch (`landed`: its merge, for a pull request), when that commit put this digest there (a
+/// rollback or a redeploy since restarts the clock). `None` when no gantry commit put it there.
 #[must_use]
 pub fn soaked(
     entries: &[audit::Entry],
-    env: &str,
-    image: &ImageRef,
+    (env, image): (&str, &ImageRef),
     now: DateTime<Utc>,
+    landed: impl Fn(&audit::Entry) -> i64,
 ) -> Option<Duration> {
     of_env(entries, env)
         .next()
@@ -99,9 +99,18 @@ pub fn soaked(
                 .is_some_and(|i| same_digest(image, i))
         })
         .map(|e| {
-            let secs = (now.timestamp() - e.seconds).max(0);
+            let secs = (now.timestamp() - landed(e)).max(0);
             Duration::from_secs(u64::try_from(secs).unwrap_or(0))
         })
+}
+
+/// When `entry` landed on the branch at `tip`: the merge that brought it in, or its own time.
+#[must_use]
+pub fn landed(repo: &gix::Repository, tip: &str, entry: &audit::Entry) -> i64 {
+    crate::git::log::landed(repo, tip, &entry.commit)
+        .ok()
+        .flatten()
+        .unwrap_or(entry.seconds)
 }
 
 /// The `Gantry-Source` of the newest gantry commit that put `image` into `env`.

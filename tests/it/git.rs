@@ -574,3 +574,81 @@ async fn a_branch_that_always_moves_is_given_up_after_ten_attempts() {
     let files = git(&served.remote.path, &["ls-tree", "--name-only", "main"]);
     assert!(!files.contains("ours.txt"));
 }
+
+/// A commit at a fixed time (`GIT_AUTHOR_DATE`/`GIT_COMMITTER_DATE`), for `landed`.
+fn commit_at(dir: &Path, args: &[&str], seconds: i64) -> String {
+    let date = format!("@{seconds} +0000");
+    let out = std::process::Command::new("git")
+        .current_dir(dir)
+        .args(["-c", "user.name=t", "-c", "user.email=t@example.com"])
+        .args(args)
+        .env("GIT_AUTHOR_DATE", &date)
+        .env("GIT_COMMITTER_DATE", &date)
+        .env("GIT_CONFIG_GLOBAL", "/dev/null")
+        .output()
+        .expect("git");
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    git(dir, &["rev-parse", "HEAD"]).trim().to_owned()
+}
+
+/// Issue 19: a promotion merged by pull request soaks from the merge, not from the commit on
+/// the branch: `landed` finds the merge that brought a commit onto the branch.
+#[test]
+fn regression_issue_19_a_commit_lands_when_its_merge_does() {
+    let dir = TempDir::new().expect("dir");
+    let path = dir.path();
+    git(path, &["init", "--quiet", "--initial-branch=main"]);
+    std::fs::write(path.join("a"), "1").expect("write");
+    git(path, &["add", "a"]);
+    commit_at(path, &["commit", "--quiet", "-m", "base"], 1_000);
+    git(
+        path,
+        &["checkout", "--quiet", "-b", "gantry/promote/web/prod"],
+    );
+    std::fs::write(path.join("b"), "1").expect("write");
+    git(path, &["add", "b"]);
+    let proposed = commit_at(path, &["commit", "--quiet", "-m", "web: promote"], 2_000);
+    git(path, &["checkout", "--quiet", "main"]);
+    std::fs::write(path.join("c"), "1").expect("write");
+    git(path, &["add", "c"]);
+    let direct = commit_at(path, &["commit", "--quiet", "-m", "direct"], 3_000);
+    let stray = {
+        git(path, &["checkout", "--quiet", "-b", "stray", "HEAD~1"]);
+        std::fs::write(path.join("d"), "1").expect("write");
+        git(path, &["add", "d"]);
+        let id = commit_at(path, &["commit", "--quiet", "-m", "never merged"], 3_500);
+        git(path, &["checkout", "--quiet", "main"]);
+        id
+    };
+    let repo = gix::open(path).expect("open");
+    assert_eq!(
+        gantry::git::log::landed(&repo, "main", &proposed).expect("landed"),
+        None,
+        "not on main before the merge"
+    );
+    commit_at(
+        path,
+        &[
+            "merge",
+            "--no-ff",
+            "--quiet",
+            "-m",
+            "Merge pull request #1",
+            "gantry/promote/web/prod",
+        ],
+        5_000,
+    );
+    let repo = gix::open(path).expect("open");
+    let landed = |c: &str| gantry::git::log::landed(&repo, "main", c).expect("landed");
+    assert_eq!(landed(&proposed), Some(5_000), "landed with its merge");
+    assert_eq!(
+        landed(&direct),
+        Some(3_000),
+        "a direct commit lands as itself"
+    );
+    assert_eq!(landed(&stray), None, "not reachable from main");
+}
