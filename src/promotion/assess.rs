@@ -145,6 +145,16 @@ pub async fn assess(
     out.soak_left = facts
         .soaked
         .map(|ran| facts.soak_time.unwrap_or_default().saturating_sub(ran));
+    let decision = gates::decide(to.promotion, &all, ask);
+    // Only a promotion that will be committed or proposed shows its source commits: listing
+    // them fetches the source repository, which a blocked assessment (after every sync of the
+    // source) need not do.
+    let acts = matches!(decision, Decision::Commit | Decision::PullRequest { .. });
+    let commits = if acts {
+        source_commits(registry, new_source.as_deref(), old_source.as_deref()).await
+    } else {
+        Vec::new()
+    };
     let evidence = Evidence {
         app: app.name.clone(),
         from,
@@ -152,13 +162,11 @@ pub async fn assess(
         image,
         gates: all.clone(),
         source_range: source_range(new_source.as_deref(), old_source.as_deref()),
-        source_commits: source_commits(registry, new_source.as_deref(), old_source.as_deref())
-            .await,
+        source_commits: commits,
         analysis: lines,
         windows: facts::windows(to),
         forced: ask.force.then(|| gates::skipped(&all)).flatten(),
     };
-    let decision = gates::decide(to.promotion, &all, ask);
     out.gates = all;
     let mut promotion = promotion(config, app, to, evidence, decision, ask);
     branch.clone_into(&mut promotion.target.branch);
