@@ -64,15 +64,30 @@ pub fn rejection(
 /// [`rejection`] over entries already read, newest first, of one app × environment.
 #[must_use]
 pub fn rejection_in(entries: impl IntoIterator<Item = Entry>, image: &str) -> Option<Entry> {
+    let same = |trailer: Option<&str>| trailer.is_some_and(|t| same_image(t, image));
     for entry in entries {
-        if entry.trailers.rejected.as_deref() == Some(image) {
+        if same(entry.trailers.rejected.as_deref()) {
             return Some(entry);
         }
-        if entry.trailers.image.as_deref() == Some(image) {
+        if same(entry.trailers.image.as_deref()) {
             return None;
         }
     }
     None
+}
+
+/// Whether two references name the same image: the same repository at the same digest, a tag
+/// beside the digest notwithstanding (`repo:v2@sha256:…` is `repo@sha256:…`).
+fn same_image(a: &str, b: &str) -> bool {
+    let key = |s: &str| {
+        crate::core::ImageRef::parse(s)
+            .ok()
+            .and_then(|r| r.digest().map(|d| (r.name(), d.to_string())))
+    };
+    match (key(a), key(b)) {
+        (Some(x), Some(y)) => x == y,
+        _ => a == b,
+    }
 }
 
 /// Gantry's commits reachable from `rev`, newest first (by committer time).

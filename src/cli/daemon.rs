@@ -65,8 +65,8 @@ pub struct DaemonArgs {
     /// Seconds a lease stays valid without renewal: the longest a takeover waits.
     #[arg(long, default_value_t = 15)]
     pub lease_duration: u64,
-    /// Webhook secret `FORGE=SOURCE` (github, gitlab, gitea, harbor; SOURCE a file or
-    /// `env://VAR`). A forge without one is refused (404). Repeatable.
+    /// Webhook secret `FORGE=SOURCE` (github, gitlab, gitea, harbor, registry; SOURCE a file
+    /// or `env://VAR`). A sender without one is refused (404). Repeatable.
     #[arg(long = "webhook-secret", value_name = "FORGE=SOURCE")]
     pub webhook_secrets: Vec<String>,
 }
@@ -98,8 +98,9 @@ fn webhooks(entries: &[String]) -> anyhow::Result<WebhookConfig> {
             "gitlab" => config.gitlab = secret,
             "gitea" => config.gitea = secret,
             "harbor" => config.harbor = secret,
+            "registry" => config.registry = secret,
             other => anyhow::bail!(
-                "--webhook-secret: unknown forge {other:?} (github, gitlab, gitea, harbor)"
+                "--webhook-secret: unknown forge {other:?} (github, gitlab, gitea, harbor, registry)"
             ),
         }
     }

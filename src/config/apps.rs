@@ -6,6 +6,7 @@
 use crate::core::fs::Fs;
 
 use super::diag::Sink;
+use super::image_update::image_update;
 use super::model::{App, DEFAULT_BRANCH, DEFAULT_OVERLAY_PATTERN, Source, overlay_dir};
 use super::raw::{RawApp, RawSource, S};
 use super::validate::{Names, existing_file, repo_path};
@@ -62,7 +63,7 @@ pub(super) fn apps(
     sink: &mut Sink,
     fs: &dyn Fs,
     raw: &[S<RawApp>],
-    envs: &Names<'_>,
+    (envs, order): (&Names<'_>, &[String]),
     rollouts: &Names<'_>,
 ) -> Vec<App> {
     let mut names = Names::new("app");
@@ -104,6 +105,11 @@ pub(super) fn apps(
         let overlays = if name_ok { pattern.as_ref() } else { None };
         let (environments, envs_ok) = app_environments(sink, fs, (a, i), envs, overlays);
         ok &= envs_ok;
+        let image_update = a.image_update.as_ref().and_then(|u| {
+            let parsed = image_update(sink, u, &p("imageUpdate"), (&environments, order));
+            ok &= parsed.is_some();
+            parsed
+        });
         if let (true, Some(overlay_pattern)) = (ok, pattern) {
             out.push(App {
                 name: a.name.value.clone(),
@@ -114,6 +120,7 @@ pub(super) fn apps(
                 rollout: a.rollout.as_ref().map(|r| r.value.clone()),
                 environments,
                 allow_large_prune: a.allow_large_prune.as_ref().is_some_and(|b| b.value),
+                image_update,
             });
         }
     }

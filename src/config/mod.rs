@@ -6,6 +6,7 @@
 
 mod apps;
 mod environments;
+mod image_update;
 pub use crate::core::diag;
 pub mod model;
 pub mod policy;
@@ -160,7 +161,14 @@ pub fn load_from(fs: &dyn Fs, root: &Path) -> Result<Config, ConfigError> {
         (&mut rollout_names, &env_names),
         &known,
     );
-    let apps = apps::apps(&mut sink, fs, &raw.apps, &env_names, &rollout_names);
+    let order: Vec<String> = environments.iter().map(|e| e.name.clone()).collect();
+    let apps = apps::apps(
+        &mut sink,
+        fs,
+        &raw.apps,
+        (&env_names, &order),
+        &rollout_names,
+    );
 
     let (policies, mut policy_diagnostics) = policies(&mut sink, fs, &raw);
 

@@ -169,6 +169,33 @@ pub struct App {
     /// Lets every sync of this app prune more than the prune guard's share (default off: a
     /// larger prune is held until approved).
     pub allow_large_prune: bool,
+    /// Pushed images of `image` that gantry deploys by itself; `None`: only other stages and
+    /// people deploy this app.
+    pub image_update: Option<ImageUpdate>,
+}
+
+/// Which pushes of an app's image become deploys, and where.
+#[derive(Debug, Clone)]
+pub struct ImageUpdate {
+    /// The environment a pushed image goes to: the one named, else the app's first in
+    /// promotion order. Promotions carry it on from there.
+    pub environment: String,
+    /// The tag globs as written (empty: any tag).
+    pub tags: Vec<String>,
+    /// `tags`, compiled.
+    pub matcher: globset::GlobSet,
+}
+
+/// Tags cosign and other tools push beside an image (`sha256-<hex>.sig`, `.att`, `.sbom`):
+/// never an image to run.
+const ACCESSORY_TAG: &str = "sha256-";
+
+impl ImageUpdate {
+    /// Whether a push tagged `tag` is an update: a tag the globs accept, never an accessory's.
+    #[must_use]
+    pub fn accepts(&self, tag: &str) -> bool {
+        !tag.starts_with(ACCESSORY_TAG) && (self.tags.is_empty() || self.matcher.is_match(tag))
+    }
 }
 
 impl App {

@@ -145,6 +145,18 @@ pub struct RawApp {
     pub environments: S<Vec<S<String>>>,
     #[serde(default)]
     pub allow_large_prune: Option<S<bool>>,
+    /// Deploy pushed images of `image` to an environment (opt-in).
+    #[serde(default)]
+    pub image_update: Option<S<RawImageUpdate>>,
+}
+
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields, rename_all = "camelCase")]
+pub struct RawImageUpdate {
+    #[serde(default)]
+    pub environment: Option<S<String>>,
+    #[serde(default)]
+    pub tags: Vec<S<String>>,
 }
 
 #[derive(Debug, Deserialize)]

@@ -11,23 +11,29 @@ use crate::cluster::outcome::{Done, Phase};
 use crate::cluster::reconcile::Failure;
 use crate::core::{AppEnv, Revision};
 
-/// An image was pushed to the registry (Harbor `PUSH_ARTIFACT`). Image updates will act on
-/// it; until then it is recorded, not dropped.
+/// An image was pushed to a registry (Harbor `PUSH_ARTIFACT`, a distribution notification),
+/// and how many apps deploy it.
 pub struct ImagePushed<'a> {
     pub repository: &'a str,
     pub resource_url: &'a str,
     pub digest: &'a str,
     pub tag: Option<&'a str>,
+    pub updates: usize,
+    /// Why apps of this repository do not deploy it.
+    pub skipped: &'a [crate::deploy::update::Skipped],
 }
 
 impl ImagePushed<'_> {
     pub fn emit(&self, metrics: &Metrics) {
+        let skipped: Vec<String> = self.skipped.iter().map(ToString::to_string).collect();
         tracing::info!(
             repository = %self.repository,
             image = %self.resource_url,
             digest = %self.digest,
             tag = self.tag.unwrap_or(""),
-            "image pushed; no image-update controller acts on it yet"
+            updates = self.updates,
+            skipped = %skipped.join("; "),
+            "image pushed"
         );
         metrics
             .images_pushed
@@ -188,6 +194,34 @@ impl PromotionActed<'_> {
         }
         metrics
             .promotions
+            .get_or_create(&super::state::RolloutResult::of(self.key, self.result))
+            .inc();
+    }
+}
+
+/// An image update ended: committed, unchanged, refused (a rollback rejected the digest in
+/// that environment) or failed.
+pub struct ImageUpdated<'a> {
+    pub key: &'a AppEnv,
+    pub image: &'a str,
+    pub result: &'static str,
+    /// The commit, or why it was refused or failed.
+    pub detail: &'a str,
+}
+
+impl ImageUpdated<'_> {
+    pub fn emit(&self, metrics: &Metrics) {
+        let (app, env, image, detail) = (&self.key.app, &self.key.env, self.image, self.detail);
+        match self.result {
+            "committed" | "unchanged" => {
+                tracing::info!(%app, %env, %image, result = self.result, %detail, "image update");
+            }
+            _ => {
+                tracing::warn!(%app, %env, %image, result = self.result, %detail, "image update not deployed");
+            }
+        }
+        metrics
+            .image_updates
             .get_or_create(&super::state::RolloutResult::of(self.key, self.result))
             .inc();
     }

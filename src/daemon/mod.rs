@@ -9,8 +9,10 @@
 mod controller;
 mod events;
 mod http;
+pub mod images;
 mod leader;
 mod live;
+mod metrics;
 mod pass;
 mod promotion_api;
 mod promotion_matrix;
@@ -212,10 +214,12 @@ pub(super) struct Controllers {
     pub syncs: Controller<SyncController>,
     pub rollouts: Controller<rollouts::RolloutController>,
     pub promotions: Controller<promotions::PromotionController>,
+    pub images: Controller<images::ImageUpdateController>,
     pub verifier: Arc<crate::artifact::admission::Verifier>,
 }
 
-/// One controller per stage: the config sync, the canary rollouts, the promotions.
+/// One controller per stage: the config sync, the canary rollouts, the promotions, the image
+/// updates.
 fn controllers(
     options: &Options,
     state: &Shared,
@@ -266,12 +270,24 @@ fn controllers(
         },
         options.parallel,
         tracker.clone(),
+        signals.clone(),
+    );
+    let images = Controller::new(
+        images::ImageUpdateController {
+            state: Arc::clone(state),
+            mirror: Arc::clone(mirror),
+            branch: options.branch.clone(),
+            events: tx.clone(),
+        },
+        options.parallel,
+        tracker.clone(),
         signals,
     );
     Controllers {
         syncs,
         rollouts,
         promotions,
+        images,
         verifier,
     }
 }

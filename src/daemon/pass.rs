@@ -50,6 +50,7 @@ pub(super) struct Loop {
     syncs: Controller<SyncController>,
     rollouts: Controller<super::rollouts::RolloutController>,
     promotions: Controller<super::promotions::PromotionController>,
+    images: Controller<super::images::ImageUpdateController>,
     targets: HashMap<String, Target>,
     verifier: Arc<crate::artifact::admission::Verifier>,
     /// The last commit whose config loaded, with its tree and config.
@@ -74,6 +75,7 @@ impl Loop {
             syncs: controllers.syncs,
             rollouts: controllers.rollouts,
             promotions: controllers.promotions,
+            images: controllers.images,
             targets: HashMap::new(),
             good: None,
             seen: None,
@@ -126,20 +128,8 @@ impl Loop {
         } = event
         {
             self.sync_requested(app, env, allow_large_prune).await;
-        } else if let TriggerEvent::ImagePushed {
-            repository,
-            resource_url,
-            digest,
-            tag,
-        } = &event
-        {
-            super::events::ImagePushed {
-                repository,
-                resource_url,
-                digest,
-                tag: tag.as_deref(),
-            }
-            .emit(&self.state.metrics);
+        } else if matches!(event, TriggerEvent::ImagePushed { .. }) {
+            self.image_pushed(&event);
         } else if self.is_about(&event) {
             // The poller fetched before it reported; a webhook arrives before any fetch.
             let fetched = matches!(
@@ -150,6 +140,47 @@ impl Loop {
                 }
             );
             self.pass(false, !fetched, cancel).await;
+        }
+    }
+
+    /// Plans the image updates a pushed image makes under the config in force and queues them
+    /// (the controller runs them on the leader only).
+    fn image_pushed(&self, event: &TriggerEvent) {
+        let TriggerEvent::ImagePushed {
+            from,
+            repository,
+            resource_url,
+            digest,
+            tag,
+        } = event
+        else {
+            return;
+        };
+        let planned = match (event.pushed_image(), &self.good) {
+            (Some(image), Some((_, _, config))) => {
+                let pushed = crate::deploy::update::Pushed {
+                    image,
+                    via: from.to_string(),
+                };
+                crate::deploy::update::plan(config, &pushed)
+            }
+            (None, _) => {
+                tracing::warn!(image = %resource_url, %digest, "pushed image reference does not parse; no image update");
+                (Vec::new(), Vec::new())
+            }
+            (_, None) => (Vec::new(), Vec::new()),
+        };
+        super::events::ImagePushed {
+            repository,
+            resource_url,
+            digest,
+            tag: tag.as_deref(),
+            updates: planned.0.len(),
+            skipped: &planned.1,
+        }
+        .emit(&self.state.metrics);
+        for update in planned.0 {
+            self.images.submit(update);
         }
     }
 

@@ -239,18 +239,7 @@ impl PromotionController {
         }
         .emit(&self.state.metrics);
         if let Ok(Outcome::Committed { commit, .. }) = &result {
-            // The mirror already holds the commit (it pushed it): no fetch needed, as after a
-            // poll.
-            let moved = crate::trigger::TriggerEvent::RepoChanged {
-                from: crate::trigger::Forge::Poll,
-                url: self.mirror.url().to_owned(),
-                alt_urls: Vec::new(),
-                git_ref: format!("refs/heads/{}", self.branch),
-                after: commit.clone(),
-            };
-            if self.events.send(moved).await.is_err() {
-                tracing::debug!("the loop has stopped; the next start syncs the promotion");
-            }
+            super::images::moved(&self.events, (&self.mirror, &self.branch), commit.clone()).await;
         }
         result.map_err(|e| e.to_string())
     }

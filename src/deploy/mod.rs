@@ -11,6 +11,7 @@
 
 mod plan;
 mod propose;
+pub mod update;
 
 pub use plan::{diff, edit, image_spec};
 pub use propose::{Proposal, propose};

@@ -18,6 +18,8 @@ pub enum Forge {
     Gitlab,
     Gitea,
     Harbor,
+    /// A CNCF distribution registry's notifications.
+    Registry,
     /// The poller, not a webhook.
     Poll,
 }
@@ -29,6 +31,7 @@ impl std::fmt::Display for Forge {
             Self::Gitlab => "gitlab",
             Self::Gitea => "gitea",
             Self::Harbor => "harbor",
+            Self::Registry => "registry",
             Self::Poll => "poll",
         })
     }
@@ -48,11 +51,13 @@ pub enum TriggerEvent {
         /// The new tip; all zeros when the ref was deleted.
         after: String,
     },
-    /// An image was pushed to the registry (Harbor `PUSH_ARTIFACT`).
+    /// An image was pushed to the registry (Harbor `PUSH_ARTIFACT`, a distribution
+    /// registry's manifest push).
     ImagePushed {
+        from: Forge,
         /// `project/name`
         repository: String,
-        /// `registry/project/name@sha256:…` or `…:tag`, as Harbor reports it.
+        /// `registry/project/name@sha256:…` or `…:tag`, as the registry reports it.
         resource_url: String,
         digest: String,
         tag: Option<String>,
@@ -67,6 +72,27 @@ pub enum TriggerEvent {
 }
 
 impl TriggerEvent {
+    /// A pushed image as one reference, `registry/repository[:tag]@digest`; `None` for other
+    /// events and for a push whose reference or digest does not parse.
+    #[must_use]
+    pub fn pushed_image(&self) -> Option<crate::core::ImageRef> {
+        let Self::ImagePushed {
+            resource_url,
+            digest,
+            tag,
+            ..
+        } = self
+        else {
+            return None;
+        };
+        let at = crate::core::ImageRef::parse(resource_url).ok()?;
+        let text = match tag {
+            Some(tag) => format!("{}:{tag}@{digest}", at.name()),
+            None => format!("{}@{digest}", at.name()),
+        };
+        crate::core::ImageRef::parse(&text).ok()
+    }
+
     /// Whether this event concerns the repository at `url` (any spelling of it).
     #[must_use]
     pub fn is_about(&self, url: &str) -> bool {

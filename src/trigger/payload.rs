@@ -2,7 +2,8 @@
 //!
 //! Input: a verified JSON body. Output: a [`TriggerEvent`]. Field names follow each
 //! forge's documentation: GitHub `push`, GitLab `Push Hook`, Gitea `push`, Harbor
-//! `PUSH_ARTIFACT` (default payload format).
+//! `PUSH_ARTIFACT` (default payload format), and the CNCF distribution registry's
+//! notification envelope (`application/vnd.docker.distribution.events.v1+json`).
 
 use serde::Deserialize;
 
@@ -116,6 +117,7 @@ impl HarborEvent {
             .resources
             .into_iter()
             .map(|r| TriggerEvent::ImagePushed {
+                from: Forge::Harbor,
                 repository: repository.clone(),
                 resource_url: r.resource_url,
                 // Harbor reports an untagged push with the digest in the tag field.
@@ -124,4 +126,81 @@ impl HarborEvent {
             })
             .collect()
     }
+}
+
+/// The distribution registry's notification envelope: several events per delivery.
+#[derive(Debug, Deserialize)]
+pub(super) struct RegistryEnvelope {
+    #[serde(default)]
+    events: Vec<RegistryEvent>,
+}
+
+#[derive(Debug, Deserialize)]
+struct RegistryEvent {
+    action: String,
+    target: RegistryTarget,
+    #[serde(default)]
+    request: Option<RegistryRequest>,
+}
+
+#[derive(Debug, Deserialize)]
+#[serde(rename_all = "camelCase")]
+struct RegistryTarget {
+    #[serde(default)]
+    media_type: String,
+    #[serde(default)]
+    digest: String,
+    repository: String,
+    #[serde(default)]
+    url: Option<String>,
+    #[serde(default)]
+    tag: Option<String>,
+}
+
+#[derive(Debug, Deserialize)]
+struct RegistryRequest {
+    #[serde(default)]
+    host: Option<String>,
+}
+
+impl RegistryEnvelope {
+    /// One event per pushed manifest (an image or an index); blob uploads, pulls and deletes
+    /// are none.
+    pub(super) fn into_events(self) -> Vec<TriggerEvent> {
+        self.events
+            .into_iter()
+            .filter(|e| e.action == "push" && is_manifest(&e.target.media_type))
+            .filter_map(|e| {
+                // The host the client pushed to is the one image references name.
+                let host = e
+                    .request
+                    .and_then(|r| r.host)
+                    .filter(|h| !h.is_empty())
+                    .or_else(|| e.target.url.as_deref().and_then(url_host))?;
+                let t = e.target;
+                let tag = t.tag.filter(|t| !t.is_empty());
+                Some(TriggerEvent::ImagePushed {
+                    from: Forge::Registry,
+                    resource_url: match &tag {
+                        Some(tag) => format!("{host}/{}:{tag}", t.repository),
+                        None => format!("{host}/{}@{}", t.repository, t.digest),
+                    },
+                    repository: t.repository,
+                    digest: t.digest,
+                    tag,
+                })
+            })
+            .collect()
+    }
+}
+
+fn is_manifest(media_type: &str) -> bool {
+    media_type.contains("manifest") || media_type.contains("image.index")
+}
+
+/// `host[:port]` of `scheme://host[:port]/…`.
+fn url_host(url: &str) -> Option<String> {
+    let rest = url.split_once("://")?.1;
+    let host = rest.split('/').next()?;
+    (!host.is_empty()).then(|| host.to_owned())
 }

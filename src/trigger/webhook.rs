@@ -1,6 +1,7 @@
 //! Webhook endpoints: authenticate, parse, emit.
 //!
-//! Input: `POST /hooks/{github,gitlab,gitea,harbor}` with the forge's signature or token.
+//! Input: `POST /hooks/{github,gitlab,gitea,harbor,registry}` with the sender's signature or
+//! token.
 //! Output: [`TriggerEvent`]s on the channel, and an HTTP status the forge understands:
 //! 202 accepted, 200 ping answered or delivery already accepted (a replay does no work), 204 event type ignored, 401 not authenticated (no detail),
 //! 400 malformed JSON, 404 forge not configured, 413 body too large, 503 queue full.
@@ -17,7 +18,7 @@ use sha2::{Digest as _, Sha256};
 use subtle::ConstantTimeEq as _;
 use tokio::sync::mpsc;
 
-use super::payload::{GitlabPush, HarborEvent, HubPush};
+use super::payload::{GitlabPush, HarborEvent, HubPush, RegistryEnvelope};
 use super::{Forge, TriggerEvent};
 use crate::git::{Secret, redact_url};
 
@@ -33,6 +34,9 @@ pub struct WebhookConfig {
     pub gitea: Option<Secret>,
     /// The exact `Authorization` header value configured in Harbor's webhook ("Auth Header").
     pub harbor: Option<Secret>,
+    /// The exact `Authorization` header value a distribution registry's notification endpoint
+    /// sends (its `headers:`).
+    pub registry: Option<Secret>,
     pub body_limit: usize,
 }
 
@@ -43,6 +47,7 @@ impl Default for WebhookConfig {
             gitlab: None,
             gitea: None,
             harbor: None,
+            registry: None,
             body_limit: DEFAULT_BODY_LIMIT,
         }
     }
@@ -99,6 +104,7 @@ pub fn router(config: WebhookConfig, tx: mpsc::Sender<TriggerEvent>) -> Router {
         .route("/hooks/gitlab", post(gitlab))
         .route("/hooks/gitea", post(gitea))
         .route("/hooks/harbor", post(harbor))
+        .route("/hooks/registry", post(registry))
         .layer(DefaultBodyLimit::max(limit))
         .with_state(hooks)
 }
@@ -181,6 +187,19 @@ async fn harbor(State(h): State<Hooks>, headers: HeaderMap, body: Bytes) -> Repl
     match serde_json::from_slice::<HarborEvent>(&body) {
         Ok(e) => emit(&h, e.into_events()),
         Err(e) => malformed(Forge::Harbor, &e),
+    }
+}
+
+async fn registry(State(h): State<Hooks>, headers: HeaderMap, body: Bytes) -> Reply {
+    let Some(secret) = &h.config.registry else {
+        return NOT_CONFIGURED;
+    };
+    if !token_ok(secret, header(&headers, "authorization")) {
+        return reject(Forge::Registry, "bad or missing Authorization");
+    }
+    match serde_json::from_slice::<RegistryEnvelope>(&body) {
+        Ok(e) => emit(&h, e.into_events()),
+        Err(e) => malformed(Forge::Registry, &e),
     }
 }
 
@@ -277,8 +296,10 @@ fn emit(h: &Hooks, events: Vec<TriggerEvent>) -> Reply {
             } => {
                 tracing::info!(forge = %from, url = %redact_url(url), git_ref = %git_ref, after = %after, "webhook: repo changed");
             }
-            TriggerEvent::ImagePushed { resource_url, .. } => {
-                tracing::info!(forge = "harbor", image = %resource_url, "webhook: image pushed");
+            TriggerEvent::ImagePushed {
+                from, resource_url, ..
+            } => {
+                tracing::info!(forge = %from, image = %resource_url, "webhook: image pushed");
             }
             TriggerEvent::SyncRequested { app, env, .. } => {
                 tracing::info!(%app, %env, "sync requested");

@@ -4,7 +4,8 @@
 //! Deployment follows the weights while the stable one gives up the same replicas, a healthy
 //! canary is promoted (the stable runs the new digest, the canary is gone); a canary whose
 //! errors jump to 20 % is aborted, the rollback is committed to the remote with the
-//! measurements, and the rejected digest is refused by `gantry deploy`.
+//! measurements, and the rejected digest is refused by `gantry deploy` and by an image update
+//! (Harbor pushing it again under a new tag).
 
 use std::time::{Duration, Instant};
 
@@ -12,9 +13,9 @@ use serde_json::Value;
 use tempfile::TempDir;
 
 use crate::cli::{gantry, text};
-use crate::daemon::{options_for, spawn};
+use crate::daemon::{metrics, options_for, spawn};
 use crate::fake_cluster::Cluster;
-use crate::harness::canary::{REPO, config, digest, object};
+use crate::harness::canary::{HARBOR_AUTH, REPO, config, digest, harbor_push, object};
 use crate::harness::git::Remote;
 use crate::harness::prometheus::{Exporter, Prometheus};
 
@@ -145,7 +146,9 @@ async fn regression_issue_18_a_canary_is_promoted_or_rolled_back_in_git() {
     let cluster = Cluster::default();
     cluster.add_namespace("shop-dev");
     let data = TempDir::new().expect("data");
-    let daemon = spawn(options_for(&remote.url(), data.path(), cluster.client())).await;
+    let mut options = options_for(&remote.url(), data.path(), cluster.client());
+    options.webhooks.harbor = Some(gantry::git::Secret::new(HARBOR_AUTH));
+    let daemon = spawn(options).await;
     watch(&cluster, "first deploy", |c| {
         object(c, "deployments", "web").is_some()
     })
@@ -229,6 +232,7 @@ async fn regression_issue_18_a_canary_is_promoted_or_rolled_back_in_git() {
         !ok && out.contains("was rejected in dev by rollback"),
         "{out}"
     );
+    image_update_refused(&daemon, &work, &log[0].sha).await;
 
     // `gantry rollout status` shows the aborted canary and its measurements; `retry` deploys
     // the rejected digest again (forced) and, now healthy, it is promoted.
@@ -279,4 +283,41 @@ async fn regression_issue_18_a_canary_is_promoted_or_rolled_back_in_git() {
 
     daemon.shutdown.cancel();
     daemon.task.await.expect("daemon stopped");
+}
+
+/// Harbor reports the rejected digest pushed again under a new tag: the image update is
+/// refused (counted, logged with the rollback), and nothing is committed.
+async fn image_update_refused(
+    daemon: &crate::daemon::Running,
+    work: &crate::harness::git::Work,
+    rollback: &str,
+) {
+    let reply = reqwest::Client::new()
+        .post(format!("http://{}/hooks/harbor", daemon.addr))
+        .header("authorization", HARBOR_AUTH)
+        .header("content-type", "application/json")
+        .body(harbor_push("v3", &digest('c')))
+        .send()
+        .await
+        .expect("webhook");
+    assert_eq!(reply.status(), 202);
+    let refused = r#"gantry_image_updates_total{app="web",env="dev",result="refused"} 1"#;
+    let started = Instant::now();
+    loop {
+        let text = metrics(daemon.addr).await;
+        if text.contains(refused) {
+            break;
+        }
+        assert!(
+            started.elapsed() < Duration::from_secs(20),
+            "{refused} missing in:\n{text}"
+        );
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+    crate::harness::git::git(&work.path, &["pull", "--quiet", "origin", "main"]);
+    assert_eq!(
+        work.log()[0].sha,
+        rollback,
+        "the refused image update committed nothing"
+    );
 }

@@ -30,6 +30,7 @@ mod harbor_scan;
 mod harness;
 mod history;
 mod image_cli;
+mod image_update;
 mod issue15_cli;
 mod issue15_fuzz;
 mod issue15_images;

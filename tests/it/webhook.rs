@@ -14,6 +14,7 @@ pub const GITHUB_SECRET: &str = "It's a Secret to Everybody";
 pub const GITLAB_TOKEN: &str = "gl-webhook-token-5b1e";
 pub const GITEA_SECRET: &str = "gitea-hook-secret-77";
 pub const HARBOR_AUTH: &str = "Bearer harbor-hook-auth-9c2";
+pub const REGISTRY_AUTH: &str = "Bearer registry-notify-31f";
 
 pub fn fixture(name: &str) -> Vec<u8> {
     let path = std::path::Path::new(env!("CARGO_MANIFEST_DIR"))
@@ -34,6 +35,7 @@ pub fn config() -> WebhookConfig {
         gitlab: Some(Secret::new(GITLAB_TOKEN)),
         gitea: Some(Secret::new(GITEA_SECRET)),
         harbor: Some(Secret::new(HARBOR_AUTH)),
+        registry: Some(Secret::new(REGISTRY_AUTH)),
         body_limit: 64 * 1024,
     }
 }
@@ -314,6 +316,7 @@ async fn harbor_push_artifact_by_auth_header() {
     assert_eq!(
         events,
         vec![TriggerEvent::ImagePushed {
+            from: Forge::Harbor,
             repository: "library/alpine".into(),
             resource_url: "harbor.example.com/library/alpine:3.17".into(),
             digest: "sha256:954b378c375d852eb3c63ab88978f640b4348b01c1b3456a024a81536dafbbf4"
@@ -348,6 +351,47 @@ async fn harbor_push_artifact_by_auth_header() {
     assert_eq!((status, events.len()), (StatusCode::NO_CONTENT, 0));
 }
 
+/// The distribution registry's envelope: only the tagged manifest push is an image pushed;
+/// the blob upload and the pull are not.
+#[tokio::test]
+async fn registry_notifications_by_auth_header() {
+    let body = fixture("registry-notification.json");
+    let auth = [("authorization", REGISTRY_AUTH.to_string())];
+    let (status, events) = send(config(), "/hooks/registry", &auth, body.clone()).await;
+    assert_eq!(status, StatusCode::ACCEPTED);
+    let pushed = TriggerEvent::ImagePushed {
+        from: Forge::Registry,
+        repository: "shop/web".into(),
+        resource_url: "registry.example.com:5000/shop/web:v1.4.2".into(),
+        digest: "sha256:ab5c3b9b1b2e7c7f4b1e8f2b4f0d8b4b6b1a0f9c2e8d7c6b5a4f3e2d1c0b9a87".into(),
+        tag: Some("v1.4.2".into()),
+    };
+    assert_eq!(events, vec![pushed.clone()]);
+    assert_eq!(
+        pushed.pushed_image().map(|i| i.to_string()).as_deref(),
+        Some(
+            "registry.example.com:5000/shop/web:v1.4.2@sha256:ab5c3b9b1b2e7c7f4b1e8f2b4f0d8b4b6b1a0f9c2e8d7c6b5a4f3e2d1c0b9a87"
+        )
+    );
+    let wrong = [("authorization", "Bearer registry-notify-31e".to_string())];
+    let (status, events) = send(config(), "/hooks/registry", &wrong, body.clone()).await;
+    assert_eq!((status, events.len()), (StatusCode::UNAUTHORIZED, 0));
+    let (status, events) = send(config(), "/hooks/registry", &[], body).await;
+    assert_eq!((status, events.len()), (StatusCode::UNAUTHORIZED, 0));
+    // Request: null (older registries, proxies): the host comes from the target's URL.
+    let no_request = String::from_utf8(fixture("registry-notification.json"))
+        .expect("utf-8")
+        .replace(r#""host": "registry.example.com:5000","#, "");
+    let (_, events) = send(config(), "/hooks/registry", &auth, no_request.into_bytes()).await;
+    assert_eq!(events, vec![pushed]);
+    let unconfigured = WebhookConfig {
+        registry: None,
+        ..config()
+    };
+    let (status, _) = send(unconfigured, "/hooks/registry", &auth, b"{}".to_vec()).await;
+    assert_eq!(status, StatusCode::NOT_FOUND);
+}
+
 #[tokio::test]
 async fn an_unconfigured_forge_is_refused_and_a_full_queue_says_so() {
     let body = fixture("github-push.json");
@@ -361,6 +405,7 @@ async fn an_unconfigured_forge_is_refused_and_a_full_queue_says_so() {
 
     let (tx, _rx) = mpsc::channel(1);
     tx.try_send(TriggerEvent::ImagePushed {
+        from: Forge::Harbor,
         repository: "x".into(),
         resource_url: "x".into(),
         digest: "x".into(),

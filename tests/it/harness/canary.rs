@@ -12,7 +12,24 @@ pub fn digest(c: char) -> String {
     format!("sha256:{}", c.to_string().repeat(64))
 }
 
-/// gantry.yaml for web in dev with the canary strategy `canary` (the YAML under `canary:`,
+/// A Harbor `PUSH_ARTIFACT` delivery: `REPO:tag` pushed at `digest`.
+pub fn harbor_push(tag: &str, digest: &str) -> String {
+    serde_json::json!({
+        "type": "PUSH_ARTIFACT",
+        "occur_at": 1_764_520_000,
+        "operator": "ci-robot",
+        "event_data": {
+            "resources": [{"digest": digest, "tag": tag, "resource_url": format!("{REPO}:{tag}")}],
+            "repository": {"name": "web", "namespace": "shop", "repo_full_name": "shop/web", "repo_type": "private"}
+        }
+    })
+    .to_string()
+}
+
+/// The `Authorization` header the canary scenarios' Harbor webhook sends.
+pub const HARBOR_AUTH: &str = "Bearer canary-harbor-hook";
+
+/// gantry.yaml for web in dev (image updates of `v*` tags on) with the canary strategy `canary` (the YAML under `canary:`,
 /// indented six spaces) and a `success-rate` metric (`metric`: its extra fields, indented
 /// eight) on the Prometheus at `prometheus`. A loaded CI machine may miss a scrape: an empty
 /// window is an error, and ten in a row are tolerated.
@@ -28,6 +45,7 @@ apps:
     image: {REPO}
     rollout: canary
     environments: [dev]
+    imageUpdate: {{tags: ["v*"]}}
 rollouts:
   - name: canary
     canary:
