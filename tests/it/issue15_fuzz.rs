@@ -260,6 +260,10 @@ async fn fuzz_child() {
                 "/hooks/harbor",
                 vec![("authorization", crate::webhook::HARBOR_AUTH.to_owned())],
             ),
+            (
+                "/hooks/registry",
+                vec![("authorization", crate::webhook::REGISTRY_AUTH.to_owned())],
+            ),
         ];
         for (path, headers) in requests {
             let mut req = Request::post(path).header("content-type", "application/json");
@@ -288,10 +292,13 @@ async fn fuzz_child() {
                 );
             }
         }
-        while rx.try_recv().is_ok() {}
+        // What the loop does with a pushed image first: make it one reference.
+        while let Ok(event) = rx.try_recv() {
+            let _ = event.pushed_image();
+        }
         runs += 1;
     }
-    println!("fuzz webhooks: {runs} bodies × 4 forges in {secs} s (seed {seed})");
+    println!("fuzz webhooks: {runs} bodies × 5 senders in {secs} s (seed {seed})");
     let status = std::fs::read_to_string("/proc/self/status").expect("/proc/self/status");
     let peak = status
         .lines()

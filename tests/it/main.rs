@@ -14,6 +14,7 @@ mod cluster_plan;
 mod daemon;
 mod daemon_guards;
 #[cfg(feature = "sign")]
+mod daemon_image_update;
 mod daemon_images;
 mod daemon_issue14;
 mod daemon_promotion;
