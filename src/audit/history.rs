@@ -153,3 +153,49 @@ pub fn history(
     }
     Ok(out)
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn entry(action: Action, image: &str, rejected: Option<&str>) -> Entry {
+        Entry {
+            commit: "c".into(),
+            time: String::new(),
+            seconds: 0,
+            author: String::new(),
+            subject: String::new(),
+            trailers: Trailers {
+                action,
+                app: "web".into(),
+                env: "dev".into(),
+                image: Some(image.into()),
+                source: None,
+                run: None,
+                evidence: None,
+                rejected: rejected.map(Into::into),
+                forced: None,
+            },
+        }
+    }
+
+    const GOOD: &str = "harbor.example.com/shop/web@sha256:aaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaa";
+    const BAD: &str = "harbor.example.com/shop/web@sha256:bbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbb";
+
+    #[test]
+    fn a_rejection_holds_whatever_tag_names_the_digest_until_it_is_deployed_again() {
+        let rollback = entry(Action::Rollback, GOOD, Some(BAD));
+        let tagged = BAD.replace("web@", "web:v2@");
+        assert!(rejection_in([rollback.clone()], BAD).is_some());
+        assert!(
+            rejection_in([rollback.clone()], &tagged).is_some(),
+            "a tag beside the digest changes nothing"
+        );
+        assert!(rejection_in([rollback.clone()], GOOD).is_none());
+        let other_repo = BAD.replace("shop/web", "shop/api");
+        assert!(rejection_in([rollback.clone()], &other_repo).is_none());
+        // Newest first: a deploy of the digest after the rollback (a retry) ends it.
+        let retried = entry(Action::Deploy, &tagged, None);
+        assert!(rejection_in([retried, rollback], BAD).is_none());
+    }
+}
