@@ -178,28 +178,45 @@ async fn gitlab(State(h): State<Hooks>, headers: HeaderMap, body: Bytes) -> Repl
 }
 
 async fn harbor(State(h): State<Hooks>, headers: HeaderMap, body: Bytes) -> Reply {
-    let Some(secret) = &h.config.harbor else {
-        return NOT_CONFIGURED;
-    };
-    if !token_ok(secret, header(&headers, "authorization")) {
-        return reject(Forge::Harbor, "bad or missing Authorization");
-    }
-    match serde_json::from_slice::<HarborEvent>(&body) {
-        Ok(e) => emit(&h, e.into_events()),
-        Err(e) => malformed(Forge::Harbor, &e),
-    }
+    let secret = h.config.harbor.clone();
+    by_header(
+        &h,
+        (Forge::Harbor, secret.as_ref()),
+        &headers,
+        &body,
+        HarborEvent::into_events,
+    )
 }
 
 async fn registry(State(h): State<Hooks>, headers: HeaderMap, body: Bytes) -> Reply {
-    let Some(secret) = &h.config.registry else {
+    let secret = h.config.registry.clone();
+    by_header(
+        &h,
+        (Forge::Registry, secret.as_ref()),
+        &headers,
+        &body,
+        RegistryEnvelope::into_events,
+    )
+}
+
+/// A registry's delivery: `Authorization` must equal the configured value, then the JSON
+/// body `T` gives the events.
+fn by_header<T: serde::de::DeserializeOwned>(
+    h: &Hooks,
+    (from, secret): (Forge, Option<&Secret>),
+    headers: &HeaderMap,
+    body: &[u8],
+    events: impl FnOnce(T) -> Vec<TriggerEvent>,
+) -> Reply {
+    let Some(secret) = secret else {
         return NOT_CONFIGURED;
     };
-    if !token_ok(secret, header(&headers, "authorization")) {
-        return reject(Forge::Registry, "bad or missing Authorization");
+    if !token_ok(secret, header(headers, "authorization")) {
+        return reject(from, "bad or missing Authorization");
     }
-    match serde_json::from_slice::<RegistryEnvelope>(&body) {
-        Ok(e) => emit(&h, e.into_events()),
-        Err(e) => malformed(Forge::Registry, &e),
+    match serde_json::from_slice::<T>(body) {
+        Ok(payload) => emit(h, events(payload)),
+        Err(e) => malformed(from, &e),
     }
 }
 
