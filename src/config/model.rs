@@ -186,15 +186,18 @@ pub struct ImageUpdate {
     pub matcher: globset::GlobSet,
 }
 
-/// Tags cosign and other tools push beside an image (`sha256-<hex>.sig`, `.att`, `.sbom`):
-/// never an image to run.
-const ACCESSORY_TAG: &str = "sha256-";
+/// Whether `tag` is one cosign and other tools push beside an image (`sha256-<hex>.sig`,
+/// `.att`, `.sbom`): never an image to run.
+#[must_use]
+pub fn is_accessory_tag(tag: &str) -> bool {
+    tag.starts_with("sha256-")
+}
 
 impl ImageUpdate {
     /// Whether a push tagged `tag` is an update: a tag the globs accept, never an accessory's.
     #[must_use]
     pub fn accepts(&self, tag: &str) -> bool {
-        !tag.starts_with(ACCESSORY_TAG) && (self.tags.is_empty() || self.matcher.is_match(tag))
+        !is_accessory_tag(tag) && (self.tags.is_empty() || self.matcher.is_match(tag))
     }
 }
 

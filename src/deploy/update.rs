@@ -40,7 +40,9 @@ pub enum Skipped {
     NotEnabled { app: String },
     /// Pushed without a tag (by digest), which names no release.
     Untagged { app: String },
-    /// The tag is an accessory's (a cosign signature) or outside the app's `tags`.
+    /// The tag is one cosign and other tools push beside an image (`sha256-….sig`).
+    Accessory { app: String, tag: String },
+    /// The tag is outside the app's `imageUpdate.tags`.
     Tag { app: String, tag: String },
     /// The registry reported no digest.
     NoDigest { app: String },
@@ -51,6 +53,12 @@ impl std::fmt::Display for Skipped {
         match self {
             Self::NotEnabled { app } => write!(f, "{app}: imageUpdate is not set"),
             Self::Untagged { app } => write!(f, "{app}: pushed without a tag"),
+            Self::Accessory { app, tag } => {
+                write!(
+                    f,
+                    "{app}: tag {tag:?} is a signature or attestation, not an image"
+                )
+            }
             Self::Tag { app, tag } => {
                 write!(f, "{app}: tag {tag:?} is not one imageUpdate.tags accepts")
             }
@@ -85,9 +93,11 @@ pub fn plan(config: &Config, pushed: &Pushed) -> (Vec<Update>, Vec<Skipped>) {
             continue;
         };
         if !rule.accepts(tag) {
-            skipped.push(Skipped::Tag {
-                app: name,
-                tag: tag.to_owned(),
+            let tag = tag.to_owned();
+            skipped.push(if crate::config::model::is_accessory_tag(&tag) {
+                Skipped::Accessory { app: name, tag }
+            } else {
+                Skipped::Tag { app: name, tag }
             });
             continue;
         }
