@@ -76,7 +76,7 @@ impl Reconcile for ImageUpdateController {
         match crate::deploy::deploy(&self.mirror, &target, &work.request(), false, &cancel).await {
             Ok(Outcome::Committed { commit, .. }) => {
                 event("committed", &commit);
-                self.moved(commit).await;
+                super::announce(&self.events, (&self.mirror, &self.branch), commit).await;
                 Ok(Action::Done)
             }
             Ok(Outcome::Unchanged | Outcome::Planned { .. }) => {
@@ -111,31 +111,5 @@ impl Reconcile for ImageUpdateController {
 
     fn may_run(&self) -> bool {
         self.state.leader.load(Ordering::Relaxed)
-    }
-}
-
-impl ImageUpdateController {
-    /// Tells the loop the branch moved to `commit`.
-    async fn moved(&self, commit: String) {
-        moved(&self.events, (&self.mirror, &self.branch), commit).await;
-    }
-}
-
-/// Tells the loop that the daemon's own commit moved the config branch: the mirror already
-/// holds it (it pushed it), so the loop reads it as after a poll, without a fetch.
-pub(super) async fn moved(
-    events: &mpsc::Sender<TriggerEvent>,
-    (mirror, branch): (&Mirror, &str),
-    commit: String,
-) {
-    let event = TriggerEvent::RepoChanged {
-        from: crate::trigger::Forge::Poll,
-        url: mirror.url().to_owned(),
-        alt_urls: Vec::new(),
-        git_ref: format!("refs/heads/{branch}"),
-        after: commit,
-    };
-    if events.send(event).await.is_err() {
-        tracing::debug!("the loop has stopped; the next start syncs the commit");
     }
 }

@@ -292,6 +292,26 @@ fn controllers(
     }
 }
 
+/// Tells the loop that the daemon's own commit moved the config branch. The mirror already
+/// holds it (it pushed it), so no poll would report it: without this the loop would sync a
+/// stale commit until the drift pass. The loop reads it as after a poll, without a fetch.
+pub(super) async fn announce(
+    events: &mpsc::Sender<TriggerEvent>,
+    (mirror, branch): (&crate::git::Mirror, &str),
+    commit: String,
+) {
+    let event = TriggerEvent::RepoChanged {
+        from: crate::trigger::Forge::Poll,
+        url: mirror.url().to_owned(),
+        alt_urls: Vec::new(),
+        git_ref: format!("refs/heads/{branch}"),
+        after: commit,
+    };
+    if events.send(event).await.is_err() {
+        tracing::debug!("the loop has stopped; the next start syncs the commit");
+    }
+}
+
 /// Rollouts in progress come back from the store; each resumes once the first sync of its app ×
 /// environment has told it the cluster and the rendered stable Deployment.
 async fn restore_rollouts(state: &State, store: &dyn crate::store::StateStore) {

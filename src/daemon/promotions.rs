@@ -239,7 +239,7 @@ impl PromotionController {
         }
         .emit(&self.state.metrics);
         if let Ok(Outcome::Committed { commit, .. }) = &result {
-            super::images::moved(&self.events, (&self.mirror, &self.branch), commit.clone()).await;
+            super::announce(&self.events, (&self.mirror, &self.branch), commit.clone()).await;
         }
         result.map_err(|e| e.to_string())
     }

@@ -87,10 +87,15 @@ impl RolloutController {
         };
         let target = self.deploy_target(&config, key)?;
         let cancel = tokio_util::sync::CancellationToken::new();
-        crate::deploy::deploy(&self.mirror, &target, &request, false, &cancel)
+        let outcome = crate::deploy::deploy(&self.mirror, &target, &request, false, &cancel)
             .await
-            .map(|_| ())
-            .map_err(|e| e.to_string())
+            .map_err(|e| e.to_string())?;
+        // Before the canary restarts: the loop must sync this commit, not the rollback's,
+        // whose stable image would read as the canary reverted in Git.
+        if let crate::deploy::Outcome::Committed { commit, .. } = outcome {
+            super::announce(&self.syncs, (&self.mirror, &self.branch), commit).await;
+        }
+        Ok(())
     }
 }
 

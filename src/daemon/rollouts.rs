@@ -265,6 +265,9 @@ impl RolloutController {
             .await
             .map_err(|e| RolloutFailure(format!("rollback commit: {e}")))?;
         tracing::warn!(app = %key.app, env = %key.env, image = %request.image, ?outcome, "canary aborted; rollback committed");
+        if let crate::deploy::Outcome::Committed { commit, .. } = outcome {
+            super::announce(&self.syncs, (&self.mirror, &self.branch), commit).await;
+        }
         Ok(())
     }
 }

@@ -13,7 +13,7 @@ use serde_json::Value;
 use tempfile::TempDir;
 
 use crate::cli::{gantry, text};
-use crate::daemon::{metrics, options_for, spawn};
+use crate::daemon::{dev, metrics, options_for, spawn, until};
 use crate::fake_cluster::Cluster;
 use crate::harness::canary::{HARBOR_AUTH, REPO, config, digest, harbor_push, object};
 use crate::harness::git::Remote;
@@ -219,6 +219,11 @@ async fn regression_issue_18_a_canary_is_promoted_or_rolled_back_in_git() {
     );
     assert!(body.contains("Gantry-Evidence: success-rate=[["), "{body}");
     assert!(body.contains("failed(2)>failureLimit(1)"), "{body}");
+    // The daemon syncs its own rollback commit: no poll reports a commit its mirror pushed.
+    until(daemon.addr, "the rollback commit synced", |s| {
+        dev(s)["revision"] == log[0].sha.as_str()
+    })
+    .await;
 
     let metrics = crate::daemon::metrics(daemon.addr).await;
     for line in [
@@ -269,6 +274,10 @@ async fn regression_issue_18_a_canary_is_promoted_or_rolled_back_in_git() {
         .into_iter()
         .find(|e| e.body.contains("Gantry-Forced: rejected by rollback"))
         .expect("the retry's forced deploy");
+    until(daemon.addr, "the retry commit synced", |s| {
+        dev(s)["revision"] == retry_commit.sha.as_str()
+    })
+    .await;
     assert!(
         retry_commit
             .body
