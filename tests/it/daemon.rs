@@ -171,6 +171,22 @@ pub(crate) async fn metrics(addr: SocketAddr) -> String {
         .expect("text")
 }
 
+/// Waits until the daemon's metrics hold `line` (at most 20 s).
+pub(crate) async fn counted(addr: SocketAddr, line: &str) {
+    let started = std::time::Instant::now();
+    loop {
+        let text = metrics(addr).await;
+        if text.contains(line) {
+            return;
+        }
+        assert!(
+            started.elapsed() < Duration::from_secs(20),
+            "{line} missing in:\n{text}"
+        );
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
+}
+
 /// Polls the env's status until `done` holds (10 s at most).
 /// Polls the status until `done`, for up to 30 s: under a loaded full-suite run a sync can take
 /// several seconds (one failed at the former 10 s).

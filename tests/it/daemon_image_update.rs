@@ -11,7 +11,7 @@ use std::time::{Duration, Instant};
 use gantry::artifact::registry::Upload;
 use gantry::artifact::sign::{SigningKey, sign};
 
-use crate::daemon::{dev, metrics, options_for, spawn, until};
+use crate::daemon::{counted, dev, options_for, spawn, until};
 use crate::fake_cluster::Cluster;
 use crate::harness::git::{Remote, Work, git};
 use crate::harness::registry::Registry as Server;
@@ -50,22 +50,6 @@ async fn next_commit(remote: &Remote, from: &str) -> (String, Duration) {
             "no commit after {from}"
         );
         tokio::time::sleep(Duration::from_millis(10)).await;
-    }
-}
-
-/// Waits until the metrics hold `line` (at most 20 s).
-async fn counted(addr: std::net::SocketAddr, line: &str) {
-    let started = Instant::now();
-    loop {
-        let text = metrics(addr).await;
-        if text.contains(line) {
-            return;
-        }
-        assert!(
-            started.elapsed() < Duration::from_secs(20),
-            "{line} missing in:\n{text}"
-        );
-        tokio::time::sleep(Duration::from_millis(50)).await;
     }
 }
 

@@ -13,7 +13,7 @@ use serde_json::Value;
 use tempfile::TempDir;
 
 use crate::cli::{gantry, text};
-use crate::daemon::{dev, metrics, options_for, spawn, until};
+use crate::daemon::{dev, options_for, spawn, until};
 use crate::fake_cluster::Cluster;
 use crate::harness::canary::{HARBOR_AUTH, REPO, config, digest, harbor_push, object};
 use crate::harness::git::Remote;
@@ -310,19 +310,11 @@ async fn image_update_refused(
         .await
         .expect("webhook");
     assert_eq!(reply.status(), 202);
-    let refused = r#"gantry_image_updates_total{app="web",env="dev",result="refused"} 1"#;
-    let started = Instant::now();
-    loop {
-        let text = metrics(daemon.addr).await;
-        if text.contains(refused) {
-            break;
-        }
-        assert!(
-            started.elapsed() < Duration::from_secs(20),
-            "{refused} missing in:\n{text}"
-        );
-        tokio::time::sleep(Duration::from_millis(100)).await;
-    }
+    crate::daemon::counted(
+        daemon.addr,
+        r#"gantry_image_updates_total{app="web",env="dev",result="refused"} 1"#,
+    )
+    .await;
     crate::harness::git::git(&work.path, &["pull", "--quiet", "origin", "main"]);
     assert_eq!(
         work.log()[0].sha,
