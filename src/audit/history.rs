@@ -64,7 +64,17 @@ pub fn rejection(
 /// [`rejection`] over entries already read, newest first, of one app × environment.
 #[must_use]
 pub fn rejection_in(entries: impl IntoIterator<Item = Entry>, image: &str) -> Option<Entry> {
-    let same = |trailer: Option<&str>| trailer.is_some_and(|t| same_image(t, image));
+    // The wanted image is parsed once; a trailer only when its digest is the same.
+    let want = image_key(image);
+    let same = |trailer: Option<&str>| {
+        trailer.is_some_and(|t| match &want {
+            Some((name, digest)) => {
+                t == image
+                    || (t.ends_with(digest.as_str()) && image_key(t).is_some_and(|k| k.0 == *name))
+            }
+            None => t == image,
+        })
+    };
     for entry in entries {
         if same(entry.trailers.rejected.as_deref()) {
             return Some(entry);
@@ -76,18 +86,12 @@ pub fn rejection_in(entries: impl IntoIterator<Item = Entry>, image: &str) -> Op
     None
 }
 
-/// Whether two references name the same image: the same repository at the same digest, a tag
-/// beside the digest notwithstanding (`repo:v2@sha256:…` is `repo@sha256:…`).
-fn same_image(a: &str, b: &str) -> bool {
-    let key = |s: &str| {
-        crate::core::ImageRef::parse(s)
-            .ok()
-            .and_then(|r| r.digest().map(|d| (r.name(), d.to_string())))
-    };
-    match (key(a), key(b)) {
-        (Some(x), Some(y)) => x == y,
-        _ => a == b,
-    }
+/// `(registry/repository, digest)` of a reference pinned to a digest: what names an image
+/// whatever tag stands beside the digest (`repo:v2@sha256:…` is `repo@sha256:…`).
+fn image_key(reference: &str) -> Option<(String, String)> {
+    crate::core::ImageRef::parse(reference)
+        .ok()
+        .and_then(|r| r.digest().map(|d| (r.name(), d.to_string())))
 }
 
 /// Gantry's commits reachable from `rev`, newest first (by committer time).

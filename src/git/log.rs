@@ -15,15 +15,8 @@ pub fn subjects(
     (from, to): (Option<&str>, &str),
     limit: usize,
 ) -> Result<Vec<(String, String)>, GitError> {
-    let fail = |message: String| GitError::Task {
-        url: repo.path().display().to_string(),
-        message,
-    };
-    let id = |rev: &str| {
-        repo.rev_parse_single(rev)
-            .map(gix::Id::detach)
-            .map_err(|e| fail(format!("{rev}: {e}")))
-    };
+    let fail = |message: String| task_error(repo, message);
+    let id = |rev: &str| resolve(repo, rev);
     let mut walk = repo
         .rev_walk([id(to)?])
         .sorting(gix::revision::walk::Sorting::ByCommitTime(
@@ -57,15 +50,8 @@ const MAX_CHAIN: usize = 10_000;
 ///
 /// A revision does not name a commit of `repo`, or the history cannot be read.
 pub fn landed(repo: &gix::Repository, tip: &str, commit: &str) -> Result<Option<i64>, GitError> {
-    let fail = |message: String| GitError::Task {
-        url: repo.path().display().to_string(),
-        message,
-    };
-    let id = |rev: &str| {
-        repo.rev_parse_single(rev)
-            .map(gix::Id::detach)
-            .map_err(|e| fail(format!("{rev}: {e}")))
-    };
+    let fail = |message: String| task_error(repo, message);
+    let id = |rev: &str| resolve(repo, rev);
     let (target, mut cur) = (id(commit)?, Some(id(tip)?));
     let target_time = time_of(repo, target).map_err(fail)?;
     // The first-parent chain back to the commit, or to where it is older than the commit (a
@@ -108,4 +94,18 @@ pub fn landed(repo: &gix::Repository, tip: &str, commit: &str) -> Result<Option<
 fn time_of(repo: &gix::Repository, id: gix::ObjectId) -> Result<i64, String> {
     let c = repo.find_commit(id).map_err(|e| e.to_string())?;
     Ok(c.time().map_err(|e| e.to_string())?.seconds)
+}
+
+fn task_error(repo: &gix::Repository, message: String) -> GitError {
+    GitError::Task {
+        url: repo.path().display().to_string(),
+        message,
+    }
+}
+
+/// The commit id `rev` names in `repo`.
+fn resolve(repo: &gix::Repository, rev: &str) -> Result<gix::ObjectId, GitError> {
+    repo.rev_parse_single(rev)
+        .map(gix::Id::detach)
+        .map_err(|e| task_error(repo, format!("{rev}: {e}")))
 }
